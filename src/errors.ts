@@ -1,0 +1,244 @@
+/**
+ * Error classes used across Parti. Every domain error extends {@link PartiError} and carries a
+ * stable, machine-readable `code` that stays the same across releases, so callers can branch on
+ * `error.code` instead of on message text.
+ *
+ * @module
+ */
+
+/** Stable error codes carried by {@link PartiError} subclasses. */
+export type PartiErrorCode =
+  | "INVALID_CONFIG"
+  | "INVALID_PARTITION"
+  | "WORKER_ID_EXHAUSTED"
+  | "NOT_STARTED"
+  | "ALREADY_STARTED"
+  | "LEADERSHIP_LOST"
+  | "REVISION_CONFLICT"
+  | "COORDINATION_UNAVAILABLE"
+  | "BUCKET_NOT_FOUND"
+  | "BUCKET_CONFIG_MISMATCH"
+  | "MALFORMED_DATA"
+  | "STRATEGY_FAILED"
+  | "TIMEOUT";
+
+/**
+ * Base class of every error Parti raises on purpose.
+ *
+ * @example Branch on the stable code
+ * ```ts
+ * import { PartiError } from "@parti/core";
+ * try {
+ *   throw new PartiError("NOT_STARTED", "Manager is not started; call start() first");
+ * } catch (error) {
+ *   if (error instanceof PartiError && error.code === "NOT_STARTED") {
+ *     // handle
+ *   }
+ * }
+ * ```
+ */
+export class PartiError extends Error {
+  /** A stable, machine-readable identifier of the failure. */
+  readonly code: PartiErrorCode;
+
+  /**
+   * Creates an error with a stable code.
+   *
+   * @param code The stable error code.
+   * @param message A human-readable message that says what to do.
+   * @param options Standard error options; `cause` keeps the underlying error.
+   */
+  constructor(code: PartiErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = "PartiError";
+  }
+}
+
+/** An option has an invalid value; `field` names it (dotted for nested options). */
+export class InvalidConfigError extends PartiError {
+  /** The offending option, e.g. `"heartbeatTtlMs"` or `"degraded.exitAfterMs"`. */
+  readonly field: string;
+
+  /**
+   * @param field The option that is invalid.
+   * @param message What is wrong and how to fix it.
+   */
+  constructor(field: string, message: string) {
+    super("INVALID_CONFIG", `Invalid option '${field}': ${message}`);
+    this.field = field;
+    this.name = "InvalidConfigError";
+  }
+}
+
+/** A partition is malformed (no keys, an empty key, a bad weight) or a duplicate. */
+export class InvalidPartitionError extends PartiError {
+  /** Position of the offending partition in the list it came from. */
+  readonly index: number;
+
+  /**
+   * @param index Position of the partition in its list.
+   * @param message What is wrong with it.
+   */
+  constructor(index: number, message: string) {
+    super("INVALID_PARTITION", message);
+    this.index = index;
+    this.name = "InvalidPartitionError";
+  }
+}
+
+/** Every worker ID in the configured range is taken by a live worker. */
+export class WorkerIdExhaustedError extends PartiError {
+  /** @param message Which range is exhausted and which option to raise. */
+  constructor(message: string) {
+    super("WORKER_ID_EXHAUSTED", message);
+    this.name = "WorkerIdExhaustedError";
+  }
+}
+
+/** An operation needs a started manager. */
+export class NotStartedError extends PartiError {
+  /** @param message What was attempted. */
+  constructor(message = "Manager is not started; call start() first") {
+    super("NOT_STARTED", message);
+    this.name = "NotStartedError";
+  }
+}
+
+/** `start()` was called on a manager that is starting, started or stopped. */
+export class AlreadyStartedError extends PartiError {
+  /** @param message What was attempted. */
+  constructor(message = "Manager was already started; create a new Manager to start again") {
+    super("ALREADY_STARTED", message);
+    this.name = "AlreadyStartedError";
+  }
+}
+
+/** This worker lost leadership while acting as leader. */
+export class LeadershipLostError extends PartiError {
+  /**
+   * @param message What was interrupted.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("LEADERSHIP_LOST", message, options);
+    this.name = "LeadershipLostError";
+  }
+}
+
+/** A compare-and-set or create-if-absent lost: the key changed since it was read. */
+export class RevisionConflictError extends PartiError {
+  /** The bucket the write went to. */
+  readonly bucket: string;
+  /** The key the write went to. */
+  readonly key: string;
+
+  /**
+   * @param bucket Bucket name.
+   * @param key Key name.
+   * @param options Standard error options.
+   */
+  constructor(bucket: string, key: string, options?: ErrorOptions) {
+    super(
+      "REVISION_CONFLICT",
+      `Write to '${bucket}/${key}' lost a race: the key changed since it was read`,
+      options,
+    );
+    this.bucket = bucket;
+    this.key = key;
+    this.name = "RevisionConflictError";
+  }
+}
+
+/** The coordination store could not be reached or did not answer in time. */
+export class CoordinationUnavailableError extends PartiError {
+  /**
+   * @param message What failed.
+   * @param options Standard error options.
+   * @param code A more specific code for subclasses.
+   */
+  constructor(
+    message: string,
+    options?: ErrorOptions,
+    code: PartiErrorCode = "COORDINATION_UNAVAILABLE",
+  ) {
+    super(code, message, options);
+    this.name = "CoordinationUnavailableError";
+  }
+}
+
+/** A store operation did not complete within its timeout; its outcome is unknown. */
+export class OperationTimeoutError extends CoordinationUnavailableError {
+  /**
+   * @param message What timed out.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options, "TIMEOUT");
+    this.name = "OperationTimeoutError";
+  }
+}
+
+/** A bucket does not exist (never created, or deleted while in use). */
+export class BucketNotFoundError extends CoordinationUnavailableError {
+  /** The missing bucket. */
+  readonly bucket: string;
+
+  /**
+   * @param bucket Bucket name.
+   * @param options Standard error options.
+   */
+  constructor(bucket: string, options?: ErrorOptions) {
+    super(`Bucket '${bucket}' does not exist (was it deleted?)`, options, "BUCKET_NOT_FOUND");
+    this.bucket = bucket;
+    this.name = "BucketNotFoundError";
+  }
+}
+
+/** A bucket exists with a configuration that differs from the one asked for. */
+export class BucketConfigMismatchError extends PartiError {
+  /** The bucket whose configuration differs. */
+  readonly bucket: string;
+
+  /**
+   * @param bucket Bucket name.
+   * @param message Which setting differs and how to fix it.
+   */
+  constructor(bucket: string, message: string) {
+    super("BUCKET_CONFIG_MISMATCH", message);
+    this.bucket = bucket;
+    this.name = "BucketConfigMismatchError";
+  }
+}
+
+/** A value read from a bucket is not what Parti wrote (foreign or corrupted data). */
+export class MalformedDataError extends PartiError {
+  /** The bucket the value came from. */
+  readonly bucket: string;
+  /** The key the value came from. */
+  readonly key: string;
+
+  /**
+   * @param bucket Bucket name.
+   * @param key Key name.
+   * @param message What is wrong with the value.
+   */
+  constructor(bucket: string, key: string, message: string) {
+    super("MALFORMED_DATA", `Ignoring malformed value at '${bucket}/${key}': ${message}`);
+    this.bucket = bucket;
+    this.key = key;
+    this.name = "MalformedDataError";
+  }
+}
+
+/** The assignment strategy threw or returned an invalid result. */
+export class StrategyError extends PartiError {
+  /**
+   * @param message What went wrong.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("STRATEGY_FAILED", message, options);
+    this.name = "StrategyError";
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Partitions: the units of work that Parti assigns to workers, their IDs and validation.
+ *
+ * @module
+ */
+import { InvalidPartitionError } from "./errors.ts";
+
+/**
+ * A unit of work owned by exactly one worker at a time.
+ *
+ * @example
+ * ```ts
+ * import type { Partition } from "@parti/core";
+ * const p: Partition = { keys: ["orders", "eu", "0"], weight: 3 };
+ * ```
+ */
+export interface Partition {
+  /** Non-empty list of non-empty keys; joined with `/` they form the partition ID. */
+  readonly keys: readonly string[];
+  /**
+   * Relative cost of the partition; must be finite and greater than 0.
+   * @default {1}
+   */
+  readonly weight?: number;
+}
+
+/**
+ * Returns the ID of a partition: its keys joined with `/`.
+ *
+ * @param partition The partition.
+ * @returns The partition ID, e.g. `"orders/0"`.
+ *
+ * @example
+ * ```ts
+ * import { partitionId } from "@parti/core";
+ * partitionId({ keys: ["orders", "0"] }); // "orders/0"
+ * ```
+ */
+export function partitionId(partition: Partition): string {
+  return partition.keys.join("/");
+}
+
+/**
+ * Returns the effective weight of a partition (1 when not set).
+ *
+ * @param partition The partition.
+ * @returns The weight.
+ */
+export function partitionWeight(partition: Partition): number {
+  return partition.weight ?? 1;
+}
+
+/**
+ * Checks one partition and returns a description of what is wrong, or `undefined` if it is valid.
+ *
+ * @param partition The value to check (may be anything read from outside).
+ * @returns A problem description, or `undefined`.
+ */
+export function describePartitionProblem(partition: unknown): string | undefined {
+  if (typeof partition !== "object" || partition === null) return "is not an object";
+  const { keys, weight } = partition as { keys?: unknown; weight?: unknown };
+  if (!Array.isArray(keys)) return "has no 'keys' array";
+  if (keys.length === 0) return "has an empty 'keys' array; give at least one key";
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (typeof key !== "string") return `has a non-string key at keys[${i}]`;
+    if (key.length === 0) return `has an empty string at keys[${i}]`;
+  }
+  if (weight !== undefined) {
+    if (typeof weight !== "number" || !Number.isFinite(weight) || weight <= 0) {
+      return `has weight ${String(weight)}; weight must be a finite number greater than 0`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Validates a list of partitions and throws on the first problem.
+ *
+ * @param partitions The list to check.
+ * @throws {InvalidPartitionError} On a malformed partition or a duplicate ID.
+ *
+ * @example
+ * ```ts
+ * import { validatePartitions } from "@parti/core";
+ * validatePartitions([{ keys: ["a"] }, { keys: ["b"], weight: 2 }]);
+ * ```
+ */
+export function validatePartitions(partitions: readonly Partition[]): void {
+  const seen = new Set<string>();
+  for (let i = 0; i < partitions.length; i++) {
+    const partition = partitions[i];
+    const problem = describePartitionProblem(partition);
+    if (problem !== undefined) {
+      throw new InvalidPartitionError(i, `Partition at index ${i} ${problem}`);
+    }
+    const id = partitionId(partition as Partition);
+    if (seen.has(id)) {
+      throw new InvalidPartitionError(i, `Partition at index ${i} duplicates the ID '${id}'`);
+    }
+    seen.add(id);
+  }
+}
+
+/**
+ * Splits a list into valid partitions and the problems found, skipping bad and duplicate entries.
+ * Used for partitions from a dynamic source, where one bad entry must not drop the rest.
+ *
+ * @param partitions Values to check.
+ * @returns The valid partitions (first occurrence of each ID kept) and one error per skipped entry.
+ */
+export function sanitizePartitions(
+  partitions: readonly unknown[],
+): { valid: Partition[]; errors: InvalidPartitionError[] } {
+  const valid: Partition[] = [];
+  const errors: InvalidPartitionError[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < partitions.length; i++) {
+    const partition = partitions[i];
+    const problem = describePartitionProblem(partition);
+    if (problem !== undefined) {
+      errors.push(new InvalidPartitionError(i, `Partition at index ${i} ${problem}; skipped`));
+      continue;
+    }
+    const id = partitionId(partition as Partition);
+    if (seen.has(id)) {
+      errors.push(
+        new InvalidPartitionError(i, `Partition at index ${i} duplicates the ID '${id}'; skipped`),
+      );
+      continue;
+    }
+    seen.add(id);
+    valid.push(partition as Partition);
+  }
+  return { valid, errors };
+}

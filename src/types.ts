@@ -1,0 +1,126 @@
+/**
+ * Core public types: manager states, assignments, hooks, partition sources and the logger.
+ *
+ * @module
+ */
+import type { Partition } from "./partition.ts";
+
+/** The states a manager walks through; `manager.state` holds one of them. */
+export const State = {
+  /** Constructed, not started. */
+  Init: "init",
+  /** Claiming a stable worker ID. */
+  ClaimingId: "claimingId",
+  /** Taking part in leader election. */
+  Election: "election",
+  /** Waiting for the first assignment that names this worker. */
+  WaitingAssignment: "waitingAssignment",
+  /** Working on its assignment. */
+  Stable: "stable",
+  /** Leader only: a planned scale window is open. */
+  Scaling: "scaling",
+  /** Leader only: computing and publishing a new assignment. */
+  Rebalancing: "rebalancing",
+  /** Leader only: reassigning the partitions of a dead worker. */
+  Emergency: "emergency",
+  /** Coordination is impaired; see `onCoordinationLoss`. */
+  Degraded: "degraded",
+  /** Stopped (terminal). */
+  Shutdown: "shutdown",
+} as const;
+
+/** One of the {@link State} values. */
+export type State = typeof State[keyof typeof State];
+
+/** A partition handed to this worker together with its fencing token. */
+export interface OwnedPartition {
+  /** The partition. */
+  readonly partition: Partition;
+  /** Its ID (`keys.join("/")`). */
+  readonly id: string;
+}
+
+/** The assignment a worker currently holds. */
+export interface Assignment {
+  /** Leader epoch of the publication this assignment came from (0 before the first one). */
+  readonly epoch: number;
+  /** Version of the publication (increases by one per publication; 0 before the first one). */
+  readonly version: number;
+  /** The partitions this worker owns. */
+  readonly partitions: readonly Partition[];
+}
+
+/** What `onAssignmentChanged` receives. */
+export interface AssignmentChange {
+  /** Partitions this worker gained. */
+  readonly added: readonly Partition[];
+  /** Partitions this worker lost. */
+  readonly removed: readonly Partition[];
+  /** The assignment now held. */
+  readonly assignment: Assignment;
+}
+
+/** Severity of a degraded-mode alert, escalating with time spent degraded. */
+export type DegradedAlertLevel = "info" | "warn" | "error" | "critical";
+
+/**
+ * Callbacks a manager calls. All are optional and may be async. Hooks of one manager run one at a
+ * time, in order, each awaited; a hook that throws is reported to `onError` and never stops the
+ * manager.
+ */
+export interface Hooks {
+  /**
+   * The assignment changed. Resolve only once you have stopped work on `removed`: in exclusive
+   * mode the leader hands those partitions to another worker only after this resolves.
+   */
+  onAssignmentChanged?(change: AssignmentChange): void | Promise<void>;
+  /** Called once per partition gained, after `onAssignmentChanged`. */
+  onPartitionAdded?(partition: Partition): void | Promise<void>;
+  /** Called once per partition lost, after `onAssignmentChanged`. */
+  onPartitionRemoved?(partition: Partition): void | Promise<void>;
+  /** The manager moved from one state to another. */
+  onStateChanged?(from: State, to: State): void | Promise<void>;
+  /** This worker became (`true`) or stopped being (`false`) the leader. */
+  onLeadershipChanged?(isLeader: boolean): void | Promise<void>;
+  /** Leader only: a worker joined the group. */
+  onWorkerJoined?(workerId: string): void | Promise<void>;
+  /** Leader only: a worker left the group (graceful stop or declared dead). */
+  onWorkerLeft?(workerId: string): void | Promise<void>;
+  /** Degraded mode lasted long enough to reach a new alert level. */
+  onDegradedAlert?(alert: { level: DegradedAlertLevel; durationMs: number }): void | Promise<void>;
+  /** Something went wrong that the manager recovers from by itself (or a hook threw). */
+  onError?(error: Error): void | Promise<void>;
+}
+
+/**
+ * Where the leader reads the list of partitions from.
+ *
+ * @example A source backed by a function
+ * ```ts
+ * import type { PartitionSource } from "@parti/core";
+ * const source: PartitionSource = {
+ *   listPartitions: () => Promise.resolve([{ keys: ["tenant", "acme"] }]),
+ * };
+ * ```
+ */
+export interface PartitionSource {
+  /** Returns the current partitions; may be called often, so keep it cheap. */
+  listPartitions(signal?: AbortSignal): Promise<Partition[]>;
+}
+
+/** Structured log record fields. */
+export type LogFields = Record<string, unknown>;
+
+/**
+ * A structured logger. Parti is silent by default; pass `consoleLogger()` or your own adapter.
+ */
+export interface Logger {
+  /** Verbose diagnostics. */
+  debug(message: string, fields?: LogFields): void;
+  /** Normal lifecycle events. */
+  info(message: string, fields?: LogFields): void;
+  /** Something unexpected that Parti recovers from. */
+  warn(message: string, fields?: LogFields): void;
+  /** A failure. */
+  error(message: string, fields?: LogFields): void;
+}

@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import { defaults, type ManagerOptions, presets, resolveConfig } from "../../src/config.ts";
+import { InvalidConfigError } from "../../src/errors.ts";
+import type { CoordinationStore } from "../../src/store/store.ts";
+
+const store = {
+  kind: "memory",
+  bucket: () => Promise.reject(new Error("not used")),
+  deleteBucket: () => Promise.resolve(),
+} as CoordinationStore;
+
+const base: ManagerOptions = { store, group: "orders", source: [{ keys: ["a"] }] };
+
+function rejects(overrides: Record<string, unknown>, field: string, pattern?: RegExp): void {
+  const options = { ...base, ...overrides } as ManagerOptions;
+  assert.throws(
+    () => resolveConfig(options),
+    (error: unknown) => {
+      assert.ok(error instanceof InvalidConfigError, `expected InvalidConfigError, got ${error}`);
+      assert.equal(error.field, field);
+      assert.equal(error.code, "INVALID_CONFIG");
+      assert.match(error.message, new RegExp(`'${field.replace(/[[\].]/g, "\\$&")}'`));
+      if (pattern) assert.match(error.message, pattern);
+      return true;
+    },
+  );
+}
+
+Deno.test("resolveConfig() applies the documented defaults", () => {
+  const config = resolveConfig(base);
+  assert.equal(config.workerIdPrefix, "worker");
+  assert.equal(config.workerIdMin, 0);
+  assert.equal(config.workerIdMax, 99);
+  assert.equal(config.workerIdTtlMs, 30_000);
+  assert.equal(config.heartbeatIntervalMs, 2_000);
+  assert.equal(config.heartbeatTtlMs, 6_000);
+  assert.equal(config.electionLeaseMs, 5_000);
+  assert.equal(config.coldStartWindowMs, 30_000);
+  assert.equal(config.plannedScaleWindowMs, 10_000);
+  assert.equal(config.emergencyGraceMs, 3_000);
+  assert.equal(config.restartDetectionRatio, 0.5);
+  assert.equal(config.minRebalanceIntervalMs, 10_000);
+  assert.equal(config.minRebalanceThreshold, 0.15);
+  assert.equal(config.partitionRefreshIntervalMs, 0);
+  assert.equal(config.startupTimeoutMs, 30_000);
+  assert.equal(config.shutdownTimeoutMs, 10_000);
+  assert.equal(config.operationTimeoutMs, 10_000);
+  assert.equal(config.onCoordinationLoss, "fence");
+  assert.deepEqual(config.degraded, defaults.degraded);
+  assert.deepEqual(config.kv, { replicas: 1, storage: "file" });
+});
+
+Deno.test("emergencyGraceMs defaults to 1.5 × the heartbeat interval", () => {
+  const config = resolveConfig({ ...base, heartbeatIntervalMs: 400 });
+  assert.equal(config.emergencyGraceMs, 600);
+  assert.equal(config.heartbeatTtlMs, 1_200);
+});
+
+Deno.test("every preset passes validation", () => {
+  for (const [name, preset] of Object.entries(presets)) {
+    assert.doesNotThrow(() => resolveConfig({ ...base, ...preset }), name);
+  }
+});
+
+Deno.test("a connection or a store is required, but not both", () => {
+  rejects({ store: undefined }, "connection");
+  rejects({ connection: {} }, "store", /not both/);
+  rejects({ store: {} }, "store");
+});
+
+Deno.test("group must be usable in bucket names", () => {
+  rejects({ group: "" }, "group");
+  rejects({ group: "a.b" }, "group");
+  rejects({ group: "x".repeat(65) }, "group");
+  rejects({ group: 7 }, "group");
+});
+
+Deno.test("workerIdPrefix must be usable in key names", () => {
+  rejects({ workerIdPrefix: "w k" }, "workerIdPrefix");
+  rejects({ workerIdPrefix: "" }, "workerIdPrefix");
+});
+
+Deno.test("workerIdMin must not exceed workerIdMax, and both are non-negative integers", () => {
+  rejects({ workerIdMin: 5, workerIdMax: 4 }, "workerIdMax", /workerIdMin/);
+  rejects({ workerIdMin: -1 }, "workerIdMin");
+  rejects({ workerIdMax: 1.5 }, "workerIdMax");
+});
+
+Deno.test("heartbeatTtlMs must be at least twice heartbeatIntervalMs", () => {
+  rejects({ heartbeatIntervalMs: 1_000, heartbeatTtlMs: 1_999 }, "heartbeatTtlMs", /2 ×/);
+  assert.doesNotThrow(() =>
+    resolveConfig({ ...base, heartbeatIntervalMs: 1_000, heartbeatTtlMs: 2_000 })
+  );
+});
+
+Deno.test("workerIdTtlMs must be at least heartbeatTtlMs", () => {
+  rejects({ heartbeatTtlMs: 6_000, workerIdTtlMs: 5_000 }, "workerIdTtlMs", /heartbeatTtlMs/);
+});
+
+Deno.test("coldStartWindowMs must be at least plannedScaleWindowMs", () => {
+  rejects({ coldStartWindowMs: 1_000, plannedScaleWindowMs: 2_000 }, "coldStartWindowMs");
+});
+
+Deno.test("emergencyGraceMs must not exceed heartbeatTtlMs", () => {
+  rejects({ emergencyGraceMs: 6_001 }, "emergencyGraceMs", /heartbeatTtlMs/);
+});
+
+Deno.test("ratios must lie in (0, 1]", () => {
+  for (const value of [0, -0.1, 1.01, Number.NaN]) {
+    rejects({ restartDetectionRatio: value }, "restartDetectionRatio", /\(0, 1\]/);
+    rejects({ minRebalanceThreshold: value }, "minRebalanceThreshold", /\(0, 1\]/);
+  }
+});
+
+Deno.test("every duration must be finite and non-negative", () => {
+  const fields = [
+    "workerIdTtlMs",
+    "heartbeatIntervalMs",
+    "heartbeatTtlMs",
+    "electionLeaseMs",
+    "coldStartWindowMs",
+    "plannedScaleWindowMs",
+    "emergencyGraceMs",
+    "minRebalanceIntervalMs",
+    "partitionRefreshIntervalMs",
+    "startupTimeoutMs",
+    "shutdownTimeoutMs",
+    "operationTimeoutMs",
+  ];
+  for (const field of fields) {
+    rejects({ [field]: -1 }, field);
+    rejects({ [field]: Number.POSITIVE_INFINITY }, field, /finite/);
+    rejects({ [field]: "100" }, field);
+  }
+});
+
+Deno.test("durations that drive timers must be greater than zero", () => {
+  for (const field of ["heartbeatIntervalMs", "electionLeaseMs", "operationTimeoutMs"]) {
+    rejects({ [field]: 0 }, field, /greater than 0/);
+  }
+});
+
+Deno.test("onCoordinationLoss accepts only 'fence' and 'keep'", () => {
+  rejects({ onCoordinationLoss: "drop" }, "onCoordinationLoss");
+});
+
+Deno.test("degraded options are validated with their dotted names", () => {
+  rejects({ degraded: { enterAfterMs: -5 } }, "degraded.enterAfterMs");
+  rejects({ degraded: { kvErrorThreshold: 0 } }, "degraded.kvErrorThreshold");
+  rejects(
+    { degraded: { alertThresholdsMs: { info: 10_000, warn: 5_000 } } },
+    "degraded.alertThresholdsMs.warn",
+    /info/,
+  );
+});
+
+Deno.test("kv options are validated", () => {
+  rejects({ kv: { replicas: 0 } }, "kv.replicas");
+  rejects({ kv: { replicas: 7 } }, "kv.replicas");
+  rejects({ kv: { storage: "disk" } }, "kv.storage");
+});
+
+Deno.test("a static partition list is validated at construction, naming the entry", () => {
+  rejects({ source: [{ keys: [] }] }, "source[0]", /empty 'keys'/);
+  rejects({ source: [{ keys: ["a"] }, { keys: ["a", ""] }] }, "source[1]", /empty string/);
+  rejects({ source: [{ keys: ["a"], weight: 0 }] }, "source[0]", /weight/);
+  rejects({ source: [{ keys: ["a"], weight: Number.NaN }] }, "source[0]", /weight/);
+  rejects({ source: [{ keys: ["a"], weight: Infinity }] }, "source[0]", /weight/);
+  rejects({ source: [{ keys: ["a", "b"] }, { keys: ["a", "b"] }] }, "source[1]", /duplicates/);
+  rejects({ source: "nope" }, "source");
+});
+
+Deno.test("hooks, strategy, clock, logger and instance are type-checked", () => {
+  rejects({ hooks: { onError: 5 } }, "hooks.onError");
+  rejects({ strategy: 5 }, "strategy");
+  rejects({ clock: {} }, "clock");
+  rejects({ logger: { info() {} } }, "logger.debug");
+  rejects({ instance: "" }, "instance");
+});
