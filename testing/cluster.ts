@@ -1,0 +1,232 @@
+/**
+ * A cluster of routed `nats-server` JetStream nodes on loopback, ready for replicated KV buckets.
+ *
+ * @module
+ */
+
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { freePorts } from "./free_port.ts";
+import { type NatsServer, PortInUseError, resolveBinary, serverInternals } from "./nats_server.ts";
+import { waitFor } from "./wait.ts";
+
+/** Options for {@linkcode NatsCluster.start}. */
+export interface NatsClusterOptions {
+  /**
+   * Path of the `nats-server` binary.
+   *
+   * @default {the `NATS_SERVER_BIN` environment variable, else `nats-server` on `PATH`, else `/usr/sbin`, `/usr/local/bin`, `/usr/bin` or `/sbin`}
+   */
+  binary?: string;
+  /**
+   * Extra configuration text appended to every node's generated config file.
+   *
+   * @default {""}
+   */
+  config?: string;
+  /**
+   * Turns on every node's debug and trace logging and copies their logs to this process's
+   * stderr.
+   *
+   * @default {false}
+   */
+  debug?: boolean;
+  /**
+   * The cluster name (`cluster { name }`).
+   *
+   * @default {a random name starting with "parti-"}
+   */
+  name?: string;
+  /**
+   * How long {@linkcode NatsCluster.start} waits until a replicated KV bucket can be created, in
+   * milliseconds. Each node's restart waits up to a third of it.
+   *
+   * @default {30000}
+   */
+  readyTimeoutMs?: number;
+}
+
+const START_ATTEMPTS = 5;
+
+/**
+ * Routed JetStream `nats-server` nodes on 127.0.0.1, each with its own client port, cluster port
+ * and store directory (`server_name` `n1`, `n2`, ...).
+ *
+ * Each node is a {@linkcode NatsServer}: kill or restart one through
+ * {@linkcode NatsCluster.servers}. Stop the whole cluster with {@linkcode NatsCluster.stop} or
+ * `await using`; nodes are never left running by the cluster itself.
+ *
+ * @example Create a bucket replicated on three nodes
+ * ```ts ignore
+ * import { NatsCluster } from "@parti/core/testing";
+ * import { connect } from "@nats-io/transport-node";
+ * import { Kvm } from "@nats-io/kv";
+ *
+ * await using cluster = await NatsCluster.start(3);
+ * const nc = await connect({ servers: cluster.urls });
+ * const kv = await new Kvm(nc).create("demo", { replicas: 3 });
+ * await kv.put("a", "1");
+ * await nc.close();
+ * ```
+ */
+export class NatsCluster {
+  readonly #servers: readonly NatsServer[];
+  readonly #name: string;
+  readonly #dir: string;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(servers: NatsServer[], name: string, dir: string) {
+    this.#servers = servers;
+    this.#name = name;
+    this.#dir = dir;
+  }
+
+  /**
+   * Starts `size` routed JetStream nodes and waits until the cluster can create a KV bucket with
+   * `replicas: size` (a probe bucket, deleted again). A freshly started cluster needs a few
+   * seconds for its JetStream meta leader election.
+   *
+   * @param size How many nodes.
+   * @param options Binary, extra config, debug logging, cluster name and timeout.
+   * @returns The running cluster; stop it with {@linkcode NatsCluster.stop} or `await using`.
+   * @throws {RangeError} When `size` is not an integer >= 2.
+   * @throws {Error} When a node does not start or the cluster is not ready in time; the message
+   * includes server output or the last probe error.
+   *
+   * @example Start a three-node cluster
+   * ```ts ignore
+   * import { NatsCluster } from "@parti/core/testing";
+   *
+   * await using cluster = await NatsCluster.start(3);
+   * console.log(cluster.urls);
+   * ```
+   */
+  static async start(size = 3, options: NatsClusterOptions = {}): Promise<NatsCluster> {
+    if (!Number.isInteger(size) || size < 2) {
+      throw new RangeError(`Cannot start a cluster: size must be an integer >= 2, got '${size}'`);
+    }
+    const binary = resolveBinary(options.binary);
+    const name = options.name ?? `parti-${crypto.randomUUID().slice(0, 8)}`;
+    const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+    const dir = await Deno.makeTempDir({ prefix: "parti-nats-cluster-" });
+    let lastError: unknown;
+    for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+      const ports = freePorts(size * 2);
+      const clientPorts = ports.slice(0, size);
+      const routePorts = ports.slice(size);
+      const servers = clientPorts.map((port, i) => {
+        const routes = routePorts
+          .filter((_, j) => j !== i)
+          .map((p) => `    "nats-route://127.0.0.1:${p}"`);
+        const clusterConfig = [
+          "cluster {",
+          `  name: ${JSON.stringify(name)}`,
+          `  listen: "127.0.0.1:${routePorts[i]}"`,
+          "  routes: [",
+          ...routes,
+          "  ]",
+          "}",
+        ].join("\n");
+        return serverInternals.create({
+          binary,
+          dir: `${dir}/n${i + 1}`,
+          serverName: `n${i + 1}`,
+          clusterName: name,
+          port,
+          jetstream: true,
+          debug: options.debug ?? false,
+          extraConfig: `${clusterConfig}\n${options.config ?? ""}`,
+          // A restarted node is ready once it has rejoined: JetStream requests are answered.
+          readiness: "jetstream",
+          readyTimeoutMs: Math.ceil(readyTimeoutMs / 3),
+        });
+      });
+      const cluster = new NatsCluster(servers, name, dir);
+      try {
+        await Promise.all(servers.map((s) => serverInternals.spawn(s)));
+        const results = await Promise.allSettled(
+          servers.map((s) => serverInternals.waitReady(s, "connect")),
+        );
+        const failed = results.find((r) => r.status === "rejected");
+        if (failed !== undefined) throw failed.reason;
+        await cluster.#waitForReplicatedKv(readyTimeoutMs);
+        return cluster;
+      } catch (error) {
+        lastError = error;
+        await Promise.all(servers.map((s) => s.kill()));
+        if (!(error instanceof PortInUseError)) break;
+      }
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw lastError;
+  }
+
+  /** The nodes, in order `n1`, `n2`, ...: kill, restart or inspect one of them. */
+  get servers(): readonly NatsServer[] {
+    return this.#servers;
+  }
+
+  /** Every node's client URL (`nats://127.0.0.1:<port>`), for a client's `servers` option. */
+  get urls(): string[] {
+    return this.#servers.map((s) => s.url);
+  }
+
+  /** The cluster name. */
+  get name(): string {
+    return this.#name;
+  }
+
+  async #waitForReplicatedKv(timeoutMs: number): Promise<void> {
+    const nc = await connect({ servers: this.urls, name: "parti-testing-cluster-probe" });
+    try {
+      const kvm = new Kvm(jetstream(nc, { timeout: 2000 }));
+      const bucket = `parti_probe_${crypto.randomUUID().slice(0, 8)}`;
+      const kv = await waitFor(() => kvm.create(bucket, { replicas: this.#servers.length }), {
+        timeoutMs,
+        intervalMs: 100,
+        message: `a KV bucket with replicas ${this.#servers.length} on cluster '${this.#name}'`,
+      });
+      await kv.destroy();
+    } finally {
+      await nc.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Stops every node and removes all their directories. Calling it again is harmless.
+   *
+   * @returns When all nodes have exited and the directories are gone.
+   *
+   * @example Stop explicitly
+   * ```ts ignore
+   * import { NatsCluster } from "@parti/core/testing";
+   *
+   * const cluster = await NatsCluster.start(3);
+   * try {
+   *   // use cluster.urls
+   * } finally {
+   *   await cluster.stop();
+   * }
+   * ```
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      try {
+        await Promise.all(this.#servers.map((s) => s.stop()));
+      } finally {
+        await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+      }
+    })();
+    return this.#stopping;
+  }
+
+  /**
+   * Same as {@linkcode NatsCluster.stop}, for `await using`.
+   *
+   * @returns When the cluster is stopped.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}

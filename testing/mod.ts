@@ -1,0 +1,49 @@
+/**
+ * Test harness for code that uses NATS: real `nats-server` processes, routed clusters and a
+ * fault-injection TCP proxy, all on loopback with free ports and temporary directories.
+ *
+ * - {@linkcode NatsServer}: one server with JetStream (and optionally WebSocket); `kill()` and
+ *   `restart()` keep its ports and data.
+ * - {@linkcode NatsCluster}: routed JetStream nodes ready for replicated KV buckets.
+ * - {@linkcode FaultProxy}: a TCP proxy between one client and a server with `pass`, `blackhole`
+ *   (silent partition), `reject` (close everything) and delay modes.
+ * - {@linkcode waitFor}: poll a condition with a deadline instead of sleeping.
+ * - {@linkcode ensureNatsServer}: find a working `nats-server` binary, or install it with apt
+ *   when running as root; call it from your test setup.
+ *
+ * Every server, cluster and proxy you start must be stopped: use `await using`, or call `stop()`
+ * / `close()` in a `finally` block.
+ *
+ * @example A KV round trip against a real server
+ * ```ts ignore
+ * import { NatsServer } from "@parti/core/testing";
+ * import { connect } from "@nats-io/transport-node";
+ * import { Kvm } from "@nats-io/kv";
+ *
+ * Deno.test("a value put is read back", async () => {
+ *   await using server = await NatsServer.start();
+ *   const nc = await connect({ servers: server.url });
+ *   try {
+ *     const kv = await new Kvm(nc).create("demo");
+ *     await kv.put("k", "v");
+ *     console.log((await kv.get("k"))?.string());
+ *   } finally {
+ *     await nc.close();
+ *   }
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export { NatsServer, type NatsServerOptions } from "./nats_server.ts";
+export { NatsCluster, type NatsClusterOptions } from "./cluster.ts";
+export {
+  type FaultMode,
+  FaultProxy,
+  type FaultProxyOptions,
+  type FaultProxyTarget,
+} from "./tcp_proxy.ts";
+export { waitFor, type WaitForOptions } from "./wait.ts";
+export { freePorts } from "./free_port.ts";
+export { ensureNatsServer, findNatsServer } from "./ensure_nats_server.ts";
