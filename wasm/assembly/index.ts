@@ -1,0 +1,443 @@
+// The Parti assignment kernel. Only numbers cross the boundary: the host lays out typed regions in
+// linear memory (see src/engine/wasm_engine.ts), registers their addresses with setRegion() and
+// calls the kernels below. No allocation happens in here (runtime "stub").
+
+import { xxh3 } from "./xxh3";
+
+export { xxh3 };
+
+// Region ids; keep in sync with REGION in src/engine/wasm_engine.ts.
+const P_HASH: i32 = 0; // u64[P]   chained XXH3 of each partition's keys
+const P_WEIGHT: i32 = 1; // f64[P]
+const P_HORDER: i32 = 2; // u32[P]  partition indices by ascending hash
+const P_WORDER: i32 = 3; // u32[P]  by descending weight, then ascending hash
+const P_START: i32 = 4; // u32[P]   ring index of the first point >= the partition hash
+const P_PREV: i32 = 5; // i32[P]    previous owner slot; -1 = not in previous, -2 = owner gone
+const P_OWNER: i32 = 6; // u32[P]   result: owner slot
+const KEY_LENS: i32 = 7; // u32[K]
+const KEY_COUNTS: i32 = 8; // u32[P]
+const BYTES: i32 = 9; // u8[B]     UTF-8 of all keys, back to back
+const T_KEYS: i32 = 10; // u64[T]  sort scratch
+const T_KEYS2: i32 = 11;
+const T_IDX: i32 = 12; // u32[T]
+const T_IDX2: i32 = 13;
+const R_HASH: i32 = 14; // u64[R]  the ring, ascending (hash, worker rank)
+const R_SLOT: i32 = 15; // u32[R]
+const S_LOAD: i32 = 16; // f64[S]
+const S_RANK: i32 = 17; // u32[S]  position of the worker ID in sorted order
+const S_ALIVE: i32 = 18; // u32[S]
+const S_HASH: i32 = 19; // u64[S]  XXH3 of the worker ID
+const S_RANK2SLOT: i32 = 20; // u32[S]
+const ADDED: i32 = 21; // u32[S]   slots joining the ring, in rank order
+const W_BYTES: i32 = 22; // u8[]   UTF-8 of the joining worker IDs
+const W_LENS: i32 = 23; // u32[S]
+const HIST: i32 = 24; // u32[8 * 2048]
+const STATS: i32 = 25; // f64[4]  maxLoad, moved, minimalMoves
+const S_LOAD2: i32 = 26; // f64[S]
+const REGION_COUNT: i32 = 27;
+
+const REGIONS: usize = memory.data(REGION_COUNT * 8, 8);
+const SCRATCH8: usize = memory.data(8, 8);
+
+const UNASSIGNED: u32 = 0xffffffff;
+const DIGIT_BITS: u64 = 11;
+const DIGITS: u32 = 2048;
+const PASSES: u32 = 6;
+
+@inline function reg(id: i32): usize {
+  return load<usize>(REGIONS + (<usize>id << 3));
+}
+
+/** First byte the host may use. */
+export function heapBase(): usize {
+  return (__heap_base + 15) & ~(<usize>15);
+}
+
+/** Registers the address of a region. */
+export function setRegion(id: i32, ptr: usize): void {
+  store<usize>(REGIONS + (<usize>id << 3), ptr);
+}
+
+/** XXH3-64 of `len` bytes at `ptr`, for tests (BigInt on the boundary is fine there). */
+export function hashBytes(ptr: usize, len: usize, seed: u64): u64 {
+  return xxh3(ptr, len, seed);
+}
+
+// Stable LSD radix sort of (T_KEYS, T_IDX)[0..n) by unsigned key; leaves the result in place.
+// All digit histograms come from one read pass; passes whose digit is constant are skipped.
+function sortPairs(n: u32): void {
+  if (n < 2) return;
+  const hist = reg(HIST);
+  memory.fill(hist, 0, <usize>(PASSES * DIGITS) << 2);
+  let srcK = reg(T_KEYS);
+  let srcI = reg(T_IDX);
+  let dstK = reg(T_KEYS2);
+  let dstI = reg(T_IDX2);
+  for (let i: u32 = 0; i < n; i++) {
+    let k = load<u64>(srcK + (<usize>i << 3));
+    for (let p: u32 = 0; p < PASSES; p++) {
+      const a = hist + ((<usize>(p * DIGITS) + <usize>(k & 2047)) << 2);
+      store<u32>(a, load<u32>(a) + 1);
+      k >>= DIGIT_BITS;
+    }
+  }
+  for (let p: u32 = 0; p < PASSES; p++) {
+    const h = hist + (<usize>(p * DIGITS) << 2);
+    const shift = <u64>p * DIGIT_BITS;
+    const first = <u32>((load<u64>(srcK) >> shift) & 2047);
+    if (load<u32>(h + (<usize>first << 2)) == n) continue;
+    let sum: u32 = 0;
+    for (let d: u32 = 0; d < DIGITS; d++) {
+      const a = h + (<usize>d << 2);
+      const c = load<u32>(a);
+      store<u32>(a, sum);
+      sum += c;
+    }
+    for (let i: u32 = 0; i < n; i++) {
+      const k = load<u64>(srcK + (<usize>i << 3));
+      const a = h + (<usize>((k >> shift) & 2047) << 2);
+      const pos = load<u32>(a);
+      store<u32>(a, pos + 1);
+      store<u64>(dstK + (<usize>pos << 3), k);
+      store<u32>(dstI + (<usize>pos << 2), load<u32>(srcI + (<usize>i << 2)));
+    }
+    const tk = srcK;
+    srcK = dstK;
+    dstK = tk;
+    const ti = srcI;
+    srcI = dstI;
+    dstI = ti;
+  }
+  if (srcK != reg(T_KEYS)) {
+    memory.copy(reg(T_KEYS), srcK, <usize>n << 3);
+    memory.copy(reg(T_IDX), srcI, <usize>n << 2);
+  }
+}
+
+/**
+ * Hashes every partition (chained XXH3 over its keys), then computes the hash order and the weight
+ * order. Returns the number of adjacent equal hashes in hash order (candidate duplicates).
+ */
+export function preparePartitions(n: u32, equalWeights: bool): u32 {
+  const bytes = reg(BYTES);
+  const lens = reg(KEY_LENS);
+  const counts = reg(KEY_COUNTS);
+  const hashes = reg(P_HASH);
+  let p = bytes;
+  let key: usize = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const c = load<u32>(counts + (<usize>i << 2));
+    let h: u64 = 0;
+    for (let j: u32 = 0; j < c; j++) {
+      const len = <usize>load<u32>(lens + (key << 2));
+      h = xxh3(p, len, h);
+      p += len;
+      key++;
+    }
+    store<u64>(hashes + (<usize>i << 3), h);
+  }
+  const tk = reg(T_KEYS);
+  const ti = reg(T_IDX);
+  for (let i: u32 = 0; i < n; i++) {
+    store<u64>(tk + (<usize>i << 3), load<u64>(hashes + (<usize>i << 3)));
+    store<u32>(ti + (<usize>i << 2), i);
+  }
+  sortPairs(n);
+  let dups: u32 = 0;
+  for (let i: u32 = 1; i < n; i++) {
+    if (load<u64>(tk + (<usize>i << 3)) == load<u64>(tk + (<usize>(i - 1) << 3))) dups++;
+  }
+  const horder = reg(P_HORDER);
+  const worder = reg(P_WORDER);
+  memory.copy(horder, ti, <usize>n << 2);
+  if (!equalWeights) {
+    const weights = reg(P_WEIGHT);
+    for (let k: u32 = 0; k < n; k++) {
+      const i = load<u32>(horder + (<usize>k << 2));
+      // Positive doubles order like their bit patterns; invert for descending weight.
+      store<u64>(tk + (<usize>k << 3), ~reinterpret<u64>(load<f64>(weights + (<usize>i << 3))));
+      store<u32>(ti + (<usize>k << 2), i);
+    }
+    sortPairs(n);
+  }
+  memory.copy(worder, ti, <usize>n << 2);
+  return dups;
+}
+
+/** Hashes the IDs of the `count` joining workers listed in ADDED (bytes in W_BYTES). */
+export function hashWorkers(count: u32): void {
+  const added = reg(ADDED);
+  const lens = reg(W_LENS);
+  const hashes = reg(S_HASH);
+  let p = reg(W_BYTES);
+  for (let k: u32 = 0; k < count; k++) {
+    const len = <usize>load<u32>(lens + (<usize>k << 2));
+    const slot = load<u32>(added + (<usize>k << 2));
+    store<u64>(hashes + (<usize>slot << 3), xxh3(p, len, 0));
+    p += len;
+  }
+}
+
+/**
+ * Updates the ring: drops the points of slots no longer alive, then merges in `vnodes` points for
+ * each of the `addedCount` slots in ADDED. Returns the new ring length.
+ */
+export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
+  const rh = reg(R_HASH);
+  const rs = reg(R_SLOT);
+  const alive = reg(S_ALIVE);
+  const rank = reg(S_RANK);
+  let len: u32 = 0;
+  for (let j: u32 = 0; j < ringLen; j++) {
+    const s = load<u32>(rs + (<usize>j << 2));
+    if (load<u32>(alive + (<usize>s << 2)) != 0) {
+      if (len != j) {
+        store<u64>(rh + (<usize>len << 3), load<u64>(rh + (<usize>j << 3)));
+        store<u32>(rs + (<usize>len << 2), s);
+      }
+      len++;
+    }
+  }
+  if (addedCount == 0) return len;
+  const added = reg(ADDED);
+  const whash = reg(S_HASH);
+  const tk = reg(T_KEYS);
+  const ti = reg(T_IDX);
+  let m: u32 = 0;
+  for (let k: u32 = 0; k < addedCount; k++) {
+    const slot = load<u32>(added + (<usize>k << 2));
+    const seed = load<u64>(whash + (<usize>slot << 3));
+    for (let v: u32 = 0; v < vnodes; v++) {
+      store<u64>(SCRATCH8, <u64>v);
+      store<u64>(tk + (<usize>m << 3), xxh3(SCRATCH8, 8, seed));
+      store<u32>(ti + (<usize>m << 2), slot);
+      m++;
+    }
+  }
+  sortPairs(m);
+  if (len == 0) {
+    memory.copy(rh, tk, <usize>m << 3);
+    memory.copy(rs, ti, <usize>m << 2);
+    return m;
+  }
+  // Merge the two sorted runs into the second scratch pair, then copy back.
+  const ok = reg(T_KEYS2);
+  const oi = reg(T_IDX2);
+  let a: u32 = 0;
+  let b: u32 = 0;
+  let o: u32 = 0;
+  while (a < len && b < m) {
+    const ha = load<u64>(rh + (<usize>a << 3));
+    const hb = load<u64>(tk + (<usize>b << 3));
+    const sa = load<u32>(rs + (<usize>a << 2));
+    const sb = load<u32>(ti + (<usize>b << 2));
+    let takeA = ha < hb;
+    if (ha == hb) {
+      takeA = load<u32>(rank + (<usize>sa << 2)) <= load<u32>(rank + (<usize>sb << 2));
+    }
+    if (takeA) {
+      store<u64>(ok + (<usize>o << 3), ha);
+      store<u32>(oi + (<usize>o << 2), sa);
+      a++;
+    } else {
+      store<u64>(ok + (<usize>o << 3), hb);
+      store<u32>(oi + (<usize>o << 2), sb);
+      b++;
+    }
+    o++;
+  }
+  while (a < len) {
+    store<u64>(ok + (<usize>o << 3), load<u64>(rh + (<usize>a << 3)));
+    store<u32>(oi + (<usize>o << 2), load<u32>(rs + (<usize>a << 2)));
+    a++;
+    o++;
+  }
+  while (b < m) {
+    store<u64>(ok + (<usize>o << 3), load<u64>(tk + (<usize>b << 3)));
+    store<u32>(oi + (<usize>o << 2), load<u32>(ti + (<usize>b << 2)));
+    b++;
+    o++;
+  }
+  memory.copy(rh, ok, <usize>o << 3);
+  memory.copy(rs, oi, <usize>o << 2);
+  return o;
+}
+
+// Ring index of the first point at or after each partition's hash (wrapping to 0): one merge pass
+// over the partitions in hash order.
+function computeStarts(n: u32, ringLen: u32): void {
+  const hashes = reg(P_HASH);
+  const horder = reg(P_HORDER);
+  const start = reg(P_START);
+  const rh = reg(R_HASH);
+  let j: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    const i = load<u32>(horder + (<usize>k << 2));
+    const h = load<u64>(hashes + (<usize>i << 3));
+    while (j < ringLen && load<u64>(rh + (<usize>j << 3)) < h) j++;
+    store<u32>(start + (<usize>i << 2), j == ringLen ? 0 : j);
+  }
+}
+
+// Lowest-loaded live worker, ties to the lowest rank.
+function leastLoaded(workers: u32): u32 {
+  const r2s = reg(S_RANK2SLOT);
+  const loads = reg(S_LOAD);
+  let best = load<u32>(r2s);
+  let bestLoad = load<f64>(loads + (<usize>best << 3));
+  for (let r: u32 = 1; r < workers; r++) {
+    const s = load<u32>(r2s + (<usize>r << 2));
+    const l = load<f64>(loads + (<usize>s << 3));
+    if (l < bestLoad) {
+      best = s;
+      bestLoad = l;
+    }
+  }
+  return best;
+}
+
+// Fewest partitions that must leave their previous owner so that no live worker holds more than
+// `share` and none stays on a departed worker; keeps each owner's lightest partitions first.
+// Sets `owner` to the kept slot or UNASSIGNED when `writeOwners`, and fills `loadsPtr`.
+function stickyPass(n: u32, share: f64, loadsPtr: usize, writeOwners: bool): u32 {
+  const worder = reg(P_WORDER);
+  const prev = reg(P_PREV);
+  const weights = reg(P_WEIGHT);
+  const owner = reg(P_OWNER);
+  let minimal: u32 = 0;
+  for (let k: i32 = <i32>n - 1; k >= 0; k--) {
+    const i = load<u32>(worder + (<usize>k << 2));
+    const p = load<i32>(prev + (<usize>i << 2));
+    let kept = false;
+    if (p >= 0) {
+      const a = loadsPtr + (<usize>p << 3);
+      const w = load<f64>(weights + (<usize>i << 3));
+      const l = load<f64>(a) + w;
+      if (l <= share) {
+        store<f64>(a, l);
+        kept = true;
+      } else {
+        minimal++;
+      }
+    } else if (p == -2) {
+      minimal++;
+    }
+    if (writeOwners) store<u32>(owner + (<usize>i << 2), kept ? <u32>p : UNASSIGNED);
+  }
+  return minimal;
+}
+
+/**
+ * Assigns the `n` partitions. strategy: 0 = weighted consistent hash (bounded, sticky),
+ * 1 = consistent hash, 2 = round robin. `share` = loadFactor x mean load. Writes owners to P_OWNER
+ * and maxLoad, moved, minimalMoves to STATS.
+ */
+export function assign(
+  strategy: u32,
+  n: u32,
+  workers: u32,
+  slotCount: u32,
+  ringLen: u32,
+  share: f64,
+  hasPrev: bool,
+): void {
+  const loads = reg(S_LOAD);
+  const loads2 = reg(S_LOAD2);
+  const owner = reg(P_OWNER);
+  const weights = reg(P_WEIGHT);
+  const prev = reg(P_PREV);
+  const rs = reg(R_SLOT);
+  const start = reg(P_START);
+  memory.fill(loads, 0, <usize>slotCount << 3);
+  let minimal: u32 = 0;
+  if (strategy == 0) {
+    if (hasPrev) {
+      minimal = stickyPass(n, share, loads, true);
+    } else {
+      memory.fill(owner, 0xff, <usize>n << 2);
+    }
+    computeStarts(n, ringLen);
+    const worder = reg(P_WORDER);
+    let fail1: f64 = Infinity;
+    let fail2 = false;
+    for (let k: u32 = 0; k < n; k++) {
+      const i = load<u32>(worder + (<usize>k << 2));
+      if (load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
+      const w = load<f64>(weights + (<usize>i << 3));
+      const first = load<u32>(start + (<usize>i << 2));
+      let found: u32 = UNASSIGNED;
+      // Tier 1: the next worker on the ring that stays within its share with this partition.
+      if (w < fail1) {
+        let j = first;
+        for (let steps: u32 = 0; steps < ringLen; steps++) {
+          const s = load<u32>(rs + (<usize>j << 2));
+          if (load<f64>(loads + (<usize>s << 3)) + w <= share) {
+            found = s;
+            break;
+          }
+          j++;
+          if (j == ringLen) j = 0;
+        }
+        if (found == UNASSIGNED) fail1 = w;
+      }
+      // Tier 2: the next worker still below its share.
+      if (found == UNASSIGNED && !fail2) {
+        let j = first;
+        for (let steps: u32 = 0; steps < ringLen; steps++) {
+          const s = load<u32>(rs + (<usize>j << 2));
+          if (load<f64>(loads + (<usize>s << 3)) < share) {
+            found = s;
+            break;
+          }
+          j++;
+          if (j == ringLen) j = 0;
+        }
+        if (found == UNASSIGNED) fail2 = true;
+      }
+      if (found == UNASSIGNED) found = leastLoaded(workers);
+      const a = loads + (<usize>found << 3);
+      store<f64>(a, load<f64>(a) + w);
+      store<u32>(owner + (<usize>i << 2), found);
+    }
+  } else {
+    if (strategy == 1) {
+      computeStarts(n, ringLen);
+      for (let i: u32 = 0; i < n; i++) {
+        store<u32>(owner + (<usize>i << 2), load<u32>(rs + (<usize>load<u32>(start + (<usize>i << 2)) << 2)));
+      }
+    } else {
+      const r2s = reg(S_RANK2SLOT);
+      let r: u32 = 0;
+      for (let i: u32 = 0; i < n; i++) {
+        store<u32>(owner + (<usize>i << 2), load<u32>(r2s + (<usize>r << 2)));
+        r++;
+        if (r == workers) r = 0;
+      }
+    }
+    for (let i: u32 = 0; i < n; i++) {
+      const a = loads + (<usize>load<u32>(owner + (<usize>i << 2)) << 3);
+      store<f64>(a, load<f64>(a) + load<f64>(weights + (<usize>i << 3)));
+    }
+    if (hasPrev) {
+      memory.fill(loads2, 0, <usize>slotCount << 3);
+      minimal = stickyPass(n, share, loads2, false);
+    }
+  }
+  let moved: u32 = 0;
+  if (hasPrev) {
+    for (let i: u32 = 0; i < n; i++) {
+      const p = load<i32>(prev + (<usize>i << 2));
+      if (p != -1 && <u32>p != load<u32>(owner + (<usize>i << 2))) moved++;
+    }
+  }
+  const r2s = reg(S_RANK2SLOT);
+  let maxLoad: f64 = 0;
+  for (let r: u32 = 0; r < workers; r++) {
+    const l = load<f64>(loads + (<usize>load<u32>(r2s + (<usize>r << 2)) << 3));
+    if (l > maxLoad) maxLoad = l;
+  }
+  const stats = reg(STATS);
+  store<f64>(stats, maxLoad);
+  store<f64>(stats + 8, <f64>moved);
+  store<f64>(stats + 16, <f64>minimal);
+}
