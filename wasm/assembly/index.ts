@@ -329,7 +329,7 @@ function stickyPass(n: u32, share: f64, loadsPtr: usize, writeOwners: bool): u32
 
 /**
  * Assigns the `n` partitions. strategy: 0 = weighted consistent hash (bounded, sticky),
- * 1 = consistent hash, 2 = round robin. `share` = loadFactor x mean load. Writes owners to P_OWNER
+ * 1 = consistent hash, 2 = round robin, 3 = owners already in P_OWNER (statistics only). `share` = loadFactor x mean load. Writes owners to P_OWNER
  * and maxLoad, moved, minimalMoves to STATS.
  */
 export function assign(
@@ -405,7 +405,7 @@ export function assign(
       for (let i: u32 = 0; i < n; i++) {
         store<u32>(owner + (<usize>i << 2), load<u32>(rs + (<usize>load<u32>(start + (<usize>i << 2)) << 2)));
       }
-    } else {
+    } else if (strategy == 2) {
       const r2s = reg(S_RANK2SLOT);
       let r: u32 = 0;
       for (let i: u32 = 0; i < n; i++) {

@@ -1,0 +1,514 @@
+/**
+ * The engine driver: validates input, marshals keys into the kernel in one batch, caches partition
+ * hashes and the hash ring between calls, gives workers stable slots, and turns kernel output into
+ * owner IDs and statistics. Backend-independent; the kernels do the numeric work.
+ *
+ * @module
+ */
+import { StrategyError } from "../errors.ts";
+import { type Partition, partitionId, validatePartitions } from "../partition.ts";
+import {
+  type Kernel,
+  STRATEGY_GIVEN,
+  STRATEGY_RING,
+  STRATEGY_ROUND_ROBIN,
+  STRATEGY_WEIGHTED,
+} from "./kernel.ts";
+import {
+  type AssignmentStrategy,
+  type BuiltinStrategy,
+  MAX_VIRTUAL_NODES,
+  type StrategyFunction,
+  weightedConsistentHash,
+} from "./strategies.ts";
+import type { AssignInput, AssignmentEngine, AssignmentResult, AssignmentStats } from "./types.ts";
+
+const encoder = new TextEncoder();
+const DEFAULT_STRATEGY = weightedConsistentHash();
+
+/** What a result remembers so that passing its map back as `previous` needs no look-ups. */
+interface Snapshot {
+  readonly engine: Engine;
+  readonly partitions: readonly Partition[];
+  readonly generation: number;
+  readonly ownerSlots: Uint32Array;
+  readonly slotIds: readonly string[];
+}
+
+const snapshots = new WeakMap<object, Snapshot>();
+
+/** An immutable `Map` of partition ID to owner, filled on first read. */
+class AssignmentMap extends Map<string, string> {
+  #fill: (() => void) | undefined;
+
+  constructor(ids: () => readonly string[], owners: readonly string[]) {
+    super();
+    this.#fill = () => {
+      const list = ids();
+      for (let i = 0; i < list.length; i++) Map.prototype.set.call(this, list[i]!, owners[i]!);
+    };
+  }
+
+  #ready(): void {
+    const fill = this.#fill;
+    if (fill !== undefined) {
+      this.#fill = undefined;
+      fill();
+    }
+  }
+
+  override get size(): number {
+    this.#ready();
+    return super.size;
+  }
+  override get(key: string): string | undefined {
+    this.#ready();
+    return super.get(key);
+  }
+  override has(key: string): boolean {
+    this.#ready();
+    return super.has(key);
+  }
+  override forEach(
+    callback: (value: string, key: string, map: Map<string, string>) => void,
+    thisArg?: unknown,
+  ): void {
+    this.#ready();
+    super.forEach(callback, thisArg);
+  }
+  override entries(): MapIterator<[string, string]> {
+    this.#ready();
+    return super.entries();
+  }
+  override keys(): MapIterator<string> {
+    this.#ready();
+    return super.keys();
+  }
+  override values(): MapIterator<string> {
+    this.#ready();
+    return super.values();
+  }
+  override [Symbol.iterator](): MapIterator<[string, string]> {
+    this.#ready();
+    return super[Symbol.iterator]();
+  }
+  override set(): this {
+    throw new TypeError("An assignment map is read-only");
+  }
+  override delete(): boolean {
+    throw new TypeError("An assignment map is read-only");
+  }
+  override clear(): void {
+    throw new TypeError("An assignment map is read-only");
+  }
+}
+
+function strategyCode(strategy: BuiltinStrategy): number {
+  switch (strategy.kind) {
+    case "weightedConsistentHash":
+      return STRATEGY_WEIGHTED;
+    case "consistentHash":
+      return STRATEGY_RING;
+    case "roundRobin":
+      return STRATEGY_ROUND_ROBIN;
+    default:
+      throw new TypeError(
+        `Unknown strategy ${JSON.stringify(strategy)}; use weightedConsistentHash(), ` +
+          "consistentHash(), roundRobin() or a function",
+      );
+  }
+}
+
+function emptyStats(): AssignmentStats {
+  return { maxLoad: 0, meanLoad: 0, moved: 0, minimalMoves: 0 };
+}
+
+/** The engine over one kernel. */
+export class Engine implements AssignmentEngine {
+  readonly #kernel: Kernel;
+  // Partition cache: the array and its elements as last loaded.
+  #parts: readonly Partition[] | undefined;
+  #partRefs: Partition[] = [];
+  #generation = 0;
+  #n = 0;
+  #total = 0;
+  #ids: string[] | undefined;
+  // Worker slots.
+  readonly #slotOf = new Map<string, number>();
+  #slotIds: string[] = [];
+  #free: number[] = [];
+  #mark = new Uint32Array(0);
+  #markGen = 0;
+  #sorted: string[] = [];
+  #ringVnodes = 0; // 0 = ring not valid
+
+  constructor(kernel: Kernel) {
+    this.#kernel = kernel;
+  }
+
+  get backend(): "wasm" | "ts" {
+    return this.#kernel.backend;
+  }
+
+  assign(input: AssignInput): AssignmentResult {
+    if (typeof input !== "object" || input === null) {
+      throw new TypeError("assign() needs an object with 'workers' and 'partitions'");
+    }
+    const { workers, partitions, previous } = input;
+    const strategy: AssignmentStrategy = input.strategy ?? DEFAULT_STRATEGY;
+    if (!Array.isArray(workers)) throw new TypeError("'workers' must be an array of worker IDs");
+    if (!Array.isArray(partitions)) throw new TypeError("'partitions' must be an array");
+    if (
+      previous !== undefined && !(previous instanceof Map) && typeof previous.get !== "function"
+    ) {
+      throw new TypeError("'previous' must be a Map of partition ID to worker ID");
+    }
+    const sorted = this.#sortWorkers(workers);
+    if (partitions.length === 0) {
+      return { owners: [], stats: emptyStats(), assignment: new AssignmentMap(() => [], []) };
+    }
+    if (workers.length === 0) {
+      validatePartitions(partitions);
+      throw new RangeError(
+        `Cannot assign ${partitions.length} partitions: the worker list is empty; ` +
+          "give at least one worker ID",
+      );
+    }
+    this.#loadPartitions(partitions);
+    const n = this.#n;
+    const removed = this.#updateWorkers(sorted);
+    let ringSynced = false;
+    try {
+      let code: number;
+      let loadFactor = 1;
+      if (typeof strategy === "function") {
+        code = STRATEGY_GIVEN;
+      } else {
+        code = strategyCode(strategy);
+        if (code !== STRATEGY_ROUND_ROBIN) {
+          const vnodes = (strategy as { virtualNodes: number }).virtualNodes;
+          if (!Number.isInteger(vnodes) || vnodes < 1 || vnodes > MAX_VIRTUAL_NODES) {
+            throw new RangeError(
+              `Invalid virtualNodes ${String(vnodes)}; build the strategy with its factory`,
+            );
+          }
+          this.#syncRing(vnodes, sorted.length);
+          ringSynced = true;
+        }
+        if (code === STRATEGY_WEIGHTED) {
+          loadFactor = (strategy as { loadFactor: number }).loadFactor;
+          if (!(loadFactor >= 1) || !Number.isFinite(loadFactor)) {
+            throw new RangeError(
+              `Invalid loadFactor ${String(loadFactor)}; use a finite number of at least 1`,
+            );
+          }
+        }
+      }
+      const hasPrev = previous !== undefined && this.#fillPrevious(previous, partitions);
+      if (typeof strategy === "function") {
+        this.#runUserStrategy(strategy, workers, partitions, previous);
+      }
+      const mean = this.#total / sorted.length;
+      const k = this.#kernel.assign(
+        code,
+        n,
+        sorted.length,
+        this.#slotIds.length,
+        loadFactor * mean,
+        hasPrev,
+      );
+      const slotIds = this.#slotIds;
+      const owners = new Array<string>(n);
+      const slots = k.owners;
+      for (let i = 0; i < n; i++) owners[i] = slotIds[slots[i]!]!;
+      const assignment = new AssignmentMap(() => this.#partitionIds(partitions), owners);
+      snapshots.set(assignment, {
+        engine: this,
+        partitions,
+        generation: this.#generation,
+        ownerSlots: slots.slice(),
+        slotIds: slotIds.slice(),
+      });
+      return {
+        owners,
+        stats: {
+          maxLoad: k.maxLoad,
+          meanLoad: mean,
+          moved: k.moved,
+          minimalMoves: k.minimalMoves,
+        },
+        assignment,
+      };
+    } finally {
+      // A ring that missed a membership change is rebuilt from scratch on its next use, because
+      // the departed workers' slots are reused below.
+      if (!ringSynced && (this.#pendingAdded.length > 0 || this.#pendingRemoved > 0)) {
+        this.#ringVnodes = 0;
+      }
+      this.#pendingAdded = [];
+      this.#pendingRemoved = 0;
+      for (const slot of removed) {
+        this.#slotIds[slot] = "";
+        this.#free.push(slot);
+      }
+    }
+  }
+
+  #partitionIds(partitions: readonly Partition[]): readonly string[] {
+    if (partitions === this.#parts && this.#ids !== undefined) return this.#ids;
+    const ids = partitions.map(partitionId);
+    if (partitions === this.#parts) this.#ids = ids;
+    return ids;
+  }
+
+  #sortWorkers(workers: readonly string[]): string[] {
+    for (let i = 0; i < workers.length; i++) {
+      const id = workers[i];
+      if (typeof id !== "string" || id.length === 0) {
+        throw new TypeError(
+          `Worker at index ${i} is ${JSON.stringify(id)}; worker IDs must be non-empty strings`,
+        );
+      }
+    }
+    const sorted = workers.slice().sort();
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i] === sorted[i - 1]) {
+        throw new TypeError(
+          `Worker ID '${sorted[i]}' appears more than once; worker IDs must be unique`,
+        );
+      }
+    }
+    return sorted;
+  }
+
+  /** Validates, marshals and hashes the partitions unless the same array was loaded last time. */
+  #loadPartitions(partitions: readonly Partition[]): void {
+    const n = partitions.length;
+    if (partitions === this.#parts && n === this.#n) {
+      const refs = this.#partRefs;
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (partitions[i] !== refs[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return;
+    }
+    this.#parts = undefined;
+    this.#ids = undefined;
+    // Pass 1: validate and size.
+    const parts: string[] = [];
+    let keyCount = 0;
+    let total = 0;
+    let equal = true;
+    let firstWeight = 0;
+    let bad = false;
+    for (let i = 0; i < n; i++) {
+      const p = partitions[i] as Partition | null | undefined;
+      if (typeof p !== "object" || p === null) {
+        bad = true;
+        break;
+      }
+      const keys = p.keys;
+      if (!Array.isArray(keys) || keys.length === 0) {
+        bad = true;
+        break;
+      }
+      for (let j = 0; j < keys.length; j++) {
+        const key = keys[j];
+        if (typeof key !== "string" || key.length === 0) {
+          bad = true;
+          break;
+        }
+        parts.push(key);
+      }
+      if (bad) break;
+      keyCount += keys.length;
+      const w = p.weight;
+      let weight = 1;
+      if (w !== undefined) {
+        if (typeof w !== "number" || !(w > 0) || !Number.isFinite(w)) {
+          bad = true;
+          break;
+        }
+        weight = w;
+      }
+      if (i === 0) firstWeight = weight;
+      else if (weight !== firstWeight) equal = false;
+      total += weight;
+    }
+    if (bad) {
+      validatePartitions(partitions);
+      throw new TypeError("Invalid partitions");
+    }
+    const joined = parts.join("");
+    // A '/' inside a key can make two different key lists share one ID; the hash-based duplicate
+    // check below cannot see that, so check IDs directly.
+    if (joined.indexOf("/") !== -1) validatePartitions(partitions);
+    const kernel = this.#kernel;
+    let buffers = kernel.partitionBuffers(n, keyCount, joined.length);
+    let { read, written } = encoder.encodeInto(joined, buffers.bytes);
+    const ascii = read === joined.length && written === joined.length;
+    if (!ascii) {
+      buffers = kernel.partitionBuffers(n, keyCount, joined.length * 3);
+      ({ read, written } = encoder.encodeInto(joined, buffers.bytes));
+    }
+    const { keyLens, keyCounts, weights } = buffers;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const p = partitions[i]!;
+      const keys = p.keys;
+      keyCounts[i] = keys.length;
+      for (let j = 0; j < keys.length; j++) {
+        const key = keys[j]!;
+        keyLens[k++] = ascii ? key.length : encoder.encode(key).length;
+      }
+      weights[i] = p.weight ?? 1;
+    }
+    const dups = kernel.preparePartitions(n, equal);
+    // Equal hashes mean equal key lists (or a 64-bit collision); let validation name the duplicate.
+    if (dups > 0) validatePartitions(partitions);
+    this.#parts = partitions;
+    this.#partRefs = partitions.slice();
+    this.#n = n;
+    this.#total = total;
+    this.#generation++;
+  }
+
+  /** Gives each worker a stable slot; returns the slots of departed workers. */
+  #updateWorkers(sorted: readonly string[]): number[] {
+    const slotOf = this.#slotOf;
+    const gen = ++this.#markGen;
+    const capNeeded = this.#slotIds.length + sorted.length;
+    if (this.#mark.length < capNeeded) {
+      const next = new Uint32Array(Math.max(capNeeded, this.#mark.length * 2));
+      next.set(this.#mark);
+      this.#mark = next;
+    }
+    const mark = this.#mark;
+    const addedIds: string[] = [];
+    for (const id of sorted) {
+      const slot = slotOf.get(id);
+      if (slot === undefined) addedIds.push(id);
+      else mark[slot] = gen;
+    }
+    const removed: number[] = [];
+    if (slotOf.size > sorted.length - addedIds.length) {
+      for (const [id, slot] of slotOf) {
+        if (mark[slot] !== gen) {
+          removed.push(slot);
+          slotOf.delete(id);
+        }
+      }
+    }
+    const addedSlots: number[] = [];
+    for (const id of addedIds) {
+      const slot = this.#free.pop() ?? this.#slotIds.length;
+      if (slot === this.#slotIds.length) this.#slotIds.push(id);
+      else this.#slotIds[slot] = id;
+      slotOf.set(id, slot);
+      addedSlots.push(slot);
+    }
+    const kernel = this.#kernel;
+    kernel.ensureSlots(this.#slotIds.length, sorted.length * Math.max(this.#ringVnodes, 1));
+    const { rank, alive, rankToSlot } = kernel.slotViews();
+    for (const slot of removed) alive[slot] = 0;
+    for (let r = 0; r < sorted.length; r++) {
+      const slot = slotOf.get(sorted[r]!)!;
+      rank[slot] = r;
+      rankToSlot[r] = slot;
+      alive[slot] = 1;
+    }
+    if (addedSlots.length > 0) kernel.hashWorkers(addedSlots, addedIds);
+    this.#pendingAdded = addedSlots;
+    this.#pendingRemoved = removed.length;
+    this.#sorted = sorted as string[];
+    return removed;
+  }
+
+  #pendingAdded: number[] = [];
+  #pendingRemoved = 0;
+
+  /** Brings the ring up to date with the current workers (incrementally when possible). */
+  #syncRing(vnodes: number, workers: number): void {
+    const kernel = this.#kernel;
+    if (vnodes !== this.#ringVnodes) {
+      kernel.ensureSlots(this.#slotIds.length, workers * vnodes);
+      kernel.clearRing();
+      const all: number[] = [];
+      for (const id of this.#sorted) all.push(this.#slotOf.get(id)!);
+      kernel.updateRing(all, vnodes);
+      this.#ringVnodes = vnodes;
+    } else if (this.#pendingAdded.length > 0 || this.#pendingRemoved > 0) {
+      // Added slots in rank order so that equal ring positions tie-break by worker ID.
+      const { rank } = kernel.slotViews();
+      const added = this.#pendingAdded.slice().sort((a, b) => rank[a]! - rank[b]!);
+      kernel.updateRing(added, vnodes);
+    }
+    this.#pendingAdded = [];
+    this.#pendingRemoved = 0;
+  }
+
+  /** Fills the kernel's previous-owner slots; returns false when there is nothing to compare. */
+  #fillPrevious(previous: ReadonlyMap<string, string>, partitions: readonly Partition[]): boolean {
+    const n = this.#n;
+    const snap = snapshots.get(previous);
+    const prev = this.#kernel.prevView(n);
+    if (
+      snap !== undefined && snap.engine === this && snap.partitions === partitions &&
+      snap.generation === this.#generation
+    ) {
+      const slotOf = this.#slotOf;
+      const remap = new Int32Array(snap.slotIds.length);
+      for (let s = 0; s < remap.length; s++) {
+        const id = snap.slotIds[s]!;
+        remap[s] = id === "" ? -2 : slotOf.get(id) ?? -2;
+      }
+      const old = snap.ownerSlots;
+      for (let i = 0; i < n; i++) prev[i] = remap[old[i]!]!;
+      return true;
+    }
+    if (previous.size === 0) return false;
+    const ids = this.#partitionIds(partitions);
+    const slotOf = this.#slotOf;
+    for (let i = 0; i < n; i++) {
+      const owner = previous.get(ids[i]!);
+      prev[i] = owner === undefined ? -1 : slotOf.get(owner) ?? -2;
+    }
+    return true;
+  }
+
+  #runUserStrategy(
+    fn: StrategyFunction,
+    workers: readonly string[],
+    partitions: readonly Partition[],
+    previous: ReadonlyMap<string, string> | undefined,
+  ): void {
+    let result: readonly string[];
+    try {
+      result = fn({ workers, partitions, previous });
+    } catch (error) {
+      throw new StrategyError(`The strategy function threw: ${String(error)}`, { cause: error });
+    }
+    if (!Array.isArray(result) || result.length !== partitions.length) {
+      throw new StrategyError(
+        `The strategy function returned ${
+          Array.isArray(result) ? `${result.length} owners` : String(result)
+        }; it must return one worker ID per partition (${partitions.length})`,
+      );
+    }
+    const owners = this.#kernel.ownerView(partitions.length);
+    const slotOf = this.#slotOf;
+    for (let i = 0; i < result.length; i++) {
+      const slot = slotOf.get(result[i]!);
+      if (slot === undefined) {
+        throw new StrategyError(
+          `The strategy function assigned partition ${i} to '${String(result[i])}', ` +
+            "which is not one of the given workers",
+        );
+      }
+      owners[i] = slot;
+    }
+  }
+}

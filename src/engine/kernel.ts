@@ -1,0 +1,83 @@
+/**
+ * The contract between the engine driver (`engine.ts`) and its two interchangeable kernels: the
+ * WebAssembly one (`wasm_engine.ts`) and the pure-TypeScript one (`ts_engine.ts`). Both implement
+ * the same algorithms on the same flat arrays and must produce bit-identical owners.
+ *
+ * @module
+ */
+
+/** Strategy codes understood by the kernels. */
+export const STRATEGY_WEIGHTED = 0;
+/** Plain ring lookup. */
+export const STRATEGY_RING = 1;
+/** Round robin over ranks. */
+export const STRATEGY_ROUND_ROBIN = 2;
+/** Owners given by the host (user strategy); only statistics are computed. */
+export const STRATEGY_GIVEN = 3;
+
+/** Views into the partition input buffers (valid until the next kernel call that may grow). */
+export interface PartitionBuffers {
+  /** UTF-8 bytes of every key of every partition, back to back. */
+  readonly bytes: Uint8Array;
+  /** Byte length of each key. */
+  readonly keyLens: Uint32Array;
+  /** Number of keys of each partition. */
+  readonly keyCounts: Uint32Array;
+  /** Weight of each partition. */
+  readonly weights: Float64Array;
+}
+
+/** Views of per-worker-slot state. */
+export interface SlotViews {
+  /** Rank (position in sorted ID order) of each slot. */
+  readonly rank: Uint32Array;
+  /** 1 when the slot holds a current worker. */
+  readonly alive: Uint32Array;
+  /** Slot of each rank. */
+  readonly rankToSlot: Uint32Array;
+}
+
+/** Statistics computed by {@link Kernel.assign}. */
+export interface KernelStats {
+  /** Owner slot of each partition (a view; copy before the next kernel call). */
+  readonly owners: Uint32Array;
+  /** Largest load of a worker. */
+  readonly maxLoad: number;
+  /** Partitions present in the previous assignment whose owner changed. */
+  readonly moved: number;
+  /** See `AssignmentStats.minimalMoves`. */
+  readonly minimalMoves: number;
+}
+
+/** An assignment kernel. */
+export interface Kernel {
+  /** Which implementation this is. */
+  readonly backend: "wasm" | "ts";
+  /** Ensures room for `n` partitions, `keyCount` keys and `byteLength` key bytes. */
+  partitionBuffers(n: number, keyCount: number, byteLength: number): PartitionBuffers;
+  /** Hashes the partitions in the buffers and sorts them; returns the number of equal adjacent hashes. */
+  preparePartitions(n: number, equalWeights: boolean): number;
+  /** Ensures room for `slotCount` worker slots and a ring of `ringPoints` points. */
+  ensureSlots(slotCount: number, ringPoints: number): void;
+  /** Current per-slot views. */
+  slotViews(): SlotViews;
+  /** Hashes the IDs of joining workers into their slots. */
+  hashWorkers(slots: readonly number[], ids: readonly string[]): void;
+  /** Drops points of dead slots and merges `vnodes` points for each added slot (in rank order). */
+  updateRing(added: readonly number[], vnodes: number): void;
+  /** Empties the ring. */
+  clearRing(): void;
+  /** View of the previous-owner slot of each partition (-1 absent, -2 owner gone). */
+  prevView(n: number): Int32Array;
+  /** View of the owner slots, for the host to fill with {@link STRATEGY_GIVEN}. */
+  ownerView(n: number): Uint32Array;
+  /** Runs a strategy and computes statistics. */
+  assign(
+    strategy: number,
+    n: number,
+    workers: number,
+    slotCount: number,
+    share: number,
+    hasPrev: boolean,
+  ): KernelStats;
+}

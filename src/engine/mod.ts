@@ -1,0 +1,112 @@
+/**
+ * The Parti assignment engine: decides which worker owns which partition. Edge-safe: no NATS, no
+ * `Deno.*`, no file or network access; the WebAssembly kernel is inlined and instantiated
+ * asynchronously, with a pure-TypeScript fallback that computes bit-identical results.
+ *
+ * Hashing is XXH3-64 over each key's UTF-8 bytes, chained key to key (the hash of `["a", "b"]` is
+ * `XXH3("b", seed = XXH3("a"))`); ring point `i` of worker `w` is `XXH3(LE64(i), seed = XXH3(w))`.
+ * Ring positions compare as unsigned 64-bit integers, ties by worker ID. Results depend only on
+ * the worker set, the partitions (and their order for round robin), the strategy and `previous`,
+ * never on the order of `workers` or on earlier calls.
+ *
+ * @example Assign partitions, then recalculate after a worker joins
+ * ```ts
+ * import { createAssignmentEngine, weightedConsistentHash } from "@parti/core/engine";
+ *
+ * const engine = await createAssignmentEngine();
+ * const partitions = Array.from({ length: 12 }, (_, i) => ({ keys: ["orders", String(i)] }));
+ * const first = engine.assign({ workers: ["worker-0", "worker-1"], partitions });
+ * const second = engine.assign({
+ *   workers: ["worker-0", "worker-1", "worker-2"],
+ *   partitions,
+ *   strategy: weightedConsistentHash({ virtualNodes: 150 }),
+ *   previous: first.assignment,
+ * });
+ * console.log(second.owners, second.stats); // 4 partitions move to worker-2
+ * ```
+ *
+ * @module
+ */
+import { Engine } from "./engine.ts";
+import { createTsKernel } from "./ts_engine.ts";
+import { compileKernelModule, createWasmKernel } from "./wasm_engine.ts";
+import type { AssignmentEngine, CreateAssignmentEngineOptions } from "./types.ts";
+
+export type {
+  AssignInput,
+  AssignmentEngine,
+  AssignmentResult,
+  AssignmentStats,
+  CreateAssignmentEngineOptions,
+} from "./types.ts";
+export type {
+  AssignmentStrategy,
+  BuiltinStrategy,
+  ConsistentHashOptions,
+  ConsistentHashStrategy,
+  RoundRobinStrategy,
+  StrategyFunction,
+  StrategyInput,
+  WeightedConsistentHashOptions,
+  WeightedConsistentHashStrategy,
+} from "./strategies.ts";
+export {
+  consistentHash,
+  DEFAULT_LOAD_FACTOR,
+  DEFAULT_VIRTUAL_NODES,
+  roundRobin,
+  weightedConsistentHash,
+} from "./strategies.ts";
+export { xxh3_64 } from "./xxh3.ts";
+export type { Partition } from "../partition.ts";
+
+/**
+ * Creates an assignment engine. Each engine keeps its own caches (partition hashes, the hash ring,
+ * worker slots); use one engine per stream of related calculations.
+ *
+ * @param options Backend choice and an optional precompiled kernel module.
+ * @returns The engine, backed by WebAssembly or by TypeScript (see `engine.backend`).
+ * @throws {Error} With `backend: "wasm"`, when WebAssembly cannot be instantiated.
+ *
+ * @example Pick a backend
+ * ```ts
+ * import { createAssignmentEngine } from "@parti/core/engine";
+ * const fast = await createAssignmentEngine(); // WebAssembly when available
+ * const portable = await createAssignmentEngine({ backend: "ts" });
+ * const { owners } = portable.assign({ workers: ["a", "b"], partitions: [{ keys: ["p0"] }] });
+ * console.log(fast.backend, portable.backend, owners);
+ * ```
+ */
+export async function createAssignmentEngine(
+  options: CreateAssignmentEngineOptions = {},
+): Promise<AssignmentEngine> {
+  const backend = options.backend ?? "auto";
+  if (backend !== "auto" && backend !== "wasm" && backend !== "ts") {
+    throw new TypeError(`Unknown backend '${String(backend)}'; use "auto", "wasm" or "ts"`);
+  }
+  if (backend === "ts") return new Engine(createTsKernel());
+  try {
+    return new Engine(await createWasmKernel(options.module));
+  } catch (error) {
+    if (backend === "wasm") throw error;
+    return new Engine(createTsKernel());
+  }
+}
+
+/**
+ * Compiles the inlined WebAssembly kernel (once per process) so that it can be reused or passed to
+ * other engines as `module`.
+ *
+ * @returns The compiled kernel module.
+ *
+ * @example Share one compiled module
+ * ```ts
+ * import { compileAssignmentKernel, createAssignmentEngine } from "@parti/core/engine";
+ * const module = await compileAssignmentKernel();
+ * const engine = await createAssignmentEngine({ backend: "wasm", module });
+ * console.log(engine.backend); // "wasm"
+ * ```
+ */
+export function compileAssignmentKernel(): Promise<WebAssembly.Module> {
+  return compileKernelModule();
+}

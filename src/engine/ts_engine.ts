@@ -1,0 +1,464 @@
+/**
+ * The pure-TypeScript assignment kernel: the fallback when WebAssembly is unavailable and the
+ * reference the WebAssembly kernel is tested against. It mirrors `wasm/assembly/index.ts` step by
+ * step; 64-bit hashes are kept as separate high and low 32-bit arrays.
+ *
+ * @module
+ */
+import {
+  type Kernel,
+  type KernelStats,
+  type PartitionBuffers,
+  type SlotViews,
+  STRATEGY_GIVEN,
+  STRATEGY_RING,
+  STRATEGY_ROUND_ROBIN,
+  STRATEGY_WEIGHTED,
+} from "./kernel.ts";
+import { xxh3Out, xxh3Raw } from "./xxh3.ts";
+
+const UNASSIGNED = 0xffffffff;
+const encoder = new TextEncoder();
+const f64 = new Float64Array(1);
+const f64Bits = new Uint32Array(f64.buffer); // little-endian: [low, high]
+
+function grow<T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(
+  array: T,
+  length: number,
+  make: (n: number) => T,
+  preserve = false,
+): T {
+  if (array.length >= length) return array;
+  const next = make(Math.max(length, Math.ceil(array.length * 1.5)));
+  if (preserve) (next as Uint32Array).set(array as Uint32Array);
+  return next;
+}
+
+const u8 = (n: number) => new Uint8Array(n);
+const u32 = (n: number) => new Uint32Array(n);
+const i32 = (n: number) => new Int32Array(n);
+const f64a = (n: number) => new Float64Array(n);
+
+/** Creates the pure-TypeScript kernel. */
+export function createTsKernel(): Kernel {
+  return new TsKernel();
+}
+
+class TsKernel implements Kernel {
+  readonly backend = "ts" as const;
+  // partitions
+  #bytes = u8(0);
+  #keyLens = u32(0);
+  #keyCounts = u32(0);
+  #weights = f64a(0);
+  #hashHi = u32(0);
+  #hashLo = u32(0);
+  #horder = u32(0);
+  #worder = u32(0);
+  #start = u32(0);
+  #prev = i32(0);
+  #owner = u32(0);
+  // sort scratch
+  #kHi = u32(0);
+  #kLo = u32(0);
+  #kHi2 = u32(0);
+  #kLo2 = u32(0);
+  #idx = u32(0);
+  #idx2 = u32(0);
+  #hist = new Uint32Array(8 * 256);
+  // ring
+  #rHi = u32(0);
+  #rLo = u32(0);
+  #rSlot = u32(0);
+  #ringLen = 0;
+  // slots
+  #load = f64a(0);
+  #load2 = f64a(0);
+  #rank = u32(0);
+  #alive = u32(0);
+  #rankToSlot = u32(0);
+  #wHi = u32(0);
+  #wLo = u32(0);
+  #vnodeBytes = new Uint8Array(8);
+
+  partitionBuffers(n: number, keyCount: number, byteLength: number): PartitionBuffers {
+    this.#bytes = grow(this.#bytes, byteLength, u8);
+    this.#keyLens = grow(this.#keyLens, keyCount, u32);
+    this.#keyCounts = grow(this.#keyCounts, n, u32);
+    this.#weights = grow(this.#weights, n, f64a);
+    this.#hashHi = grow(this.#hashHi, n, u32);
+    this.#hashLo = grow(this.#hashLo, n, u32);
+    this.#horder = grow(this.#horder, n, u32);
+    this.#worder = grow(this.#worder, n, u32);
+    this.#start = grow(this.#start, n, u32);
+    this.#prev = grow(this.#prev, n, i32);
+    this.#owner = grow(this.#owner, n, u32);
+    this.#ensureScratch(n);
+    return {
+      bytes: this.#bytes,
+      keyLens: this.#keyLens,
+      keyCounts: this.#keyCounts,
+      weights: this.#weights,
+    };
+  }
+
+  #ensureScratch(n: number): void {
+    this.#kHi = grow(this.#kHi, n, u32);
+    this.#kLo = grow(this.#kLo, n, u32);
+    this.#kHi2 = grow(this.#kHi2, n, u32);
+    this.#kLo2 = grow(this.#kLo2, n, u32);
+    this.#idx = grow(this.#idx, n, u32);
+    this.#idx2 = grow(this.#idx2, n, u32);
+  }
+
+  // Stable LSD radix sort of (kHi:kLo, idx)[0..n), 8-bit digits, constant digits skipped.
+  #sortPairs(n: number): void {
+    if (n < 2) return;
+    const hist = this.#hist;
+    hist.fill(0);
+    let sHi = this.#kHi, sLo = this.#kLo, sIdx = this.#idx;
+    let dHi = this.#kHi2, dLo = this.#kLo2, dIdx = this.#idx2;
+    for (let i = 0; i < n; i++) {
+      const lo = sLo[i]!, hi = sHi[i]!;
+      hist[lo & 255]!++;
+      hist[256 + ((lo >>> 8) & 255)]!++;
+      hist[512 + ((lo >>> 16) & 255)]!++;
+      hist[768 + (lo >>> 24)]!++;
+      hist[1024 + (hi & 255)]!++;
+      hist[1280 + ((hi >>> 8) & 255)]!++;
+      hist[1536 + ((hi >>> 16) & 255)]!++;
+      hist[1792 + (hi >>> 24)]!++;
+    }
+    for (let p = 0; p < 8; p++) {
+      const base = p * 256;
+      const shift = (p & 3) * 8;
+      const useHi = p >= 4;
+      const first = ((useHi ? sHi[0]! : sLo[0]!) >>> shift) & 255;
+      if (hist[base + first] === n) continue;
+      let sum = 0;
+      for (let d = 0; d < 256; d++) {
+        const c = hist[base + d]!;
+        hist[base + d] = sum;
+        sum += c;
+      }
+      for (let i = 0; i < n; i++) {
+        const hi = sHi[i]!, lo = sLo[i]!;
+        const d = base + (((useHi ? hi : lo) >>> shift) & 255);
+        const pos = hist[d]!;
+        hist[d] = pos + 1;
+        dHi[pos] = hi;
+        dLo[pos] = lo;
+        dIdx[pos] = sIdx[i]!;
+      }
+      [sHi, dHi] = [dHi, sHi];
+      [sLo, dLo] = [dLo, sLo];
+      [sIdx, dIdx] = [dIdx, sIdx];
+    }
+    if (sHi !== this.#kHi) {
+      this.#kHi.set(sHi.subarray(0, n));
+      this.#kLo.set(sLo.subarray(0, n));
+      this.#idx.set(sIdx.subarray(0, n));
+    }
+  }
+
+  preparePartitions(n: number, equalWeights: boolean): number {
+    const bytes = this.#bytes, lens = this.#keyLens, counts = this.#keyCounts;
+    const hashHi = this.#hashHi, hashLo = this.#hashLo;
+    let p = 0;
+    let key = 0;
+    for (let i = 0; i < n; i++) {
+      const c = counts[i]!;
+      let hh = 0, hl = 0;
+      for (let j = 0; j < c; j++) {
+        const len = lens[key++]!;
+        xxh3Raw(bytes, p, len, hh, hl);
+        hh = xxh3Out[0]!;
+        hl = xxh3Out[1]!;
+        p += len;
+      }
+      hashHi[i] = hh;
+      hashLo[i] = hl;
+    }
+    const kHi = this.#kHi, kLo = this.#kLo, idx = this.#idx;
+    for (let i = 0; i < n; i++) {
+      kHi[i] = hashHi[i]!;
+      kLo[i] = hashLo[i]!;
+      idx[i] = i;
+    }
+    this.#sortPairs(n);
+    let dups = 0;
+    for (let i = 1; i < n; i++) {
+      if (kHi[i] === kHi[i - 1] && kLo[i] === kLo[i - 1]) dups++;
+    }
+    this.#horder.set(idx.subarray(0, n));
+    if (!equalWeights) {
+      const weights = this.#weights, horder = this.#horder;
+      for (let k = 0; k < n; k++) {
+        const i = horder[k]!;
+        f64[0] = weights[i]!;
+        kHi[k] = ~f64Bits[1]! >>> 0;
+        kLo[k] = ~f64Bits[0]! >>> 0;
+        idx[k] = i;
+      }
+      this.#sortPairs(n);
+    }
+    this.#worder.set(idx.subarray(0, n));
+    return dups;
+  }
+
+  ensureSlots(slotCount: number, ringPoints: number): void {
+    this.#load = grow(this.#load, slotCount, f64a);
+    this.#load2 = grow(this.#load2, slotCount, f64a);
+    this.#rank = grow(this.#rank, slotCount, u32, true);
+    this.#alive = grow(this.#alive, slotCount, u32, true);
+    this.#rankToSlot = grow(this.#rankToSlot, slotCount, u32, true);
+    this.#wHi = grow(this.#wHi, slotCount, u32, true);
+    this.#wLo = grow(this.#wLo, slotCount, u32, true);
+    this.#rHi = grow(this.#rHi, ringPoints, u32, true);
+    this.#rLo = grow(this.#rLo, ringPoints, u32, true);
+    this.#rSlot = grow(this.#rSlot, ringPoints, u32, true);
+    this.#ensureScratch(ringPoints);
+  }
+
+  slotViews(): SlotViews {
+    return { rank: this.#rank, alive: this.#alive, rankToSlot: this.#rankToSlot };
+  }
+
+  hashWorkers(slots: readonly number[], ids: readonly string[]): void {
+    for (let k = 0; k < slots.length; k++) {
+      const bytes = encoder.encode(ids[k]!);
+      xxh3Raw(bytes, 0, bytes.length, 0, 0);
+      this.#wHi[slots[k]!] = xxh3Out[0]!;
+      this.#wLo[slots[k]!] = xxh3Out[1]!;
+    }
+  }
+
+  clearRing(): void {
+    this.#ringLen = 0;
+  }
+
+  updateRing(added: readonly number[], vnodes: number): void {
+    const rHi = this.#rHi, rLo = this.#rLo, rSlot = this.#rSlot;
+    const alive = this.#alive, rank = this.#rank;
+    let len = 0;
+    for (let j = 0; j < this.#ringLen; j++) {
+      const s = rSlot[j]!;
+      if (alive[s] !== 0) {
+        rHi[len] = rHi[j]!;
+        rLo[len] = rLo[j]!;
+        rSlot[len] = s;
+        len++;
+      }
+    }
+    this.#ringLen = len;
+    if (added.length === 0) return;
+    const kHi = this.#kHi, kLo = this.#kLo, idx = this.#idx;
+    const vb = this.#vnodeBytes;
+    let m = 0;
+    for (const slot of added) {
+      const sh = this.#wHi[slot]!, sl = this.#wLo[slot]!;
+      for (let v = 0; v < vnodes; v++) {
+        vb[0] = v;
+        vb[1] = v >>> 8;
+        vb[2] = v >>> 16;
+        vb[3] = v >>> 24;
+        xxh3Raw(vb, 0, 8, sh, sl);
+        kHi[m] = xxh3Out[0]!;
+        kLo[m] = xxh3Out[1]!;
+        idx[m] = slot;
+        m++;
+      }
+    }
+    this.#sortPairs(m);
+    if (len === 0) {
+      rHi.set(kHi.subarray(0, m));
+      rLo.set(kLo.subarray(0, m));
+      rSlot.set(idx.subarray(0, m));
+      this.#ringLen = m;
+      return;
+    }
+    const oHi = this.#kHi2, oLo = this.#kLo2, oIdx = this.#idx2;
+    let a = 0, b = 0, o = 0;
+    while (a < len && b < m) {
+      const ah = rHi[a]!, al = rLo[a]!, bh = kHi[b]!, bl = kLo[b]!;
+      let takeA = ah < bh || (ah === bh && al < bl);
+      if (ah === bh && al === bl) takeA = rank[rSlot[a]!]! <= rank[idx[b]!]!;
+      if (takeA) {
+        oHi[o] = ah;
+        oLo[o] = al;
+        oIdx[o] = rSlot[a]!;
+        a++;
+      } else {
+        oHi[o] = bh;
+        oLo[o] = bl;
+        oIdx[o] = idx[b]!;
+        b++;
+      }
+      o++;
+    }
+    for (; a < len; a++, o++) {
+      oHi[o] = rHi[a]!;
+      oLo[o] = rLo[a]!;
+      oIdx[o] = rSlot[a]!;
+    }
+    for (; b < m; b++, o++) {
+      oHi[o] = kHi[b]!;
+      oLo[o] = kLo[b]!;
+      oIdx[o] = idx[b]!;
+    }
+    rHi.set(oHi.subarray(0, o));
+    rLo.set(oLo.subarray(0, o));
+    rSlot.set(oIdx.subarray(0, o));
+    this.#ringLen = o;
+  }
+
+  prevView(n: number): Int32Array {
+    return this.#prev.subarray(0, n);
+  }
+
+  ownerView(n: number): Uint32Array {
+    return this.#owner.subarray(0, n);
+  }
+
+  #computeStarts(n: number): void {
+    const hashHi = this.#hashHi, hashLo = this.#hashLo, horder = this.#horder;
+    const start = this.#start, rHi = this.#rHi, rLo = this.#rLo, ringLen = this.#ringLen;
+    let j = 0;
+    for (let k = 0; k < n; k++) {
+      const i = horder[k]!;
+      const hh = hashHi[i]!, hl = hashLo[i]!;
+      while (j < ringLen && (rHi[j]! < hh || (rHi[j] === hh && rLo[j]! < hl))) j++;
+      start[i] = j === ringLen ? 0 : j;
+    }
+  }
+
+  #leastLoaded(workers: number): number {
+    const r2s = this.#rankToSlot, loads = this.#load;
+    let best = r2s[0]!;
+    let bestLoad = loads[best]!;
+    for (let r = 1; r < workers; r++) {
+      const s = r2s[r]!;
+      if (loads[s]! < bestLoad) {
+        best = s;
+        bestLoad = loads[s]!;
+      }
+    }
+    return best;
+  }
+
+  #stickyPass(n: number, share: number, loads: Float64Array, writeOwners: boolean): number {
+    const worder = this.#worder, prev = this.#prev, weights = this.#weights, owner = this.#owner;
+    let minimal = 0;
+    for (let k = n - 1; k >= 0; k--) {
+      const i = worder[k]!;
+      const p = prev[i]!;
+      let kept = false;
+      if (p >= 0) {
+        const l = loads[p]! + weights[i]!;
+        if (l <= share) {
+          loads[p] = l;
+          kept = true;
+        } else {
+          minimal++;
+        }
+      } else if (p === -2) {
+        minimal++;
+      }
+      if (writeOwners) owner[i] = kept ? p : UNASSIGNED;
+    }
+    return minimal;
+  }
+
+  assign(
+    strategy: number,
+    n: number,
+    workers: number,
+    slotCount: number,
+    share: number,
+    hasPrev: boolean,
+  ): KernelStats {
+    const loads = this.#load, owner = this.#owner, weights = this.#weights, prev = this.#prev;
+    const rSlot = this.#rSlot, start = this.#start, ringLen = this.#ringLen;
+    loads.fill(0, 0, slotCount);
+    let minimal = 0;
+    if (strategy === STRATEGY_WEIGHTED) {
+      if (hasPrev) minimal = this.#stickyPass(n, share, loads, true);
+      else owner.fill(UNASSIGNED, 0, n);
+      this.#computeStarts(n);
+      const worder = this.#worder;
+      let fail1 = Infinity;
+      let fail2 = false;
+      for (let k = 0; k < n; k++) {
+        const i = worder[k]!;
+        if (owner[i] !== UNASSIGNED) continue;
+        const w = weights[i]!;
+        const first = start[i]!;
+        let found = UNASSIGNED;
+        if (w < fail1) {
+          let j = first;
+          for (let steps = 0; steps < ringLen; steps++) {
+            const s = rSlot[j]!;
+            if (loads[s]! + w <= share) {
+              found = s;
+              break;
+            }
+            if (++j === ringLen) j = 0;
+          }
+          if (found === UNASSIGNED) fail1 = w;
+        }
+        if (found === UNASSIGNED && !fail2) {
+          let j = first;
+          for (let steps = 0; steps < ringLen; steps++) {
+            const s = rSlot[j]!;
+            if (loads[s]! < share) {
+              found = s;
+              break;
+            }
+            if (++j === ringLen) j = 0;
+          }
+          if (found === UNASSIGNED) fail2 = true;
+        }
+        if (found === UNASSIGNED) found = this.#leastLoaded(workers);
+        loads[found] = loads[found]! + w;
+        owner[i] = found;
+      }
+    } else {
+      if (strategy === STRATEGY_RING) {
+        this.#computeStarts(n);
+        for (let i = 0; i < n; i++) owner[i] = rSlot[start[i]!]!;
+      } else if (strategy === STRATEGY_ROUND_ROBIN) {
+        const r2s = this.#rankToSlot;
+        let r = 0;
+        for (let i = 0; i < n; i++) {
+          owner[i] = r2s[r]!;
+          if (++r === workers) r = 0;
+        }
+      } else if (strategy !== STRATEGY_GIVEN) {
+        throw new RangeError(`Unknown strategy code ${strategy}`);
+      }
+      for (let i = 0; i < n; i++) {
+        const s = owner[i]!;
+        loads[s] = loads[s]! + weights[i]!;
+      }
+      if (hasPrev) {
+        const loads2 = this.#load2;
+        loads2.fill(0, 0, slotCount);
+        minimal = this.#stickyPass(n, share, loads2, false);
+      }
+    }
+    let moved = 0;
+    if (hasPrev) {
+      for (let i = 0; i < n; i++) {
+        const p = prev[i]!;
+        if (p !== -1 && p !== owner[i]) moved++;
+      }
+    }
+    const r2s = this.#rankToSlot;
+    let maxLoad = 0;
+    for (let r = 0; r < workers; r++) {
+      const l = loads[r2s[r]!]!;
+      if (l > maxLoad) maxLoad = l;
+    }
+    return { owners: owner.subarray(0, n), maxLoad, moved, minimalMoves: minimal };
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Public types of the assignment engine.
+ *
+ * @module
+ */
+import type { Partition } from "../partition.ts";
+import type { AssignmentStrategy } from "./strategies.ts";
+
+/** Options of `createAssignmentEngine`. */
+export interface CreateAssignmentEngineOptions {
+  /**
+   * Which implementation to use: `"wasm"` (fails when WebAssembly cannot be instantiated), `"ts"`
+   * (pure TypeScript), or `"auto"` (WebAssembly, falling back to TypeScript).
+   * @default {"auto"}
+   */
+  readonly backend?: "auto" | "wasm" | "ts";
+  /**
+   * A precompiled kernel module, for runtimes that forbid compiling WebAssembly from bytes at run
+   * time (compile `kernelModuleBytes()` at build time and pass the module here).
+   */
+  readonly module?: WebAssembly.Module;
+}
+
+/** Input of {@link AssignmentEngine.assign}. */
+export interface AssignInput {
+  /** Worker IDs (unique, non-empty strings; order does not matter). */
+  readonly workers: readonly string[];
+  /**
+   * Partitions to assign. Treat them as immutable: the engine caches their hashes keyed by the
+   * array and its elements' identity, so passing the same array again re-hashes nothing.
+   */
+  readonly partitions: readonly Partition[];
+  /**
+   * The strategy.
+   * @default {weightedConsistentHash()}
+   */
+  readonly strategy?: AssignmentStrategy;
+  /**
+   * The previous owner of each partition ID. Partitions stay put where the strategy allows it, and
+   * `stats.moved` / `stats.minimalMoves` are measured against it. Passing a previous result's
+   * `assignment` is fastest (no string look-ups).
+   */
+  readonly previous?: ReadonlyMap<string, string> | undefined;
+}
+
+/** Quality of an assignment. */
+export interface AssignmentStats {
+  /** Largest total partition weight held by one worker. */
+  readonly maxLoad: number;
+  /** Total partition weight divided by the number of workers. */
+  readonly meanLoad: number;
+  /** Partitions present in `previous` whose owner changed (including owners that left). */
+  readonly moved: number;
+  /**
+   * The fewest partitions that must change owner so that no partition stays on a departed worker
+   * and no remaining worker holds more than its fair share (`loadFactor × meanLoad`; `loadFactor`
+   * is 1 for strategies without one). Counted over partitions present in `previous`; a worker
+   * sheds its heaviest partitions first, which needs the fewest moves. The weighted strategy may
+   * move fewer, because a worker may end up to one partition above its fair share.
+   */
+  readonly minimalMoves: number;
+}
+
+/** Output of {@link AssignmentEngine.assign}. */
+export interface AssignmentResult {
+  /** The owning worker ID of each input partition, in input order. */
+  readonly owners: string[];
+  /** Load and movement statistics. */
+  readonly stats: AssignmentStats;
+  /**
+   * The same assignment as a map from partition ID to worker ID, built on first read. Pass it as
+   * `previous` of the next call for the fastest recalculation.
+   */
+  readonly assignment: ReadonlyMap<string, string>;
+}
+
+/** Assigns partitions to workers; keeps hash caches between calls. */
+export interface AssignmentEngine {
+  /** The implementation in use. */
+  readonly backend: "wasm" | "ts";
+  /**
+   * Computes an assignment.
+   *
+   * @param input Workers, partitions, strategy and previous assignment.
+   * @returns The owner of each partition and statistics.
+   */
+  assign(input: AssignInput): AssignmentResult;
+}

@@ -1,0 +1,337 @@
+/**
+ * The WebAssembly assignment kernel: instantiates the inlined module (no file or network access)
+ * and lays out its typed regions in linear memory. Memory only grows; every view is re-created
+ * after growth, so no stale view survives a `memory.grow`.
+ *
+ * @module
+ */
+import type { Kernel, KernelStats, PartitionBuffers, SlotViews } from "./kernel.ts";
+import { WASM_BASE64 } from "./wasm_bytes.generated.ts";
+
+/** The exports of the kernel module (see `wasm/assembly/index.ts`). */
+interface KernelExports {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  setRegion(id: number, ptr: number): void;
+  hashBytes(ptr: number, len: number, seed: bigint): bigint;
+  preparePartitions(n: number, equalWeights: number): number;
+  hashWorkers(count: number): void;
+  updateRing(ringLen: number, addedCount: number, vnodes: number): number;
+  assign(
+    strategy: number,
+    n: number,
+    workers: number,
+    slotCount: number,
+    ringLen: number,
+    share: number,
+    hasPrev: number,
+  ): void;
+}
+
+// Region ids; keep in sync with wasm/assembly/index.ts.
+const P_HASH = 0;
+const P_WEIGHT = 1;
+const P_HORDER = 2;
+const P_WORDER = 3;
+const P_START = 4;
+const P_PREV = 5;
+const P_OWNER = 6;
+const KEY_LENS = 7;
+const KEY_COUNTS = 8;
+const BYTES = 9;
+const T_KEYS = 10;
+const T_KEYS2 = 11;
+const T_IDX = 12;
+const T_IDX2 = 13;
+const R_HASH = 14;
+const R_SLOT = 15;
+const S_LOAD = 16;
+const S_RANK = 17;
+const S_ALIVE = 18;
+const S_HASH = 19;
+const S_RANK2SLOT = 20;
+const ADDED = 21;
+const W_BYTES = 22;
+const W_LENS = 23;
+const HIST = 24;
+const STATS = 25;
+const S_LOAD2 = 26;
+const REGION_COUNT = 27;
+
+const PAGE = 65536;
+const encoder = new TextEncoder();
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+let testInstance: KernelExports | undefined;
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** Compiles the inlined kernel once per process (asynchronously). */
+export function compileKernelModule(): Promise<WebAssembly.Module> {
+  compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as Uint8Array<ArrayBuffer>);
+  return compiled;
+}
+
+/**
+ * Instantiates a WebAssembly kernel.
+ *
+ * @param module A precompiled module, for runtimes that forbid compiling bytes at run time.
+ * @returns The kernel.
+ */
+export async function createWasmKernel(module?: WebAssembly.Module): Promise<Kernel> {
+  const instance = await WebAssembly.instantiate(module ?? await compileKernelModule(), {
+    env: {
+      abort() {
+        throw new Error("Parti WebAssembly kernel aborted");
+      },
+    },
+  });
+  const exports = instance.exports as unknown as KernelExports;
+  testInstance = exports;
+  return new WasmKernel(exports);
+}
+
+/**
+ * XXH3-64 computed by the most recently created WebAssembly kernel; for tests.
+ *
+ * @param bytes Input bytes.
+ * @param seed Seed.
+ * @returns The hash.
+ */
+export function wasmHashForTesting(bytes: Uint8Array, seed: bigint): bigint {
+  const ex = testInstance;
+  if (ex === undefined) throw new Error("No WebAssembly kernel was created yet");
+  // A scratch area at the top of memory, above every region the kernel uses.
+  if (testScratch === undefined || testScratch.cap < bytes.length || testScratch.ex !== ex) {
+    const at = ex.memory.buffer.byteLength;
+    const pages = Math.ceil(Math.max(bytes.length, PAGE) / PAGE);
+    ex.memory.grow(pages);
+    testScratch = { ex, at, cap: pages * PAGE };
+  }
+  new Uint8Array(ex.memory.buffer).set(bytes, testScratch.at);
+  return BigInt.asUintN(64, ex.hashBytes(testScratch.at, bytes.length, BigInt.asIntN(64, seed)));
+}
+
+let testScratch: { ex: KernelExports; at: number; cap: number } | undefined;
+
+class WasmKernel implements Kernel {
+  readonly backend = "wasm" as const;
+  readonly #ex: KernelExports;
+  readonly #memory: WebAssembly.Memory;
+  readonly #ptr = new Array<number>(REGION_COUNT).fill(0);
+  #top: number;
+  #partCap = -1;
+  #keyCap = -1;
+  #byteCap = -1;
+  #scratchCap = -1;
+  #slotCap = -1;
+  #ringCap = -1;
+  #workerByteCap = -1;
+  #ringLen = 0;
+  #buffer: ArrayBuffer | undefined;
+  #u8 = new Uint8Array(0);
+
+  constructor(ex: KernelExports) {
+    this.#ex = ex;
+    this.#memory = ex.memory;
+    this.#top = ex.heapBase();
+    this.#set(HIST, this.#alloc(6 * 2048 * 4));
+    this.#set(STATS, this.#alloc(32));
+    this.ensureSlots(64, 64 * 150);
+    this.partitionBuffers(1024, 2048, 16384);
+  }
+
+  #set(id: number, ptr: number): void {
+    this.#ptr[id] = ptr;
+    this.#ex.setRegion(id, ptr);
+  }
+
+  #alloc(bytes: number): number {
+    const at = (this.#top + 15) & ~15;
+    this.#top = at + bytes;
+    const have = this.#memory.buffer.byteLength;
+    if (this.#top > have) {
+      // Grow with headroom so growth stays rare; views are rebuilt lazily afterwards.
+      const want = Math.max(this.#top - have, have >> 1);
+      this.#memory.grow(Math.ceil(want / PAGE));
+    }
+    return at;
+  }
+
+  #bytes(): Uint8Array {
+    if (this.#buffer !== this.#memory.buffer) {
+      this.#buffer = this.#memory.buffer as ArrayBuffer;
+      this.#u8 = new Uint8Array(this.#buffer);
+    }
+    return this.#u8;
+  }
+
+  #u32(id: number, length: number): Uint32Array {
+    this.#bytes();
+    return new Uint32Array(this.#buffer!, this.#ptr[id]!, length);
+  }
+
+  #f64(id: number, length: number): Float64Array {
+    this.#bytes();
+    return new Float64Array(this.#buffer!, this.#ptr[id]!, length);
+  }
+
+  #ensureScratch(n: number): void {
+    if (n <= this.#scratchCap) return;
+    const cap = Math.max(n, Math.ceil(this.#scratchCap * 1.5));
+    this.#set(T_KEYS, this.#alloc(cap * 8));
+    this.#set(T_KEYS2, this.#alloc(cap * 8));
+    this.#set(T_IDX, this.#alloc(cap * 4));
+    this.#set(T_IDX2, this.#alloc(cap * 4));
+    this.#scratchCap = cap;
+  }
+
+  partitionBuffers(n: number, keyCount: number, byteLength: number): PartitionBuffers {
+    if (n > this.#partCap) {
+      const cap = Math.max(n, Math.ceil(this.#partCap * 1.5));
+      this.#set(P_HASH, this.#alloc(cap * 8));
+      this.#set(P_WEIGHT, this.#alloc(cap * 8));
+      this.#set(P_HORDER, this.#alloc(cap * 4));
+      this.#set(P_WORDER, this.#alloc(cap * 4));
+      this.#set(P_START, this.#alloc(cap * 4));
+      this.#set(P_PREV, this.#alloc(cap * 4));
+      this.#set(P_OWNER, this.#alloc(cap * 4));
+      this.#set(KEY_COUNTS, this.#alloc(cap * 4));
+      this.#partCap = cap;
+      this.#ensureScratch(cap);
+    }
+    if (keyCount > this.#keyCap) {
+      const cap = Math.max(keyCount, Math.ceil(this.#keyCap * 1.5));
+      this.#set(KEY_LENS, this.#alloc(cap * 4));
+      this.#keyCap = cap;
+    }
+    if (byteLength > this.#byteCap) {
+      const cap = Math.max(byteLength, Math.ceil(this.#byteCap * 1.5));
+      this.#set(BYTES, this.#alloc(cap));
+      this.#byteCap = cap;
+    }
+    const u8 = this.#bytes();
+    return {
+      bytes: u8.subarray(this.#ptr[BYTES]!, this.#ptr[BYTES]! + this.#byteCap),
+      keyLens: this.#u32(KEY_LENS, keyCount),
+      keyCounts: this.#u32(KEY_COUNTS, n),
+      weights: this.#f64(P_WEIGHT, n),
+    };
+  }
+
+  preparePartitions(n: number, equalWeights: boolean): number {
+    return this.#ex.preparePartitions(n, equalWeights ? 1 : 0);
+  }
+
+  ensureSlots(slotCount: number, ringPoints: number): void {
+    if (slotCount > this.#slotCap) {
+      const cap = Math.max(slotCount, Math.ceil(this.#slotCap * 1.5));
+      const old = this.#slotCap;
+      // Preserved across growth: ranks, liveness, worker hashes, rank table.
+      const keep = old > 0
+        ? [S_RANK, S_ALIVE, S_RANK2SLOT].map((id) => this.#u32(id, old).slice())
+        : undefined;
+      const keepHash = old > 0 ? this.#u32(S_HASH, old * 2).slice() : undefined;
+      this.#set(S_LOAD, this.#alloc(cap * 8));
+      this.#set(S_LOAD2, this.#alloc(cap * 8));
+      this.#set(S_RANK, this.#alloc(cap * 4));
+      this.#set(S_ALIVE, this.#alloc(cap * 4));
+      this.#set(S_HASH, this.#alloc(cap * 8));
+      this.#set(S_RANK2SLOT, this.#alloc(cap * 4));
+      this.#set(ADDED, this.#alloc(cap * 4));
+      this.#set(W_LENS, this.#alloc(cap * 4));
+      this.#slotCap = cap;
+      const fresh = [S_RANK, S_ALIVE, S_RANK2SLOT];
+      for (let k = 0; k < fresh.length; k++) {
+        const view = this.#u32(fresh[k]!, cap);
+        view.fill(0);
+        if (keep !== undefined) view.set(keep[k]!);
+      }
+      if (keepHash !== undefined) this.#u32(S_HASH, cap * 2).set(keepHash);
+    }
+    if (ringPoints > this.#ringCap) {
+      const cap = Math.max(ringPoints, Math.ceil(this.#ringCap * 1.5));
+      const len = this.#ringLen;
+      const keepHash = len > 0 ? this.#u32(R_HASH, len * 2).slice() : undefined;
+      const keepSlot = len > 0 ? this.#u32(R_SLOT, len).slice() : undefined;
+      this.#set(R_HASH, this.#alloc(cap * 8));
+      this.#set(R_SLOT, this.#alloc(cap * 4));
+      if (keepHash !== undefined) this.#u32(R_HASH, len * 2).set(keepHash);
+      if (keepSlot !== undefined) this.#u32(R_SLOT, len).set(keepSlot);
+      this.#ringCap = cap;
+      this.#ensureScratch(cap);
+    }
+  }
+
+  slotViews(): SlotViews {
+    const cap = this.#slotCap;
+    return {
+      rank: this.#u32(S_RANK, cap),
+      alive: this.#u32(S_ALIVE, cap),
+      rankToSlot: this.#u32(S_RANK2SLOT, cap),
+    };
+  }
+
+  hashWorkers(slots: readonly number[], ids: readonly string[]): void {
+    if (slots.length === 0) return;
+    let chars = 0;
+    for (const id of ids) chars += id.length;
+    if (chars * 3 > this.#workerByteCap) {
+      const cap = Math.max(chars * 3, Math.ceil(this.#workerByteCap * 1.5), 4096);
+      this.#set(W_BYTES, this.#alloc(cap));
+      this.#workerByteCap = cap;
+    }
+    const u8 = this.#bytes();
+    const added = this.#u32(ADDED, slots.length);
+    const lens = this.#u32(W_LENS, slots.length);
+    let at = this.#ptr[W_BYTES]!;
+    for (let k = 0; k < slots.length; k++) {
+      const { written } = encoder.encodeInto(ids[k]!, u8.subarray(at, at + ids[k]!.length * 3));
+      added[k] = slots[k]!;
+      lens[k] = written;
+      at += written;
+    }
+    this.#ex.hashWorkers(slots.length);
+  }
+
+  clearRing(): void {
+    this.#ringLen = 0;
+  }
+
+  updateRing(added: readonly number[], vnodes: number): void {
+    if (added.length > 0) this.#u32(ADDED, added.length).set(added);
+    this.#ringLen = this.#ex.updateRing(this.#ringLen, added.length, vnodes);
+  }
+
+  prevView(n: number): Int32Array {
+    this.#bytes();
+    return new Int32Array(this.#buffer!, this.#ptr[P_PREV]!, n);
+  }
+
+  ownerView(n: number): Uint32Array {
+    return this.#u32(P_OWNER, n);
+  }
+
+  assign(
+    strategy: number,
+    n: number,
+    workers: number,
+    slotCount: number,
+    share: number,
+    hasPrev: boolean,
+  ): KernelStats {
+    this.#ex.assign(strategy, n, workers, slotCount, this.#ringLen, share, hasPrev ? 1 : 0);
+    const stats = this.#f64(STATS, 3);
+    return {
+      owners: this.#u32(P_OWNER, n),
+      maxLoad: stats[0]!,
+      moved: stats[1]!,
+      minimalMoves: stats[2]!,
+    };
+  }
+}
