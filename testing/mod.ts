@@ -47,3 +47,4 @@ export {
 export { waitFor, type WaitForOptions } from "./wait.ts";
 export { freePorts } from "./free_port.ts";
 export { ensureNatsServer, findNatsServer } from "./ensure_nats_server.ts";
+export { type FaultyStore, faultyStore } from "./faulty_store.ts";

@@ -1,0 +1,119 @@
+/**
+ * Parti: Kafka-consumer-group-style partition ownership for a pool of workers, coordinated through
+ * nothing but NATS JetStream KV.
+ *
+ * Workers claim stable IDs (`worker-0`, `worker-1`, …), elect one leader by lease and heartbeat.
+ * The leader computes a weighted, cache-affine assignment of partitions to workers (in
+ * WebAssembly) and publishes it, versioned; every worker's hooks learn which partitions it gained
+ * and lost. In the default exclusive mode a partition moves in two steps (revoke, then assign), so
+ * no two live workers ever own it at the same time.
+ *
+ * @example A worker
+ * ```ts ignore
+ * import { connect } from "@nats-io/transport-node";
+ * import { Manager, recommendedConnectionOptions } from "@parti/core";
+ *
+ * const nc = await connect({ servers: "127.0.0.1:4222", ...recommendedConnectionOptions });
+ * await using manager = new Manager({
+ *   connection: nc,
+ *   group: "orders",
+ *   source: Array.from({ length: 64 }, (_, i) => ({ keys: ["orders", String(i)] })),
+ *   hooks: {
+ *     async onAssignmentChanged({ added, removed }) {
+ *       for (const p of removed) await stopConsuming(p);
+ *       for (const p of added) startConsuming(p);
+ *     },
+ *   },
+ * });
+ * await manager.start();
+ * ```
+ *
+ * @example One process, no server: the in-memory store
+ * ```ts
+ * import { Manager, memoryStore, presets } from "@parti/core";
+ *
+ * const store = memoryStore();
+ * const manager = new Manager({
+ *   ...presets.fastTest,
+ *   store,
+ *   group: "demo",
+ *   source: [{ keys: ["a"] }, { keys: ["b"], weight: 2 }],
+ * });
+ * await manager.start();
+ * console.log(manager.workerId, manager.assignment.partitions.length); // worker-0 2
+ * await manager.stop();
+ * ```
+ *
+ * @module
+ */
+
+export { Manager, type StartOptions } from "./src/manager.ts";
+export {
+  defaults,
+  type DegradedOptions,
+  type KvOptions,
+  type ManagerOptions,
+  presets,
+  type ResolvedConfig,
+  type ResolvedDegradedOptions,
+  type ResolvedTuning,
+  resolveConfig,
+  type TuningOptions,
+} from "./src/config.ts";
+export {
+  type Assignment,
+  type AssignmentChange,
+  type DegradedAlertLevel,
+  type Hooks,
+  type LogFields,
+  type Logger,
+  type OwnedPartition,
+  type PartitionSource,
+  State,
+} from "./src/types.ts";
+export {
+  type Partition,
+  partitionId,
+  partitionWeight,
+  sanitizePartitions,
+  validatePartitions,
+} from "./src/partition.ts";
+export {
+  AlreadyStartedError,
+  BucketConfigMismatchError,
+  BucketNotFoundError,
+  CoordinationUnavailableError,
+  InvalidConfigError,
+  InvalidPartitionError,
+  LeadershipLostError,
+  MalformedDataError,
+  NotStartedError,
+  OperationTimeoutError,
+  PartiError,
+  type PartiErrorCode,
+  RevisionConflictError,
+  StrategyError,
+  WorkerIdExhaustedError,
+} from "./src/errors.ts";
+export { type Clock, systemClock } from "./src/clock.ts";
+export {
+  type Bucket,
+  type BucketOptions,
+  type BucketStatus,
+  type CoordinationStore,
+  type KvEntry,
+  type KvWatch,
+  type WatchOptions,
+} from "./src/store/store.ts";
+export { memoryStore, type MemoryStoreOptions } from "./src/store/memory.ts";
+export {
+  natsKvStore,
+  type NatsKvStoreOptions,
+  recommendedConnectionOptions,
+} from "./src/store/nats_kv.ts";
+export {
+  type AssignmentStrategy,
+  consistentHash,
+  roundRobin,
+  weightedConsistentHash,
+} from "./src/engine/mod.ts";

@@ -1,0 +1,434 @@
+/**
+ * The assignment controller: the leader's decision loop. It watches membership and the partition
+ * list, decides when to rebalance (cold start window, planned-scale window, emergency grace),
+ * computes the target with the engine (the published assignment as `previous`, so movement stays
+ * minimal and a new leader adopts instead of reshuffling) and converges the published assignment
+ * towards it with the exclusive hand-off: a partition is added to its new owner only once no other
+ * live worker may still hold it, i.e. its old owner has confirmed the revocation through its
+ * heartbeat or has left.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { ResolvedConfig } from "../config.ts";
+import type { AssignmentEngine, AssignmentStrategy } from "../engine/mod.ts";
+import { LeadershipLostError, StrategyError } from "../errors.ts";
+import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
+import type { Logger, PartitionSource } from "../types.ts";
+import { Signal, waitOrTimeout } from "../util.ts";
+import type { LeaveReason, Membership, MemberView } from "./membership.ts";
+import type { Publisher } from "./publisher.ts";
+
+/** Leader-side states the controller reports. */
+export type ControllerState = "stable" | "scaling" | "rebalancing" | "emergency";
+
+/** Why a rebalance window is open. */
+type WindowKind = "coldStart" | "planned" | "emergency";
+
+/** Options of {@link Controller}. */
+export interface ControllerOptions {
+  /** Resolved manager configuration (timings, strategy). */
+  readonly config: ResolvedConfig;
+  /** The assignment engine. */
+  readonly engine: AssignmentEngine;
+  /** The strategy to use. */
+  readonly strategy: AssignmentStrategy;
+  /** Live workers. */
+  readonly membership: Membership;
+  /** Assignment writer. */
+  readonly publisher: Publisher;
+  /** This leader's epoch. */
+  readonly epoch: number;
+  /** Whether this worker may still act as leader. */
+  readonly isLeader: () => boolean;
+  /** Reports the leader-side state. */
+  readonly onState: (state: ControllerState) => void;
+  /** Reports each publication. */
+  readonly onPublished: (info: PublicationInfo) => void;
+  /** Receives recoverable problems. */
+  readonly onError: (error: Error) => void;
+  /** Monotonic clock. */
+  readonly clock: Clock;
+  /** Logger. */
+  readonly logger: Logger | undefined;
+}
+
+/** Details of one publication. */
+export interface PublicationInfo {
+  /** New version. */
+  readonly version: number;
+  /** Epoch. */
+  readonly epoch: number;
+  /** Why the controller rebalanced. */
+  readonly reason: WindowKind | "adopt" | "partitions" | "manual" | "handoff";
+  /** `"revoke"` when partitions are held back until their old owners confirm. */
+  readonly phase: "revoke" | "assign";
+  /** Partitions whose owner changed compared to the previous publication. */
+  readonly moved: number;
+  /** Partitions held back. */
+  readonly pending: number;
+  /** Live workers. */
+  readonly workers: number;
+}
+
+interface HoldState {
+  /** Partitions the worker confirmed holding at its last acknowledged version. */
+  acked: Set<string> | "unknown";
+  /** Publications to this worker it has not acknowledged yet. */
+  unacked: { version: number; ids: ReadonlySet<string> }[];
+}
+
+/** Runs the leader's decision loop for one leadership term. */
+export class Controller {
+  readonly #o: ControllerOptions;
+  readonly #wake = new Signal();
+  readonly #abort = new AbortController();
+  readonly #holds = new Map<string, HoldState>();
+  #partitions: Partition[] = [];
+  #partitionsLoaded = false;
+  #dirty = true;
+  #reason: PublicationInfo["reason"] = "adopt";
+  #windowKind: WindowKind | undefined;
+  #windowStart = 0;
+  #windowUntil = 0;
+  #lastPlannedAt = Number.NEGATIVE_INFINITY;
+  #waitingForAcks = false;
+  #refreshRequested = true;
+  #nextRefreshAt = Number.POSITIVE_INFINITY;
+  #loop: Promise<void> | undefined;
+  #state: ControllerState | undefined;
+
+  /** @param options Dependencies and callbacks. */
+  constructor(options: ControllerOptions) {
+    this.#o = options;
+  }
+
+  /** Starts the loop: adopts the published assignment, then converges. */
+  start(): void {
+    this.#loop = this.#run().catch((error) => {
+      if (!(error instanceof LeadershipLostError)) this.#o.onError(error as Error);
+    });
+  }
+
+  /** Stops the loop and waits for it. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    this.#wake.notify();
+    await this.#loop;
+  }
+
+  /** A worker joined. */
+  workerJoined(_workerId: string): void {
+    this.#holds.set(_workerId, this.#holdFromHeartbeat(_workerId) ?? {
+      acked: "unknown",
+      unacked: [],
+    });
+    this.#openWindow("planned");
+  }
+
+  /** A worker left (gracefully or declared dead). */
+  workerLeft(workerId: string, reason: LeaveReason): void {
+    this.#holds.delete(workerId);
+    this.#openWindow(reason === "dead" ? "emergency" : "planned");
+  }
+
+  /** A live worker's heartbeat changed: it may acknowledge a publication or change its drain flag. */
+  workerUpdated(workerId: string): void {
+    const hold = this.#holdFromHeartbeat(workerId);
+    if (hold) this.#holds.set(workerId, hold);
+    if (this.#waitingForAcks) {
+      this.#dirty = true;
+      this.#wake.notify();
+    }
+  }
+
+  /** Re-read the partition source now. */
+  refreshPartitions(): void {
+    this.#refreshRequested = true;
+    this.#wake.notify();
+  }
+
+  /** Rebalance now, ignoring windows and the minimum interval. */
+  triggerRebalance(): void {
+    this.#windowKind = undefined;
+    this.#windowUntil = 0;
+    this.#dirty = true;
+    this.#reason = "manual";
+    this.#lastPlannedAt = Number.NEGATIVE_INFINITY;
+    this.#wake.notify();
+  }
+
+  #holdFromHeartbeat(workerId: string): HoldState | undefined {
+    const member = this.#o.membership.get(workerId);
+    if (!member) return undefined;
+    const applied = member.heartbeat.appliedVersion;
+    const previous = this.#holds.get(workerId);
+    const published = this.#o.publisher.published.get(workerId);
+    const unacked = (previous?.unacked ?? []).filter((u) => u.version > applied);
+    let acked: Set<string> | "unknown" = previous?.acked ?? "unknown";
+    if (member.heartbeat.owned === 0) acked = new Set();
+    else if (published && applied >= published.version) acked = new Set(published.ids);
+    else if (previous) {
+      const confirmed = previous.unacked.filter((u) => u.version <= applied).at(-1);
+      if (confirmed) acked = new Set(confirmed.ids);
+    }
+    return { acked, unacked };
+  }
+
+  #openWindow(kind: WindowKind): void {
+    const now = this.#o.clock.now();
+    const c = this.#o.config;
+    this.#dirty = true;
+    if (kind === "emergency") {
+      // Emergencies are not held back by planned windows or the rebalance interval.
+      const until = now + c.emergencyGraceMs;
+      if (this.#windowKind !== "emergency" || until < this.#windowUntil) {
+        this.#windowKind = "emergency";
+        this.#windowStart = now;
+        this.#windowUntil = until;
+      }
+      this.#reason = "emergency";
+    } else if (this.#windowKind === undefined) {
+      this.#windowKind = kind;
+      this.#windowStart = now;
+      this.#windowUntil = now + (kind === "coldStart" ? c.coldStartWindowMs : c.plannedScaleWindowMs);
+      this.#reason = kind;
+    } else if (this.#windowKind !== "emergency") {
+      // Further changes extend an open window, up to three times its length.
+      const length = this.#windowKind === "coldStart" ? c.coldStartWindowMs : c.plannedScaleWindowMs;
+      this.#windowUntil = Math.min(
+        Math.max(this.#windowUntil, now + c.plannedScaleWindowMs),
+        this.#windowStart + 3 * length,
+      );
+    }
+    this.#wake.notify();
+  }
+
+  async #run(): Promise<void> {
+    const { config, publisher } = this.#o;
+    const signal = this.#abort.signal;
+    if (config.partitionRefreshIntervalMs > 0) {
+      this.#nextRefreshAt = this.#o.clock.now() + config.partitionRefreshIntervalMs;
+    }
+    let adopted = false;
+    let first = true;
+    while (!signal.aborted) {
+      if (!this.#o.isLeader()) return;
+      try {
+        if (!adopted) {
+          await this.#adopt();
+          adopted = true;
+          if (first && publisher.published.size === 0) this.#openWindow("coldStart");
+          first = false;
+        }
+        await this.#step();
+      } catch (error) {
+        if (signal.aborted || !this.#o.isLeader()) return;
+        // A conflicting write or a recreated bucket: re-read what is published and carry on.
+        this.#o.onError(error as Error);
+        adopted = false;
+        this.#dirty = true;
+        await waitOrTimeout(this.#wake, config.heartbeatIntervalMs, signal);
+      }
+    }
+  }
+
+  async #adopt(): Promise<void> {
+    const { membership, publisher } = this.#o;
+    let minVersion = publisher.version;
+    for (const m of membership.members()) {
+      minVersion = Math.max(minVersion, m.heartbeat.appliedVersion);
+    }
+    await publisher.adopt(minVersion);
+    for (const m of membership.members()) {
+      this.#holds.set(m.workerId, this.#holdFromHeartbeat(m.workerId) ?? {
+        acked: "unknown",
+        unacked: [],
+      });
+    }
+  }
+
+  async #step(): Promise<void> {
+    const { config } = this.#o;
+    const signal = this.#abort.signal;
+    {
+      const now = this.#o.clock.now();
+      if (this.#refreshRequested || now >= this.#nextRefreshAt) await this.#refresh();
+      let waitMs = Math.max(50, Math.min(config.heartbeatIntervalMs, 1_000));
+      if (this.#windowKind !== undefined && now < this.#windowUntil) {
+        this.#setState(this.#windowKind === "emergency" ? "emergency" : "scaling");
+        waitMs = this.#windowUntil - now;
+      } else if (
+        this.#windowKind === "planned" &&
+        now < this.#lastPlannedAt + config.minRebalanceIntervalMs
+      ) {
+        this.#setState("scaling");
+        waitMs = this.#lastPlannedAt + config.minRebalanceIntervalMs - now;
+      } else if (this.#dirty && this.#partitionsLoaded) {
+        const kind = this.#windowKind;
+        this.#windowKind = undefined;
+        if (kind === "planned" || kind === "coldStart") this.#lastPlannedAt = now;
+        this.#dirty = false;
+        this.#setState(kind === "emergency" ? "emergency" : "rebalancing");
+        await this.#converge();
+        if (!this.#waitingForAcks) this.#setState("stable");
+      } else if (!this.#waitingForAcks) {
+        this.#setState("stable");
+      }
+      if (config.partitionRefreshIntervalMs > 0) {
+        waitMs = Math.min(waitMs, Math.max(0, this.#nextRefreshAt - this.#o.clock.now()));
+      }
+      await waitOrTimeout(this.#wake, Math.max(1, waitMs), signal);
+    }
+  }
+
+  async #refresh(): Promise<void> {
+    const { config } = this.#o;
+    this.#refreshRequested = false;
+    if (config.partitionRefreshIntervalMs > 0) {
+      this.#nextRefreshAt = this.#o.clock.now() + config.partitionRefreshIntervalMs;
+    }
+    let list: readonly unknown[];
+    if (Array.isArray(config.source)) {
+      list = config.source;
+    } else {
+      try {
+        list = await (config.source as PartitionSource).listPartitions(this.#abort.signal);
+        if (!Array.isArray(list)) throw new TypeError("listPartitions() did not return an array");
+      } catch (error) {
+        // Keep the last good list: a flaky source must not unassign everything.
+        this.#o.onError(
+          new StrategyError("Partition source failed; keeping the last good partition list", {
+            cause: error,
+          }),
+        );
+        return;
+      }
+    }
+    const { valid, errors } = sanitizePartitions(list);
+    for (const error of errors) this.#o.onError(error);
+    const changed = !this.#partitionsLoaded || !samePartitions(this.#partitions, valid);
+    this.#partitions = valid;
+    const first = !this.#partitionsLoaded;
+    this.#partitionsLoaded = true;
+    if (changed && !first) this.#openWindow("planned");
+    else if (first) this.#dirty = true;
+  }
+
+  #setState(state: ControllerState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#o.onState(state);
+  }
+
+  async #converge(): Promise<void> {
+    const { membership, publisher, engine, strategy, epoch } = this.#o;
+    const members = membership.members();
+    const live = members.filter((m) => !m.heartbeat.drained).map((m) => m.workerId).sort();
+    const memberIds = new Set(members.map((m) => m.workerId));
+
+    const previous = new Map<string, string>();
+    for (const [workerId, published] of publisher.published) {
+      if (!memberIds.has(workerId)) continue;
+      for (const id of published.ids) previous.set(id, workerId);
+    }
+    const desired = new Map<string, Partition[]>();
+    for (const workerId of publisher.published.keys()) desired.set(workerId, []);
+    for (const workerId of memberIds) desired.set(workerId, []);
+    if (live.length > 0 && this.#partitions.length > 0) {
+      let owners: readonly string[];
+      try {
+        owners = engine.assign({
+          workers: live,
+          partitions: this.#partitions,
+          strategy,
+          previous,
+        }).owners;
+      } catch (error) {
+        this.#o.onError(
+          error instanceof StrategyError
+            ? error
+            : new StrategyError("The assignment strategy failed", { cause: error }),
+        );
+        return;
+      }
+      for (let i = 0; i < owners.length; i++) {
+        desired.get(owners[i]!)!.push(this.#partitions[i]!);
+      }
+    }
+
+    // Who may still hold what: a partition goes to its new owner only when no other member may.
+    const mayHold = new Map<string, Set<string> | "unknown">();
+    for (const member of members) mayHold.set(member.workerId, this.#mayHold(member));
+    const next = new Map<string, Partition[]>();
+    let pending = 0;
+    let moved = 0;
+    for (const [workerId, wanted] of desired) {
+      const current = publisher.published.get(workerId)?.ids ?? new Set<string>();
+      const out: Partition[] = [];
+      for (const partition of wanted) {
+        const id = partitionId(partition);
+        if (current.has(id)) {
+          out.push(partition);
+          continue;
+        }
+        let blocked = false;
+        for (const [other, held] of mayHold) {
+          if (other !== workerId && (held === "unknown" || held.has(id))) {
+            blocked = true;
+            break;
+          }
+        }
+        if (blocked) pending++;
+        else {
+          out.push(partition);
+          moved++;
+        }
+      }
+      next.set(workerId, out);
+    }
+    const phase = pending > 0 ? "revoke" : "assign";
+    const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader);
+    this.#waitingForAcks = pending > 0;
+    if (version === undefined) return;
+    for (const [workerId, partitions] of next) {
+      const published = publisher.published.get(workerId);
+      if (!published || published.version !== version) continue;
+      const hold = this.#holds.get(workerId);
+      if (hold) hold.unacked.push({ version, ids: new Set(partitions.map(partitionId)) });
+    }
+    const reason = pending > 0 && this.#reason !== "emergency" ? this.#reason : this.#reason;
+    this.#o.onPublished({
+      version,
+      epoch,
+      reason: phase === "assign" && this.#lastPhase === "revoke" ? "handoff" : reason,
+      phase,
+      moved,
+      pending,
+      workers: live.length,
+    });
+    this.#lastPhase = phase;
+    this.#o.logger?.info("Published assignment", { version, epoch, phase, moved, pending });
+  }
+
+  #lastPhase: "revoke" | "assign" = "assign";
+
+  #mayHold(member: MemberView): Set<string> | "unknown" {
+    const hold = this.#holds.get(member.workerId);
+    if (!hold) return "unknown";
+    if (hold.acked === "unknown") return "unknown";
+    const out = new Set(hold.acked);
+    for (const u of hold.unacked) for (const id of u.ids) out.add(id);
+    return out;
+  }
+}
+
+function samePartitions(a: readonly Partition[], b: readonly Partition[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (partitionId(x) !== partitionId(y) || (x.weight ?? 1) !== (y.weight ?? 1)) return false;
+  }
+  return true;
+}

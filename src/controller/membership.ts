@@ -1,0 +1,132 @@
+/**
+ * The leader's view of the live workers, built from the heartbeat bucket and judged by the
+ * leader's own monotonic clock: a worker is alive while a new heartbeat revision has been observed
+ * within `heartbeatTtlMs`, and gone at once when its heartbeat key is deleted (graceful stop).
+ * Bucket TTL expiry sends no event on NATS 2.9, so deaths are found by a local timer, not by watch.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import { decodeHeartbeat, type HeartbeatRecord } from "../protocol.ts";
+import type { Bucket, KvWatch } from "../store/store.ts";
+
+/** What the leader knows about one worker. */
+export interface MemberView {
+  /** Worker ID. */
+  readonly workerId: string;
+  /** Latest heartbeat. */
+  readonly heartbeat: HeartbeatRecord;
+  /** Local time the latest heartbeat revision was observed. */
+  readonly observedAt: number;
+}
+
+/** How a worker left. */
+export type LeaveReason = "graceful" | "dead";
+
+/** Options of {@link Membership}. */
+export interface MembershipOptions {
+  /** A worker not observed for this long is dead. */
+  readonly heartbeatTtlMs: number;
+  /** How often to look for dead workers. */
+  readonly checkIntervalMs: number;
+  /** Monotonic clock. */
+  readonly clock: Clock;
+  /** A worker joined. */
+  readonly onJoin: (workerId: string) => void;
+  /** A worker left. */
+  readonly onLeave: (workerId: string, reason: LeaveReason) => void;
+  /** A live worker's heartbeat changed (applied version, state, drain flag). */
+  readonly onUpdate: (workerId: string) => void;
+  /** Receives malformed heartbeats and watch problems. */
+  readonly onError: (error: Error) => void;
+}
+
+/** Tracks live workers from heartbeats. */
+export class Membership {
+  readonly #bucket: Bucket;
+  readonly #options: MembershipOptions;
+  readonly #members = new Map<string, MemberView & { revision: number }>();
+  readonly #abort = new AbortController();
+  #watch: KvWatch | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * @param bucket The heartbeat bucket.
+   * @param options Timing and callbacks.
+   */
+  constructor(bucket: Bucket, options: MembershipOptions) {
+    this.#bucket = bucket;
+    this.#options = options;
+  }
+
+  /** Starts watching heartbeats. */
+  start(): void {
+    this.#watch = this.#bucket.watch({ signal: this.#abort.signal, onError: this.#options.onError });
+    const watch = this.#watch;
+    (async () => {
+      for await (const entry of watch) {
+        const known = this.#members.get(entry.key);
+        if (entry.operation === "delete") {
+          if (known) {
+            this.#members.delete(entry.key);
+            this.#options.onLeave(entry.key, "graceful");
+          }
+          continue;
+        }
+        if (known && known.revision >= entry.revision) continue;
+        let heartbeat: HeartbeatRecord;
+        try {
+          heartbeat = decodeHeartbeat(this.#bucket.name, entry.key, entry.value);
+        } catch (error) {
+          this.#options.onError(error as Error);
+          continue;
+        }
+        this.#members.set(entry.key, {
+          workerId: entry.key,
+          heartbeat,
+          observedAt: this.#options.clock.now(),
+          revision: entry.revision,
+        });
+        if (!known) this.#options.onJoin(entry.key);
+        else this.#options.onUpdate(entry.key);
+      }
+    })().catch((error) => this.#options.onError(error as Error));
+    this.#timer = setInterval(() => this.#expire(), this.#options.checkIntervalMs);
+  }
+
+  #expire(): void {
+    const now = this.#options.clock.now();
+    for (const [id, member] of this.#members) {
+      if (now - member.observedAt > this.#options.heartbeatTtlMs) {
+        this.#members.delete(id);
+        this.#options.onLeave(id, "dead");
+      }
+    }
+  }
+
+  /**
+   * Treats every known worker as just observed: used after this leader regains coordination, so
+   * an outage of its own does not make it evict everyone.
+   */
+  refreshAll(): void {
+    const now = this.#options.clock.now();
+    for (const [id, member] of this.#members) this.#members.set(id, { ...member, observedAt: now });
+  }
+
+  /** The live workers. */
+  members(): MemberView[] {
+    return [...this.#members.values()];
+  }
+
+  /** One live worker, if known. */
+  get(workerId: string): MemberView | undefined {
+    return this.#members.get(workerId);
+  }
+
+  /** Stops watching. */
+  stop(): void {
+    this.#abort.abort();
+    this.#watch?.stop();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Writes assignments: one key per worker plus the `_meta` summary, every write a compare-and-set on
+ * the revision this leader last saw, so a stale leader's write fails instead of overwriting a newer
+ * one. Values above the chunk size are split into chunk keys that are written before the main key.
+ * A new leader first adopts what is in the bucket and continues the version sequence from there.
+ *
+ * @module
+ */
+import { LeadershipLostError, RevisionConflictError } from "../errors.ts";
+import { type Partition, partitionId } from "../partition.ts";
+import {
+  ASSIGNMENT_PREFIX,
+  assignmentKey,
+  CHUNK_BYTES,
+  chunkKey,
+  decodeMeta,
+  decodeWorkerAssignment,
+  encode,
+  META_KEY,
+  type WorkerAssignmentRecord,
+} from "../protocol.ts";
+import type { Bucket } from "../store/store.ts";
+
+/** The published assignment of one worker, as the leader knows it. */
+export interface PublishedWorker {
+  /** Epoch of the publication that last wrote this worker's key. */
+  readonly epoch: number;
+  /** Version of the publication that last wrote this worker's key. */
+  readonly version: number;
+  /** Partition IDs in the key. */
+  readonly ids: ReadonlySet<string>;
+  /** The partitions in the key. */
+  readonly partitions: readonly Partition[];
+}
+
+/** Publishes assignments for the current leader. */
+export class Publisher {
+  readonly #bucket: Bucket;
+  readonly #onError: (error: Error) => void;
+  readonly #published = new Map<string, PublishedWorker & { revision: number }>();
+  #metaRevision = 0;
+  #version = 0;
+
+  /**
+   * @param bucket The assignment bucket.
+   * @param onError Receives malformed values found while adopting.
+   */
+  constructor(bucket: Bucket, onError: (error: Error) => void) {
+    this.#bucket = bucket;
+    this.#onError = onError;
+  }
+
+  /** Highest version published or adopted. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** What is currently published, per worker. */
+  get published(): ReadonlyMap<string, PublishedWorker> {
+    return this.#published;
+  }
+
+  /**
+   * Reads the bucket and makes it the starting point: the assignment is adopted, not reshuffled.
+   *
+   * @param minVersion Lowest version to continue from (e.g. the highest applied version seen in
+   *   heartbeats), so a wiped bucket cannot send versions backwards.
+   */
+  async adopt(minVersion: number): Promise<void> {
+    this.#published.clear();
+    this.#version = minVersion;
+    this.#metaRevision = 0;
+    for (const key of await this.#bucket.keys()) {
+      const entry = await this.#bucket.get(key);
+      if (!entry) continue;
+      try {
+        if (key === META_KEY) {
+          const meta = decodeMeta(this.#bucket.name, key, entry.value);
+          this.#metaRevision = entry.revision;
+          this.#version = Math.max(this.#version, meta.version);
+          continue;
+        }
+        if (!key.startsWith(ASSIGNMENT_PREFIX)) continue;
+        const workerId = key.slice(ASSIGNMENT_PREFIX.length);
+        if (workerId.includes(".")) continue; // a chunk
+        const record = decodeWorkerAssignment(this.#bucket.name, key, entry.value);
+        const partitions = record.partitions ?? await this.#readChunks(workerId, record);
+        this.#version = Math.max(this.#version, record.version);
+        this.#published.set(workerId, {
+          epoch: record.epoch,
+          version: record.version,
+          partitions,
+          ids: new Set(partitions.map(partitionId)),
+          revision: entry.revision,
+        });
+      } catch (error) {
+        this.#onError(error as Error);
+      }
+    }
+  }
+
+  async #readChunks(workerId: string, record: WorkerAssignmentRecord): Promise<Partition[]> {
+    const out: Partition[] = [];
+    for (let i = 0; i < (record.chunks ?? 0); i++) {
+      const entry = await this.#bucket.get(chunkKey(workerId, i));
+      if (!entry) continue;
+      const chunk = JSON.parse(new TextDecoder().decode(entry.value)) as { partitions: Partition[] };
+      out.push(...chunk.partitions);
+    }
+    return out;
+  }
+
+  /**
+   * Publishes a new version: writes every worker whose partitions differ, shrinking keys first so
+   * a partition is removed from its old owner's key before it appears in a new owner's key.
+   *
+   * @param epoch The leader's epoch.
+   * @param next The partitions per worker.
+   * @param phase `"revoke"` when some partitions are held back until their old owners confirm.
+   * @param pending Number of partitions held back.
+   * @param isLeader Checked before every write; publishing stops when it turns false.
+   * @returns The new version, or `undefined` when nothing changed.
+   * @throws {LeadershipLostError} When leadership is lost or another writer changed a key.
+   */
+  async publish(
+    epoch: number,
+    next: ReadonlyMap<string, readonly Partition[]>,
+    phase: "revoke" | "assign",
+    pending: number,
+    isLeader: () => boolean,
+  ): Promise<number | undefined> {
+    const changes: { workerId: string; partitions: readonly Partition[]; shrinks: boolean }[] = [];
+    for (const [workerId, partitions] of next) {
+      const current = this.#published.get(workerId);
+      const ids = partitions.map(partitionId);
+      if (current && current.ids.size === ids.length && ids.every((id) => current.ids.has(id))) {
+        continue;
+      }
+      const shrinks = current !== undefined && ids.every((id) => current.ids.has(id));
+      changes.push({ workerId, partitions, shrinks });
+    }
+    if (changes.length === 0) return undefined;
+    changes.sort((a, b) => Number(b.shrinks) - Number(a.shrinks));
+    const version = this.#version + 1;
+    for (const change of changes) {
+      if (!isLeader()) throw new LeadershipLostError("Leadership lost while publishing");
+      await this.#writeWorker(epoch, version, phase, change.workerId, change.partitions);
+    }
+    this.#version = version;
+    let partitionCount = 0;
+    for (const p of this.#published.values()) partitionCount += p.ids.size;
+    const meta = encode({
+      epoch,
+      version,
+      workers: [...next.keys()].sort(),
+      partitionCount,
+      pending,
+      at: new Date().toISOString(),
+    });
+    if (!isLeader()) throw new LeadershipLostError("Leadership lost while publishing");
+    this.#metaRevision = await this.#cas(META_KEY, meta, this.#metaRevision);
+    return version;
+  }
+
+  async #writeWorker(
+    epoch: number,
+    version: number,
+    phase: "revoke" | "assign",
+    workerId: string,
+    partitions: readonly Partition[],
+  ): Promise<void> {
+    const key = assignmentKey(workerId);
+    let value = encode({ epoch, version, phase, partitions });
+    if (value.byteLength > CHUNK_BYTES) {
+      const perChunk = Math.max(1, Math.floor(partitions.length * CHUNK_BYTES / value.byteLength / 2));
+      let chunks = 0;
+      for (let i = 0; i < partitions.length; i += perChunk, chunks++) {
+        await this.#bucket.put(
+          chunkKey(workerId, chunks),
+          encode({ epoch, version, partitions: partitions.slice(i, i + perChunk) }),
+        );
+      }
+      value = encode({ epoch, version, phase, chunks });
+    }
+    const revision = await this.#cas(key, value, this.#published.get(workerId)?.revision ?? 0);
+    this.#published.set(workerId, {
+      epoch,
+      version,
+      partitions,
+      ids: new Set(partitions.map(partitionId)),
+      revision,
+    });
+  }
+
+  async #cas(key: string, value: Uint8Array, revision: number): Promise<number> {
+    try {
+      return revision === 0
+        ? await this.#bucket.create(key, value)
+        : await this.#bucket.update(key, value, revision);
+    } catch (error) {
+      if (error instanceof RevisionConflictError) {
+        throw new LeadershipLostError(
+          `Another writer changed '${key}' in '${this.#bucket.name}'; re-reading the assignment`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,606 @@
+/**
+ * The Manager: one worker's membership in a group. It claims a stable ID, heartbeats, takes part
+ * in the leader election, runs the assignment controller while it leads, applies the assignments
+ * published for it, and tells the application through hooks which partitions it gained and lost.
+ *
+ * @module
+ */
+import { type ResolvedConfig, resolveConfig, type ManagerOptions } from "./config.ts";
+import { Controller, type ControllerState } from "./controller/controller.ts";
+import { Membership } from "./controller/membership.ts";
+import { Publisher } from "./controller/publisher.ts";
+import {
+  type AssignmentEngine,
+  type AssignmentStrategy,
+  createAssignmentEngine,
+  weightedConsistentHash,
+} from "./engine/mod.ts";
+import {
+  AlreadyStartedError,
+  BucketNotFoundError,
+  NotStartedError,
+  PartiError,
+  RevisionConflictError,
+} from "./errors.ts";
+import { type Partition, partitionId } from "./partition.ts";
+import {
+  bucketNames,
+  compareVersions,
+  digestIds,
+  encode,
+  type HeartbeatRecord,
+} from "./protocol.ts";
+import { natsKvStore } from "./store/nats_kv.ts";
+import type { Bucket, CoordinationStore } from "./store/store.ts";
+import { type Assignment, type Hooks, State } from "./types.ts";
+import { AssignmentWatch, type ReceivedAssignment } from "./worker/assignment_watch.ts";
+import { LeaderElection } from "./worker/election.ts";
+import { StableId } from "./worker/stable_id.ts";
+import { randomHex, Signal, sleep, waitOrTimeout } from "./util.ts";
+
+/** Options of {@link Manager.start}. */
+export interface StartOptions {
+  /** Aborting it cancels a pending start, and later stops the manager. */
+  readonly signal?: AbortSignal;
+}
+
+interface Buckets {
+  readonly ids: Bucket;
+  readonly heartbeats: Bucket;
+  readonly leader: Bucket;
+  readonly assignments: Bucket;
+}
+
+const EMPTY: Assignment = Object.freeze({ epoch: 0, version: 0, partitions: Object.freeze([]) });
+
+/**
+ * One worker of a group. Create one per process, `start()` it, and let its hooks tell you which
+ * partitions to work on.
+ *
+ * @example Run a worker
+ * ```ts ignore
+ * import { connect } from "@nats-io/transport-node";
+ * import { Manager, recommendedConnectionOptions } from "@parti/core";
+ *
+ * const nc = await connect({ servers: "127.0.0.1:4222", ...recommendedConnectionOptions });
+ * await using manager = new Manager({
+ *   connection: nc,
+ *   group: "orders",
+ *   source: [{ keys: ["orders", "0"] }, { keys: ["orders", "1"], weight: 2 }],
+ *   hooks: {
+ *     async onAssignmentChanged({ added, removed }) {
+ *       for (const p of removed) await stopConsuming(p);
+ *       for (const p of added) startConsuming(p);
+ *     },
+ *   },
+ * });
+ * await manager.start();
+ * ```
+ */
+export class Manager implements AsyncDisposable {
+  readonly #config: ResolvedConfig;
+  readonly #hooks: Hooks;
+  readonly #instance: string;
+  readonly #nonce = randomHex(8);
+  readonly #abort = new AbortController();
+  #store: CoordinationStore | undefined;
+  #buckets: Buckets | undefined;
+  #engine: AssignmentEngine | undefined;
+  #strategy: AssignmentStrategy;
+  #state: State = State.Init;
+  #started = false;
+  #stopping: Promise<void> | undefined;
+  #hookChain: Promise<void> = Promise.resolve();
+  #stableId: StableId | undefined;
+  #election: LeaderElection | undefined;
+  #watch: AssignmentWatch | undefined;
+  #membership: Membership | undefined;
+  #controller: Controller | undefined;
+  #heartbeatLoop: Promise<void> | undefined;
+  #heartbeatWake = new Signal();
+  #assignment: Assignment = EMPTY;
+  /** Highest (epoch, version) accepted: a fenced worker only takes a newer one. */
+  #accepted = { epoch: 0, version: 0 };
+  #lastHeartbeatOk = 0;
+  #fenced = false;
+  #leaderState: ControllerState = "stable";
+  #firstAssignment = new Signal();
+  #hasFirstAssignment = false;
+  #recreating: Promise<void> | undefined;
+  /** A reclaimed ID takes no work before its previous incarnation has surely fenced itself. */
+  #acceptAfter = 0;
+
+  /**
+   * Validates every option before any I/O.
+   *
+   * @param options Connection or store, group, partitions and tuning.
+   * @throws {InvalidConfigError} Naming the first invalid option.
+   */
+  constructor(options: ManagerOptions) {
+    this.#config = resolveConfig(options);
+    this.#hooks = this.#config.hooks;
+    this.#instance = this.#config.instance ?? `anon-${randomHex(6)}`;
+    this.#strategy = this.#config.strategy ?? weightedConsistentHash();
+  }
+
+  /** This worker's stable ID once claimed (e.g. `"worker-3"`), else `undefined`. */
+  get workerId(): string | undefined {
+    return this.#stableId?.workerId;
+  }
+
+  /** Whether this worker is the leader right now. */
+  get isLeader(): boolean {
+    return this.#election?.isLeader ?? false;
+  }
+
+  /** The current state (see {@link State}). */
+  get state(): State {
+    return this.#state;
+  }
+
+  /** The assignment this worker holds: `{ epoch, version, partitions }`. */
+  get assignment(): Assignment {
+    return this.#assignment;
+  }
+
+  /**
+   * Starts the worker and resolves once it holds its first assignment.
+   *
+   * @param options Optional abort signal.
+   * @throws {AlreadyStartedError} If this manager was started before (or is starting).
+   * @throws {PartiError} With code `TIMEOUT` when no assignment arrived within `startupTimeoutMs`.
+   */
+  async start(options: StartOptions = {}): Promise<void> {
+    if (this.#started) throw new AlreadyStartedError();
+    this.#started = true;
+    const { signal } = options;
+    if (signal?.aborted) {
+      await this.stop();
+      throw new PartiError("NOT_STARTED", "start() was aborted before it began", {
+        cause: signal.reason,
+      });
+    }
+    const onAbort = () => void this.stop();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const timeout = this.#config.startupTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new PartiError(
+              "TIMEOUT",
+              `Manager did not receive an assignment within startupTimeoutMs (${timeout} ms); ` +
+                `is a leader running and is the store reachable?`,
+            ),
+          ),
+        timeout,
+      );
+    });
+    try {
+      await Promise.race([this.#startup(), deadline]);
+    } catch (error) {
+      await this.stop();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.#abort.signal.aborted) {
+      throw new PartiError("NOT_STARTED", "Manager was stopped while starting");
+    }
+  }
+
+  async #startup(): Promise<void> {
+    const c = this.#config;
+    this.#setState(State.ClaimingId);
+    this.#store = c.store ??
+      natsKvStore(c.connection!, { operationTimeoutMs: c.operationTimeoutMs });
+    this.#buckets = await this.#openBuckets();
+    const { ids, leader, assignments } = this.#buckets;
+    this.#engine = await createAssignmentEngine();
+    this.#throwIfStopping();
+
+    this.#stableId = new StableId(ids, {
+      prefix: c.workerIdPrefix,
+      min: c.workerIdMin,
+      max: c.workerIdMax,
+      claim: { instance: this.#instance, nonce: this.#nonce },
+      stableInstance: c.instance !== undefined,
+      onError: (e) => this.#reportError(e),
+    });
+    const workerId = await this.#stableId.claim();
+    this.#throwIfStopping();
+    if (this.#stableId.reclaimed) {
+      this.#acceptAfter = c.clock.now() + c.heartbeatTtlMs - c.heartbeatIntervalMs;
+    }
+    c.logger?.info("Claimed worker ID", { workerId });
+
+    await this.#beat();
+    this.#heartbeatLoop = this.#runHeartbeats();
+
+    this.#watch = new AssignmentWatch(assignments, workerId, {
+      current: () => this.#accepted,
+      onAssignment: (a) => this.#enqueueApply(a),
+      onError: (e) => this.#reportError(e),
+    });
+    this.#watch.start();
+
+    this.#setState(State.Election);
+    this.#election = new LeaderElection(leader, {
+      workerId,
+      instance: this.#instance,
+      nonce: this.#nonce,
+      leaseMs: c.electionLeaseMs,
+      clock: c.clock,
+      minEpoch: () => this.#accepted.epoch,
+      onChange: (isLeader, epoch) => this.#onLeadership(isLeader, epoch),
+      onError: (e) => this.#reportError(e),
+    });
+    this.#election.start();
+    if (!this.#hasFirstAssignment) this.#setState(State.WaitingAssignment);
+    while (!this.#hasFirstAssignment) {
+      this.#throwIfStopping();
+      await waitOrTimeout(this.#firstAssignment, 1_000, this.#abort.signal);
+    }
+    this.#throwIfStopping();
+  }
+
+  /** Opens (creating when absent) the group's four buckets. */
+  async #openBuckets(): Promise<Buckets> {
+    const c = this.#config;
+    const names = bucketNames(c.group);
+    const common = { replicas: c.kv.replicas, storage: c.kv.storage, history: 1 } as const;
+    const store = this.#store!;
+    const [ids, heartbeats, leader, assignments] = await Promise.all([
+      store.bucket(names.ids, { ...common, ttlMs: c.workerIdTtlMs }),
+      store.bucket(names.heartbeats, { ...common, ttlMs: c.heartbeatTtlMs }),
+      store.bucket(names.leader, { ...common, ttlMs: c.electionLeaseMs }),
+      store.bucket(names.assignments, { ...common, ttlMs: 0 }),
+    ]);
+    return { ids, heartbeats, leader, assignments };
+  }
+
+  /**
+   * A bucket disappeared (deleted by an operator or lost with a server's store): recreate it.
+   * Watches resume by themselves once it exists again; every record is rewritten by its owner on
+   * its next round (ID renewal re-creates the claim, heartbeats are puts, the leader re-adopts).
+   */
+  #recreateBuckets(): void {
+    if (this.#recreating || this.#abort.signal.aborted) return;
+    this.#recreating = this.#openBuckets()
+      .then(() => this.#config.logger?.warn("Recreated missing buckets", { group: this.#config.group }))
+      .catch((error) => this.#reportError(error as Error))
+      .finally(() => (this.#recreating = undefined));
+  }
+
+  #throwIfStopping(): void {
+    if (this.#abort.signal.aborted) {
+      throw new PartiError("NOT_STARTED", "Manager was stopped while starting");
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Hooks: one at a time, in order, each awaited; a throwing hook goes to onError.
+
+  #enqueue(task: () => void | Promise<void>): Promise<void> {
+    const run = this.#hookChain.then(task).catch((error) => this.#callOnError(error));
+    this.#hookChain = run;
+    return run;
+  }
+
+  async #callHook<A extends unknown[]>(
+    hook: ((...args: A) => void | Promise<void>) | undefined,
+    ...args: A
+  ): Promise<void> {
+    if (!hook) return;
+    try {
+      await hook.apply(this.#hooks, args);
+    } catch (error) {
+      await this.#callOnError(error);
+    }
+  }
+
+  async #callOnError(error: unknown): Promise<void> {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.#config.logger?.warn(err.message, { code: (err as PartiError).code });
+    try {
+      await this.#hooks.onError?.(err);
+    } catch {
+      // An error hook that throws has nowhere left to report to.
+    }
+  }
+
+  #reportError(error: Error): void {
+    if (error instanceof BucketNotFoundError) this.#recreateBuckets();
+    void this.#enqueue(() => this.#callOnError(error));
+  }
+
+  #setState(to: State): void {
+    const from = this.#state;
+    if (from === to || from === State.Shutdown) return;
+    this.#state = to;
+    this.#config.logger?.debug("State changed", { from, to, workerId: this.workerId });
+    void this.#enqueue(() => this.#callHook(this.#hooks.onStateChanged, from, to));
+  }
+
+  /** The state a working worker shows: its leader-side state when it leads. */
+  #workingState(): State {
+    if (this.#fenced) return State.Degraded;
+    if (!this.#hasFirstAssignment) return State.WaitingAssignment;
+    if (this.#controller) {
+      switch (this.#leaderState) {
+        case "scaling":
+          return State.Scaling;
+        case "rebalancing":
+          return State.Rebalancing;
+        case "emergency":
+          return State.Emergency;
+      }
+    }
+    return State.Stable;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Applying assignments.
+
+  #enqueueApply(received: ReceivedAssignment): void {
+    void this.#enqueue(() => this.#apply(received));
+  }
+
+  async #apply(received: ReceivedAssignment): Promise<void> {
+    const wait = this.#acceptAfter - this.#config.clock.now();
+    if (wait > 0) await sleep(wait, this.#abort.signal);
+    if (this.#stopping !== undefined) return;
+    if (compareVersions(received, this.#accepted) <= 0) return;
+    this.#accepted = { epoch: received.epoch, version: received.version };
+    const before = new Map(this.#assignment.partitions.map((p) => [partitionId(p), p]));
+    const after = new Map(received.partitions.map((p) => [partitionId(p), p]));
+    const added = [...after].filter(([id]) => !before.has(id)).map(([, p]) => p);
+    const removed = [...before].filter(([id]) => !after.has(id)).map(([, p]) => p);
+    const first = !this.#hasFirstAssignment;
+    this.#fenced = false;
+    await this.#changeAssignment(
+      { epoch: received.epoch, version: received.version, partitions: [...after.values()] },
+      added,
+      removed,
+      first,
+    );
+    if (first) {
+      this.#hasFirstAssignment = true;
+      this.#firstAssignment.notify();
+    }
+    this.#setState(this.#workingState());
+    this.#heartbeatWake.notify();
+  }
+
+  async #changeAssignment(
+    assignment: Assignment,
+    added: readonly Partition[],
+    removed: readonly Partition[],
+    force: boolean,
+  ): Promise<void> {
+    // Removals become visible before the hooks run, so nobody reads a partition as still owned
+    // after it was handed to the application as "stop".
+    this.#assignment = assignment;
+    if (!force && added.length === 0 && removed.length === 0) return;
+    await this.#callHook(this.#hooks.onAssignmentChanged, { added, removed, assignment });
+    for (const p of removed) await this.#callHook(this.#hooks.onPartitionRemoved, p);
+    for (const p of added) await this.#callHook(this.#hooks.onPartitionAdded, p);
+  }
+
+  /** Releases every partition through the hooks (fencing and shutdown). */
+  async #releaseAll(): Promise<void> {
+    const removed = this.#assignment.partitions;
+    if (removed.length === 0) return;
+    await this.#changeAssignment(
+      { epoch: this.#accepted.epoch, version: this.#accepted.version, partitions: [] },
+      [],
+      removed,
+      false,
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Heartbeats, ID renewal and self-fencing.
+
+  #heartbeatRecord(): HeartbeatRecord {
+    const ids = this.#assignment.partitions.map(partitionId);
+    return {
+      instance: this.#instance,
+      nonce: this.#nonce,
+      state: this.#state,
+      appliedEpoch: this.#accepted.epoch,
+      appliedVersion: this.#accepted.version,
+      owned: ids.length,
+      ownedDigest: digestIds(ids),
+      drained: false,
+    };
+  }
+
+  async #beat(): Promise<void> {
+    const workerId = this.workerId;
+    if (!workerId || !this.#buckets) return;
+    const start = this.#config.clock.now();
+    await this.#stableId!.renew();
+    await this.#buckets.heartbeats.put(workerId, encode(this.#heartbeatRecord()));
+    this.#lastHeartbeatOk = start;
+  }
+
+  async #runHeartbeats(): Promise<void> {
+    const c = this.#config;
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      await waitOrTimeout(this.#heartbeatWake, c.heartbeatIntervalMs, signal);
+      if (signal.aborted) break;
+      try {
+        await this.#beat();
+        if (this.#fenced) {
+          // Coordination is back: ask for the current assignment again. Only a newer version than
+          // the one held when fencing is accepted, and the leader republishes on seeing owned = 0.
+          this.#setState(this.#workingState());
+        }
+        await this.#watch?.poll();
+      } catch (error) {
+        if (error instanceof RevisionConflictError) {
+          await this.#enqueue(() => this.#callOnError(
+            new PartiError(
+              "COORDINATION_UNAVAILABLE",
+              `Worker ID '${this.workerId}' was taken over by another process; releasing all partitions`,
+              { cause: error },
+            ),
+          ));
+          await this.#enqueue(() => this.#fence());
+          void this.stop();
+          return;
+        }
+        this.#reportError(error as Error);
+      }
+      this.#checkFence();
+    }
+  }
+
+  #checkFence(): void {
+    const c = this.#config;
+    const silentFor = c.clock.now() - this.#lastHeartbeatOk;
+    if (this.#fenced || silentFor <= c.heartbeatTtlMs - c.heartbeatIntervalMs) return;
+    if (c.onCoordinationLoss === "fence") {
+      void this.#enqueue(() => this.#fence());
+    } else if (this.#state !== State.Degraded) {
+      this.#setState(State.Degraded);
+    }
+  }
+
+  async #fence(): Promise<void> {
+    if (this.#fenced) return;
+    this.#fenced = true;
+    this.#config.logger?.warn("Self-fencing: heartbeat could not be renewed", {
+      workerId: this.workerId,
+    });
+    this.#setState(State.Degraded);
+    await this.#releaseAll();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Leadership.
+
+  #onLeadership(isLeader: boolean, epoch: number): void {
+    void this.#enqueue(async () => {
+      if (isLeader && !this.#controller && this.#stopping === undefined) {
+        this.#startController(epoch);
+      } else if (!isLeader && this.#controller) {
+        await this.#stopController();
+      }
+      this.#setState(this.#workingState());
+      await this.#callHook(this.#hooks.onLeadershipChanged, isLeader);
+    });
+  }
+
+  #startController(epoch: number): void {
+    const c = this.#config;
+    const buckets = this.#buckets!;
+    const publisher = new Publisher(buckets.assignments, (e) => this.#reportError(e));
+    let controller: Controller | undefined;
+    const membership = new Membership(buckets.heartbeats, {
+      heartbeatTtlMs: c.heartbeatTtlMs,
+      checkIntervalMs: Math.max(50, Math.min(c.heartbeatIntervalMs / 2, 500)),
+      clock: c.clock,
+      onJoin: (id) => {
+        controller?.workerJoined(id);
+        void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerJoined, id));
+      },
+      onLeave: (id, reason) => {
+        controller?.workerLeft(id, reason);
+        void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerLeft, id));
+      },
+      onUpdate: (id) => controller?.workerUpdated(id),
+      onError: (e) => this.#reportError(e),
+    });
+    controller = new Controller({
+      config: c,
+      engine: this.#engine!,
+      strategy: this.#strategy,
+      membership,
+      publisher,
+      epoch,
+      isLeader: () => this.#election?.isLeader ?? false,
+      onState: (state) => {
+        this.#leaderState = state;
+        this.#setState(this.#workingState());
+      },
+      onPublished: (info) => c.logger?.info("Assignment published", { ...info }),
+      onError: (e) => this.#reportError(e),
+      clock: c.clock,
+      logger: c.logger,
+    });
+    this.#membership = membership;
+    this.#controller = controller;
+    membership.start();
+    // Let the heartbeat snapshot arrive before the controller's first decision.
+    void sleep(Math.min(100, c.heartbeatIntervalMs)).then(() => {
+      if (this.#controller === controller) controller!.start();
+    });
+  }
+
+  async #stopController(): Promise<void> {
+    const controller = this.#controller;
+    this.#controller = undefined;
+    this.#membership?.stop();
+    this.#membership = undefined;
+    this.#leaderState = "stable";
+    await controller?.stop();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Shutdown.
+
+  /**
+   * Stops the worker from any state: revokes every owned partition through the hooks, then
+   * resigns leadership, deletes its heartbeat and releases its ID. Idempotent.
+   */
+  stop(): Promise<void> {
+    if (!this.#started && this.#state === State.Init) {
+      this.#started = true;
+      this.#setState(State.Shutdown);
+      return Promise.resolve();
+    }
+    this.#stopping ??= this.#shutdown();
+    return this.#stopping;
+  }
+
+  async #shutdown(): Promise<void> {
+    const c = this.#config;
+    this.#abort.abort();
+    this.#heartbeatWake.notify();
+    this.#firstAssignment.notify();
+    const budget = sleep(c.shutdownTimeoutMs);
+    // Hooks in flight finish first (bounded), then everything owned is revoked through them.
+    const revoke = this.#enqueue(async () => {
+      this.#watch?.stop();
+      await this.#releaseAll();
+    });
+    await Promise.race([revoke, budget]);
+    await this.#heartbeatLoop?.catch(() => {});
+    const cleanup = async () => {
+      await this.#stopController();
+      await this.#election?.stop();
+      const workerId = this.workerId;
+      if (workerId && this.#buckets) {
+        await this.#buckets.heartbeats.delete(workerId).catch((e) => this.#reportError(e));
+      }
+      await this.#stableId?.release().catch((e) => this.#reportError(e));
+    };
+    await Promise.race([cleanup().catch((e) => this.#reportError(e)), budget]);
+    this.#setState(State.Shutdown);
+    await Promise.race([this.#hookChain, budget]);
+  }
+
+  /** Same as {@link Manager.stop}; enables `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /** @internal Ensures the manager runs; used by control methods. */
+  protected requireStarted(): void {
+    if (!this.#started || this.#stopping) throw new NotStartedError();
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * The records Parti keeps in its KV buckets, their names and their (de)serialisation. Every value
+ * read from a bucket is validated here: foreign or corrupted data becomes a `MalformedDataError`
+ * for the error hook instead of a crash or a wrong assignment.
+ *
+ * @module
+ */
+import { MalformedDataError } from "./errors.ts";
+import { describePartitionProblem, type Partition } from "./partition.ts";
+
+/** Names of the four buckets of a group. */
+export interface BucketNames {
+  /** Stable worker ID claims. */
+  readonly ids: string;
+  /** Heartbeats. */
+  readonly heartbeats: string;
+  /** The leader lease. */
+  readonly leader: string;
+  /** Published assignments. */
+  readonly assignments: string;
+}
+
+/**
+ * Returns the bucket names of a group.
+ *
+ * @param group The group name.
+ * @returns The four bucket names.
+ */
+export function bucketNames(group: string): BucketNames {
+  return {
+    ids: `parti_${group}_ids`,
+    heartbeats: `parti_${group}_hb`,
+    leader: `parti_${group}_leader`,
+    assignments: `parti_${group}_assign`,
+  };
+}
+
+/** Key of the leader lease in the leader bucket. */
+export const LEADER_KEY = "leader";
+/** Key of the publication summary in the assignment bucket. */
+export const META_KEY = "_meta";
+/** Prefix of per-worker assignment keys (`w.<workerId>`). */
+export const ASSIGNMENT_PREFIX = "w.";
+/** Values larger than this are split into chunks (`w.<workerId>.c<i>`). */
+export const CHUNK_BYTES = 64 * 1024;
+
+/** Key of a worker's assignment. */
+export function assignmentKey(workerId: string): string {
+  return `${ASSIGNMENT_PREFIX}${workerId}`;
+}
+
+/** Key of chunk `index` of a worker's assignment. */
+export function chunkKey(workerId: string, index: number): string {
+  return `${ASSIGNMENT_PREFIX}${workerId}.c${index}`;
+}
+
+/** A stable-ID claim. */
+export interface IdClaimRecord {
+  /** Stable process name, or a random value when none is configured. */
+  readonly instance: string;
+  /** Random per manager start: tells two processes with the same instance name apart. */
+  readonly nonce: string;
+}
+
+/** A heartbeat. */
+export interface HeartbeatRecord {
+  /** Claimant's instance. */
+  readonly instance: string;
+  /** Claimant's nonce. */
+  readonly nonce: string;
+  /** Manager state of the worker. */
+  readonly state: string;
+  /** Epoch of the assignment the worker applied (hooks resolved). */
+  readonly appliedEpoch: number;
+  /** Version of the assignment the worker applied (hooks resolved). */
+  readonly appliedVersion: number;
+  /** Number of partitions the worker owns. */
+  readonly owned: number;
+  /** Short digest of the owned partition IDs (for operators and audits). */
+  readonly ownedDigest: string;
+  /** Whether the worker is drained (kept alive without partitions). */
+  readonly drained: boolean;
+}
+
+/** The leader lease. */
+export interface LeaderRecord {
+  /** Worker ID of the leader. */
+  readonly workerId: string;
+  /** Instance of the leader. */
+  readonly instance: string;
+  /** Nonce of the leader's manager. */
+  readonly nonce: string;
+  /** Leadership term; increases with every takeover. */
+  readonly epoch: number;
+  /** Lease duration the leader runs with (informational; observers use their own). */
+  readonly leaseMs: number;
+}
+
+/** One worker's published assignment. */
+export interface WorkerAssignmentRecord {
+  /** Leader epoch that published it. */
+  readonly epoch: number;
+  /** Publication version. */
+  readonly version: number;
+  /** `"revoke"` when it only takes partitions away (first step of a hand-off), else `"assign"`. */
+  readonly phase: "revoke" | "assign";
+  /** The partitions, absent when chunked. */
+  readonly partitions?: readonly Partition[];
+  /** Number of chunks when the partitions are stored in chunk keys. */
+  readonly chunks?: number;
+}
+
+/** One chunk of a large worker assignment. */
+export interface ChunkRecord {
+  /** Version the chunk belongs to. */
+  readonly version: number;
+  /** Epoch the chunk belongs to. */
+  readonly epoch: number;
+  /** The partitions in this chunk. */
+  readonly partitions: readonly Partition[];
+}
+
+/** Publication summary. */
+export interface MetaRecord {
+  /** Leader epoch. */
+  readonly epoch: number;
+  /** Latest version. */
+  readonly version: number;
+  /** Workers with a non-empty or explicitly empty assignment in this publication. */
+  readonly workers: readonly string[];
+  /** Number of partitions assigned. */
+  readonly partitionCount: number;
+  /** Partitions awaiting revocation before they are handed over. */
+  readonly pending: number;
+  /** Wall-clock time of the publication (informational only, never used for decisions). */
+  readonly at: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Serialises a record to bytes. */
+export function encode(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+function parse(bucket: string, key: string, bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new MalformedDataError(bucket, key, "not UTF-8 JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new MalformedDataError(bucket, key, "not a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function str(bucket: string, key: string, o: Record<string, unknown>, field: string): string {
+  const v = o[field];
+  if (typeof v !== "string") throw new MalformedDataError(bucket, key, `'${field}' is not a string`);
+  return v;
+}
+
+function num(bucket: string, key: string, o: Record<string, unknown>, field: string): number {
+  const v = o[field];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new MalformedDataError(bucket, key, `'${field}' is not a non-negative integer`);
+  }
+  return v;
+}
+
+function partitions(
+  bucket: string,
+  key: string,
+  value: unknown,
+): Partition[] {
+  if (!Array.isArray(value)) throw new MalformedDataError(bucket, key, "'partitions' is not an array");
+  for (let i = 0; i < value.length; i++) {
+    const problem = describePartitionProblem(value[i]);
+    if (problem) throw new MalformedDataError(bucket, key, `partitions[${i}] ${problem}`);
+  }
+  return value as Partition[];
+}
+
+/** Reads an ID claim; throws `MalformedDataError` on foreign data. */
+export function decodeIdClaim(bucket: string, key: string, bytes: Uint8Array): IdClaimRecord {
+  const o = parse(bucket, key, bytes);
+  return { instance: str(bucket, key, o, "instance"), nonce: str(bucket, key, o, "nonce") };
+}
+
+/** Reads a heartbeat; throws `MalformedDataError` on foreign data. */
+export function decodeHeartbeat(bucket: string, key: string, bytes: Uint8Array): HeartbeatRecord {
+  const o = parse(bucket, key, bytes);
+  return {
+    instance: str(bucket, key, o, "instance"),
+    nonce: str(bucket, key, o, "nonce"),
+    state: str(bucket, key, o, "state"),
+    appliedEpoch: num(bucket, key, o, "appliedEpoch"),
+    appliedVersion: num(bucket, key, o, "appliedVersion"),
+    owned: num(bucket, key, o, "owned"),
+    ownedDigest: str(bucket, key, o, "ownedDigest"),
+    drained: o.drained === true,
+  };
+}
+
+/** Reads the leader lease; throws `MalformedDataError` on foreign data. */
+export function decodeLeader(bucket: string, key: string, bytes: Uint8Array): LeaderRecord {
+  const o = parse(bucket, key, bytes);
+  return {
+    workerId: str(bucket, key, o, "workerId"),
+    instance: str(bucket, key, o, "instance"),
+    nonce: str(bucket, key, o, "nonce"),
+    epoch: num(bucket, key, o, "epoch"),
+    leaseMs: num(bucket, key, o, "leaseMs"),
+  };
+}
+
+/** Reads a worker assignment; throws `MalformedDataError` on foreign data. */
+export function decodeWorkerAssignment(
+  bucket: string,
+  key: string,
+  bytes: Uint8Array,
+): WorkerAssignmentRecord {
+  const o = parse(bucket, key, bytes);
+  const phase = o.phase;
+  if (phase !== "revoke" && phase !== "assign") {
+    throw new MalformedDataError(bucket, key, "'phase' is not 'revoke' or 'assign'");
+  }
+  const base = {
+    epoch: num(bucket, key, o, "epoch"),
+    version: num(bucket, key, o, "version"),
+    phase: phase as "revoke" | "assign",
+  };
+  if (o.chunks !== undefined) return { ...base, chunks: num(bucket, key, o, "chunks") };
+  return { ...base, partitions: partitions(bucket, key, o.partitions) };
+}
+
+/** Reads a chunk; throws `MalformedDataError` on foreign data. */
+export function decodeChunk(bucket: string, key: string, bytes: Uint8Array): ChunkRecord {
+  const o = parse(bucket, key, bytes);
+  return {
+    epoch: num(bucket, key, o, "epoch"),
+    version: num(bucket, key, o, "version"),
+    partitions: partitions(bucket, key, o.partitions),
+  };
+}
+
+/** Reads the publication summary; throws `MalformedDataError` on foreign data. */
+export function decodeMeta(bucket: string, key: string, bytes: Uint8Array): MetaRecord {
+  const o = parse(bucket, key, bytes);
+  const workers = o.workers;
+  if (!Array.isArray(workers) || workers.some((w) => typeof w !== "string")) {
+    throw new MalformedDataError(bucket, key, "'workers' is not an array of strings");
+  }
+  return {
+    epoch: num(bucket, key, o, "epoch"),
+    version: num(bucket, key, o, "version"),
+    workers: workers as string[],
+    partitionCount: num(bucket, key, o, "partitionCount"),
+    pending: typeof o.pending === "number" ? o.pending : 0,
+    at: typeof o.at === "string" ? o.at : "",
+  };
+}
+
+/** Compares two (epoch, version) pairs: negative, zero or positive. */
+export function compareVersions(
+  a: { readonly epoch: number; readonly version: number },
+  b: { readonly epoch: number; readonly version: number },
+): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.version - b.version;
+}
+
+/** A short, stable digest of a set of partition IDs (FNV-1a over the sorted IDs). */
+export function digestIds(ids: Iterable<string>): string {
+  const sorted = [...ids].sort();
+  let h = 0x811c9dc5;
+  for (const id of sorted) {
+    for (let i = 0; i < id.length; i++) {
+      h ^= id.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    h ^= 0x2f;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return `${sorted.length}:${h.toString(16).padStart(8, "0")}`;
+}

@@ -1,0 +1,113 @@
+/**
+ * A worker's view of its own published assignment: watches its key in the assignment bucket,
+ * reassembles chunked values and passes on only assignments newer (by epoch, then version) than
+ * the one it holds, so a stale leader or a replayed value can never move it backwards.
+ *
+ * @module
+ */
+import { MalformedDataError } from "../errors.ts";
+import type { Partition } from "../partition.ts";
+import {
+  assignmentKey,
+  chunkKey,
+  compareVersions,
+  decodeChunk,
+  decodeWorkerAssignment,
+} from "../protocol.ts";
+import type { Bucket, KvEntry, KvWatch } from "../store/store.ts";
+
+/** A complete assignment read from the bucket. */
+export interface ReceivedAssignment {
+  /** Leader epoch. */
+  readonly epoch: number;
+  /** Publication version. */
+  readonly version: number;
+  /** The partitions. */
+  readonly partitions: readonly Partition[];
+}
+
+/** Options of {@link AssignmentWatch}. */
+export interface AssignmentWatchOptions {
+  /** The newest assignment this worker already holds. */
+  readonly current: () => { epoch: number; version: number };
+  /** Called with each newer assignment, one at a time. */
+  readonly onAssignment: (assignment: ReceivedAssignment) => void;
+  /** Receives malformed values and watch problems. */
+  readonly onError: (error: Error) => void;
+}
+
+/** Watches one worker's assignment key. */
+export class AssignmentWatch {
+  readonly #bucket: Bucket;
+  readonly #key: string;
+  readonly #workerId: string;
+  readonly #options: AssignmentWatchOptions;
+  readonly #abort = new AbortController();
+  #watch: KvWatch | undefined;
+  #lastRevision = 0;
+
+  /**
+   * @param bucket The assignment bucket.
+   * @param workerId This worker's ID.
+   * @param options Callbacks.
+   */
+  constructor(bucket: Bucket, workerId: string, options: AssignmentWatchOptions) {
+    this.#bucket = bucket;
+    this.#workerId = workerId;
+    this.#key = assignmentKey(workerId);
+    this.#options = options;
+  }
+
+  /** Starts watching. */
+  start(): void {
+    this.#watch = this.#bucket.watch({
+      key: this.#key,
+      signal: this.#abort.signal,
+      onError: this.#options.onError,
+    });
+    const watch = this.#watch;
+    (async () => {
+      for await (const entry of watch) await this.#handle(entry);
+    })().catch((error) => this.#options.onError(error as Error));
+  }
+
+  /** Reads the key directly: a safety net against a watcher that went silent. */
+  async poll(): Promise<void> {
+    const entry = await this.#bucket.get(this.#key);
+    if (entry && entry.revision !== this.#lastRevision) await this.#handle(entry);
+  }
+
+  async #handle(entry: KvEntry): Promise<void> {
+    if (entry.operation === "delete") return;
+    this.#lastRevision = entry.revision;
+    try {
+      const record = decodeWorkerAssignment(this.#bucket.name, entry.key, entry.value);
+      if (compareVersions(record, this.#options.current()) <= 0) return;
+      let partitions = record.partitions;
+      if (partitions === undefined) {
+        const collected: Partition[] = [];
+        for (let i = 0; i < (record.chunks ?? 0); i++) {
+          const key = chunkKey(this.#workerId, i);
+          const chunkEntry = await this.#bucket.get(key);
+          if (!chunkEntry) throw new MalformedDataError(this.#bucket.name, key, "chunk missing");
+          const chunk = decodeChunk(this.#bucket.name, key, chunkEntry.value);
+          if (chunk.version !== record.version || chunk.epoch !== record.epoch) {
+            return; // a newer publication is being written; its main key will follow
+          }
+          collected.push(...chunk.partitions);
+        }
+        partitions = collected;
+      }
+      if (compareVersions(record, this.#options.current()) <= 0) return;
+      this.#options.onAssignment({ epoch: record.epoch, version: record.version, partitions });
+    } catch (error) {
+      this.#options.onError(error as Error);
+    }
+  }
+
+  /** Stops watching. */
+  stop(): void {
+    this.#abort.abort();
+    this.#watch?.stop();
+  }
+}

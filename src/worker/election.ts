@@ -1,0 +1,267 @@
+/**
+ * Leader election by lease, judged by locally observed time (as Kubernetes' leader election does):
+ * a follower takes over only after it has observed no new revision of the lease for the whole lease
+ * duration by its own monotonic clock, with compare-and-set on the revision it last saw (exactly one
+ * wins). The leader renews by compare-and-set every lease/3 and steps down at once when a renewal
+ * fails or it has not renewed for the renew deadline (2/3 of the lease) by its own clock. No
+ * decision compares timestamps written by two machines, so clock skew has no effect.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import { RevisionConflictError } from "../errors.ts";
+import { decodeLeader, encode, LEADER_KEY, type LeaderRecord } from "../protocol.ts";
+import type { Bucket, KvWatch } from "../store/store.ts";
+import { Signal, waitOrTimeout } from "../util.ts";
+
+/** Options of {@link LeaderElection}. */
+export interface ElectionOptions {
+  /** This worker's ID. */
+  readonly workerId: string;
+  /** This process's instance. */
+  readonly instance: string;
+  /** This manager's nonce. */
+  readonly nonce: string;
+  /** Lease duration in milliseconds. */
+  readonly leaseMs: number;
+  /** Monotonic clock. */
+  readonly clock: Clock;
+  /** Lowest epoch this worker may claim (e.g. from the assignment it holds). */
+  readonly minEpoch: () => number;
+  /** Called when leadership is gained or lost. */
+  readonly onChange: (isLeader: boolean, epoch: number) => void;
+  /** Receives recoverable problems. */
+  readonly onError: (error: Error) => void;
+}
+
+interface Observation {
+  readonly revision: number;
+  readonly record: LeaderRecord | undefined; // undefined: deleted, absent or foreign
+  readonly deleted: boolean;
+  readonly at: number;
+}
+
+/** Takes part in the election of one group. */
+export class LeaderElection {
+  readonly #bucket: Bucket;
+  readonly #options: ElectionOptions;
+  readonly #wake = new Signal();
+  readonly #abort = new AbortController();
+  #watch: KvWatch | undefined;
+  #loop: Promise<void> | undefined;
+  #observed: Observation | undefined;
+  #maxEpochSeen = 0;
+  #leading = false;
+  #epoch = 0;
+  #revision = 0;
+  #lastRenewStart = 0;
+
+  /**
+   * @param bucket The leader bucket.
+   * @param options Identity, lease and callbacks.
+   */
+  constructor(bucket: Bucket, options: ElectionOptions) {
+    this.#bucket = bucket;
+    this.#options = options;
+  }
+
+  /** Whether this worker currently holds a valid lease. */
+  get isLeader(): boolean {
+    return this.#leading && this.leaseValid();
+  }
+
+  /** The epoch of this worker's leadership (0 when not leader). */
+  get epoch(): number {
+    return this.#leading ? this.#epoch : 0;
+  }
+
+  /** The leader this worker last observed (itself included). */
+  get observedLeader(): LeaderRecord | undefined {
+    return this.#observed?.record;
+  }
+
+  /** Highest epoch observed in the lease so far. */
+  get maxEpochSeen(): number {
+    return this.#maxEpochSeen;
+  }
+
+  /** Whether the last successful renewal is recent enough to act as leader. */
+  leaseValid(): boolean {
+    return this.#leading &&
+      this.#options.clock.now() - this.#lastRenewStart < this.#renewDeadline();
+  }
+
+  #renewDeadline(): number {
+    return (this.#options.leaseMs * 2) / 3;
+  }
+
+  /** Starts watching the lease and campaigning. */
+  start(): void {
+    this.#watch = this.#bucket.watch({
+      key: LEADER_KEY,
+      signal: this.#abort.signal,
+      onError: this.#options.onError,
+    });
+    const watch = this.#watch;
+    (async () => {
+      for await (const entry of watch) {
+        let record: LeaderRecord | undefined;
+        if (entry.operation === "put") {
+          try {
+            record = decodeLeader(this.#bucket.name, entry.key, entry.value);
+            this.#maxEpochSeen = Math.max(this.#maxEpochSeen, record.epoch);
+          } catch (error) {
+            this.#options.onError(error as Error);
+          }
+        }
+        this.#observe(entry.revision, record, entry.operation === "delete");
+        // Our own renewals come back through the watch too (possibly before update() resolves);
+        // only a write by someone else, or a deletion, ends our term early.
+        const foreign = entry.operation === "delete" || record?.nonce !== this.#options.nonce;
+        if (this.#leading && foreign && entry.revision > this.#revision) this.#stepDown();
+        this.#wake.notify();
+      }
+    })().catch((error) => this.#options.onError(error as Error));
+    this.#loop = this.#run();
+  }
+
+  #observe(revision: number, record: LeaderRecord | undefined, deleted = false): void {
+    const previous = this.#observed;
+    if (previous && revision !== 0 && previous.revision >= revision) return;
+    if (previous && previous.revision === revision && previous.deleted === deleted) return;
+    this.#observed = { revision, record, deleted, at: this.#options.clock.now() };
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      try {
+        if (this.#leading) await this.#renew();
+        else await this.#campaign();
+      } catch (error) {
+        this.#options.onError(error as Error);
+      }
+      if (this.#leading && !this.leaseValid()) this.#stepDown();
+      const period = this.#leading
+        ? this.#options.leaseMs / 3
+        : Math.min(this.#options.leaseMs / 4, 250);
+      await waitOrTimeout(this.#wake, period, signal);
+    }
+  }
+
+  async #campaign(): Promise<void> {
+    if (this.#observed === undefined) {
+      await this.#refresh();
+      // A lease that exists gets a full lease of observation before anyone may take it over.
+      if (!(this.#observed as Observation | undefined)?.deleted) return;
+    }
+    const observed = this.#observed!;
+    const epoch = Math.max(this.#maxEpochSeen, this.#options.minEpoch()) + 1;
+    if (observed.deleted) {
+      // Deleted (graceful hand-off) or absent: create succeeds only if nobody was faster.
+      await this.#tryCreate(epoch);
+      return;
+    }
+    if (this.#options.clock.now() - observed.at < this.#options.leaseMs) return;
+    // No renewal observed for a whole lease: take over by CAS on the revision last seen (a
+    // foreign value is replaced the same way). An expired key makes the CAS fail; the refresh that
+    // follows then observes it as absent and the next round creates it.
+    await this.#takeOver(observed.revision, epoch);
+  }
+
+  async #tryCreate(epoch: number): Promise<void> {
+    const start = this.#options.clock.now();
+    try {
+      const revision = await this.#bucket.create(LEADER_KEY, encode(this.#record(epoch)));
+      this.#becomeLeader(revision, epoch, start);
+    } catch (error) {
+      if (!(error instanceof RevisionConflictError)) throw error;
+      await this.#refresh();
+    }
+  }
+
+  async #takeOver(revision: number, epoch: number): Promise<void> {
+    const start = this.#options.clock.now();
+    try {
+      const next = await this.#bucket.update(LEADER_KEY, encode(this.#record(epoch)), revision);
+      this.#becomeLeader(next, epoch, start);
+    } catch (error) {
+      if (!(error instanceof RevisionConflictError)) throw error;
+      await this.#refresh();
+    }
+  }
+
+  async #refresh(): Promise<void> {
+    const entry = await this.#bucket.get(LEADER_KEY);
+    if (!entry) {
+      this.#observe(0, undefined, true);
+      return;
+    }
+    let record: LeaderRecord | undefined;
+    try {
+      record = decodeLeader(this.#bucket.name, LEADER_KEY, entry.value);
+      this.#maxEpochSeen = Math.max(this.#maxEpochSeen, record.epoch);
+    } catch (error) {
+      this.#options.onError(error as Error);
+    }
+    this.#observe(entry.revision, record);
+  }
+
+  async #renew(): Promise<void> {
+    const start = this.#options.clock.now();
+    try {
+      this.#revision = await this.#bucket.update(
+        LEADER_KEY,
+        encode(this.#record(this.#epoch)),
+        this.#revision,
+      );
+      this.#lastRenewStart = start;
+    } catch (error) {
+      if (error instanceof RevisionConflictError) {
+        this.#stepDown();
+        await this.#refresh();
+        return;
+      }
+      throw error;
+    }
+  }
+
+  #record(epoch: number): LeaderRecord {
+    const { workerId, instance, nonce, leaseMs } = this.#options;
+    return { workerId, instance, nonce, epoch, leaseMs };
+  }
+
+  #becomeLeader(revision: number, epoch: number, start: number): void {
+    this.#revision = revision;
+    this.#epoch = epoch;
+    this.#lastRenewStart = start;
+    this.#maxEpochSeen = Math.max(this.#maxEpochSeen, epoch);
+    this.#observe(revision, this.#record(epoch));
+    if (!this.#leading) {
+      this.#leading = true;
+      this.#options.onChange(true, epoch);
+    }
+  }
+
+  #stepDown(): void {
+    if (!this.#leading) return;
+    this.#leading = false;
+    this.#options.onChange(false, this.#epoch);
+  }
+
+  /** Stops campaigning; a leader deletes the lease so a follower takes over at once. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    this.#watch?.stop();
+    await this.#loop?.catch(() => {});
+    if (this.#leading) {
+      const revision = this.#revision;
+      this.#stepDown();
+      try {
+        await this.#bucket.delete(LEADER_KEY, { revision });
+      } catch (error) {
+        if (!(error instanceof RevisionConflictError)) this.#options.onError(error as Error);
+      }
+    }
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Stable worker IDs: claim the lowest free ID with create-if-absent, renew it by compare-and-set
+ * on the last revision (never a blind put, so two processes can never silently share an ID), and
+ * release it on stop. A process with a configured instance name takes back its own previous claim.
+ *
+ * @module
+ */
+import { RevisionConflictError, WorkerIdExhaustedError } from "../errors.ts";
+import { decodeIdClaim, encode, type IdClaimRecord } from "../protocol.ts";
+import type { Bucket } from "../store/store.ts";
+
+/** Options of {@link StableId}. */
+export interface StableIdOptions {
+  /** ID prefix. */
+  readonly prefix: string;
+  /** Lowest ID number. */
+  readonly min: number;
+  /** Highest ID number. */
+  readonly max: number;
+  /** This process's claim value. */
+  readonly claim: IdClaimRecord;
+  /** Whether `claim.instance` is a configured, stable name (enables reclaiming). */
+  readonly stableInstance: boolean;
+  /** Receives malformed values found while scanning. */
+  readonly onError: (error: Error) => void;
+}
+
+/** Holds one stable worker ID. */
+export class StableId {
+  readonly #bucket: Bucket;
+  readonly #options: StableIdOptions;
+  #workerId: string | undefined;
+  #revision = 0;
+  #reclaimed = false;
+
+  /**
+   * @param bucket The ID bucket.
+   * @param options Range, prefix and claim value.
+   */
+  constructor(bucket: Bucket, options: StableIdOptions) {
+    this.#bucket = bucket;
+    this.#options = options;
+  }
+
+  /**
+   * Whether the claim took over a live key of the same instance name (a restarted process). Its
+   * previous incarnation may still run until it notices; the caller waits before taking work.
+   */
+  get reclaimed(): boolean {
+    return this.#reclaimed;
+  }
+
+  /** The claimed ID, if any. */
+  get workerId(): string | undefined {
+    return this.#workerId;
+  }
+
+  /**
+   * Claims an ID: first this instance's previous claim (when the instance name is stable), else
+   * the lowest free ID.
+   *
+   * @returns The claimed worker ID.
+   * @throws {WorkerIdExhaustedError} When every ID in the range is held.
+   */
+  async claim(): Promise<string> {
+    const { prefix, min, max, claim } = this.#options;
+    const value = encode(claim);
+    if (this.#options.stableInstance) {
+      const own = await this.#findOwn();
+      if (own) {
+        try {
+          this.#revision = await this.#bucket.update(own.key, value, own.revision);
+          this.#workerId = own.key;
+          this.#reclaimed = true;
+          return own.key;
+        } catch (error) {
+          if (!(error instanceof RevisionConflictError)) throw error;
+        }
+      }
+    }
+    for (let n = min; n <= max; n++) {
+      const key = `${prefix}-${n}`;
+      try {
+        this.#revision = await this.#bucket.create(key, value);
+        this.#workerId = key;
+        return key;
+      } catch (error) {
+        if (!(error instanceof RevisionConflictError)) throw error;
+      }
+    }
+    const size = max - min + 1;
+    throw new WorkerIdExhaustedError(
+      `Cannot claim a worker ID: all ${size} IDs in '${prefix}-${min}'..'${prefix}-${max}' are ` +
+        `taken; raise workerIdMax or stop idle workers`,
+    );
+  }
+
+  async #findOwn(): Promise<{ key: string; revision: number } | undefined> {
+    const { prefix, min, max, claim } = this.#options;
+    for (const key of await this.#bucket.keys()) {
+      if (!key.startsWith(`${prefix}-`)) continue;
+      const n = Number(key.slice(prefix.length + 1));
+      if (!Number.isInteger(n) || n < min || n > max) continue;
+      const entry = await this.#bucket.get(key);
+      if (!entry) continue;
+      try {
+        if (decodeIdClaim(this.#bucket.name, key, entry.value).instance === claim.instance) {
+          return { key, revision: entry.revision };
+        }
+      } catch (error) {
+        this.#options.onError(error as Error);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Renews the claim by compare-and-set on the last revision.
+   *
+   * @throws {RevisionConflictError} When another process took the ID: it is lost.
+   */
+  async renew(): Promise<void> {
+    const id = this.#workerId;
+    if (id === undefined) return;
+    const value = encode(this.#options.claim);
+    try {
+      this.#revision = await this.#bucket.update(id, value, this.#revision);
+    } catch (error) {
+      if (!(error instanceof RevisionConflictError)) throw error;
+      // The revision moved or the key vanished (expired after an outage, bucket recreated, or a
+      // timed-out write that did land). Keep the ID only if nobody else holds it.
+      const entry = await this.#bucket.get(id);
+      if (entry === null) {
+        this.#revision = await this.#bucket.create(id, value);
+        return;
+      }
+      const holder = decodeIdClaim(this.#bucket.name, id, entry.value);
+      if (holder.nonce === this.#options.claim.nonce) {
+        this.#revision = entry.revision;
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /** Releases the ID (only if this process still holds it). Never throws on a lost race. */
+  async release(): Promise<void> {
+    const id = this.#workerId;
+    if (id === undefined) return;
+    this.#workerId = undefined;
+    try {
+      await this.#bucket.delete(id, { revision: this.#revision });
+    } catch (error) {
+      if (!(error instanceof RevisionConflictError)) throw error;
+    }
+  }
+}

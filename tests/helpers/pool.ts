@@ -1,0 +1,74 @@
+/** Shared helpers for Manager tests: partition lists, pools of managers and coverage checks. */
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  Manager,
+  type ManagerOptions,
+  type Partition,
+  partitionId,
+  presets,
+  recommendedConnectionOptions,
+} from "../../mod.ts";
+import { waitFor } from "../../testing/mod.ts";
+
+/** `count` partitions `["p", "<i>"]` with weights 1..5. */
+export function makePartitions(count: number, weighted = true): Partition[] {
+  return Array.from({ length: count }, (_, i) => ({
+    keys: ["p", String(i)],
+    ...(weighted ? { weight: 1 + (i % 5) } : {}),
+  }));
+}
+
+/** Connects with the recommended options. */
+export function connectTo(url: string): Promise<NatsConnection> {
+  return connect({ servers: url, ...recommendedConnectionOptions });
+}
+
+/** Fast test timings plus the given options. */
+export function fastOptions(
+  overrides: Partial<ManagerOptions> & Pick<ManagerOptions, "group" | "source">,
+): ManagerOptions {
+  return { ...presets.fastTest, ...overrides } as ManagerOptions;
+}
+
+/** Owners of every partition among the given managers. */
+export function owners(managers: readonly Manager[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const m of managers) {
+    for (const p of m.assignment.partitions) {
+      const id = partitionId(p);
+      const list = out.get(id) ?? [];
+      list.push(m.workerId ?? "?");
+      out.set(id, list);
+    }
+  }
+  return out;
+}
+
+/** True when every partition is owned by exactly one of the managers. */
+export function fullyCovered(managers: readonly Manager[], partitions: readonly Partition[]) {
+  const map = owners(managers);
+  if (map.size !== partitions.length) return false;
+  for (const p of partitions) if (map.get(partitionId(p))?.length !== 1) return false;
+  return true;
+}
+
+/** Asserts there is never more than one owner per partition (a snapshot). */
+export function duplicates(managers: readonly Manager[]): string[] {
+  return [...owners(managers)].filter(([, o]) => o.length > 1).map(([id]) => id);
+}
+
+/** Waits until the managers cover every partition exactly once with exactly one leader. */
+export async function waitForSettled(
+  managers: readonly Manager[],
+  partitions: readonly Partition[],
+  timeoutMs = 15_000,
+): Promise<void> {
+  await waitFor(
+    () =>
+      fullyCovered(managers, partitions) &&
+      managers.filter((m) => m.isLeader).length === 1 &&
+      managers.every((m) => m.state === "stable"),
+    { timeoutMs, intervalMs: 20 },
+  );
+}
