@@ -141,6 +141,10 @@ export class Engine implements AssignmentEngine {
   #markGen = 0;
   #sorted: string[] = [];
   #ringVnodes = 0; // 0 = ring not valid
+  // Marshalling scratch.
+  #lens = new Uint32Array(0);
+  #counts = new Uint32Array(0);
+  #weights = new Float64Array(0);
 
   constructor(kernel: Kernel) {
     this.#kernel = kernel;
@@ -297,12 +301,19 @@ export class Engine implements AssignmentEngine {
     }
     this.#parts = undefined;
     this.#ids = undefined;
-    // Pass 1: validate and size.
-    const parts: string[] = [];
+    // One pass: validate, collect key lengths and weights, and concatenate all keys (a rope that
+    // encodeInto flattens once; much cheaper than an encode per key).
+    if (this.#counts.length < n) {
+      this.#counts = new Uint32Array(n * 1.25);
+      this.#weights = new Float64Array(n * 1.25);
+    }
+    const counts = this.#counts;
+    const weights = this.#weights;
+    let lens = this.#lens;
+    let text = "";
     let keyCount = 0;
     let total = 0;
     let equal = true;
-    let firstWeight = 0;
     let bad = false;
     for (let i = 0; i < n; i++) {
       const p = partitions[i] as Partition | null | undefined;
@@ -315,16 +326,22 @@ export class Engine implements AssignmentEngine {
         bad = true;
         break;
       }
+      if (lens.length < keyCount + keys.length) {
+        const next = new Uint32Array(Math.max(2 * lens.length, keyCount + keys.length, 1024));
+        next.set(lens);
+        lens = this.#lens = next;
+      }
       for (let j = 0; j < keys.length; j++) {
         const key = keys[j];
         if (typeof key !== "string" || key.length === 0) {
           bad = true;
           break;
         }
-        parts.push(key);
+        lens[keyCount++] = key.length;
+        text += key;
       }
       if (bad) break;
-      keyCount += keys.length;
+      counts[i] = keys.length;
       const w = p.weight;
       let weight = 1;
       if (w !== undefined) {
@@ -334,38 +351,33 @@ export class Engine implements AssignmentEngine {
         }
         weight = w;
       }
-      if (i === 0) firstWeight = weight;
-      else if (weight !== firstWeight) equal = false;
+      weights[i] = weight;
+      if (weight !== weights[0]) equal = false;
       total += weight;
     }
     if (bad) {
       validatePartitions(partitions);
       throw new TypeError("Invalid partitions");
     }
-    const joined = parts.join("");
     // A '/' inside a key can make two different key lists share one ID; the hash-based duplicate
     // check below cannot see that, so check IDs directly.
-    if (joined.indexOf("/") !== -1) validatePartitions(partitions);
+    if (text.indexOf("/") !== -1) validatePartitions(partitions);
     const kernel = this.#kernel;
-    let buffers = kernel.partitionBuffers(n, keyCount, joined.length);
-    let { read, written } = encoder.encodeInto(joined, buffers.bytes);
-    const ascii = read === joined.length && written === joined.length;
+    let buffers = kernel.partitionBuffers(n, keyCount, text.length);
+    const { read, written } = encoder.encodeInto(text, buffers.bytes);
+    const ascii = read === text.length && written === text.length;
     if (!ascii) {
-      buffers = kernel.partitionBuffers(n, keyCount, joined.length * 3);
-      ({ read, written } = encoder.encodeInto(joined, buffers.bytes));
-    }
-    const { keyLens, keyCounts, weights } = buffers;
-    let k = 0;
-    for (let i = 0; i < n; i++) {
-      const p = partitions[i]!;
-      const keys = p.keys;
-      keyCounts[i] = keys.length;
-      for (let j = 0; j < keys.length; j++) {
-        const key = keys[j]!;
-        keyLens[k++] = ascii ? key.length : encoder.encode(key).length;
+      // Multi-byte characters: byte lengths per key.
+      buffers = kernel.partitionBuffers(n, keyCount, text.length * 3);
+      encoder.encodeInto(text, buffers.bytes);
+      let k = 0;
+      for (let i = 0; i < n; i++) {
+        for (const key of partitions[i]!.keys) lens[k++] = encoder.encode(key).length;
       }
-      weights[i] = p.weight ?? 1;
     }
+    buffers.keyLens.set(lens.subarray(0, keyCount));
+    buffers.keyCounts.set(counts.subarray(0, n));
+    buffers.weights.set(weights.subarray(0, n));
     const dups = kernel.preparePartitions(n, equal);
     // Equal hashes mean equal key lists (or a 64-bit collision); let validation name the duplicate.
     if (dups > 0) validatePartitions(partitions);

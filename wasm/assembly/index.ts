@@ -2,7 +2,7 @@
 // linear memory (see src/engine/wasm_engine.ts), registers their addresses with setRegion() and
 // calls the kernels below. No allocation happens in here (runtime "stub").
 
-import { xxh3 } from "./xxh3";
+import { vnodeFlip, vnodeHash, xxh3 } from "./xxh3";
 
 export { xxh3 };
 
@@ -31,18 +31,17 @@ const S_RANK2SLOT: i32 = 20; // u32[S]
 const ADDED: i32 = 21; // u32[S]   slots joining the ring, in rank order
 const W_BYTES: i32 = 22; // u8[]   UTF-8 of the joining worker IDs
 const W_LENS: i32 = 23; // u32[S]
-const HIST: i32 = 24; // u32[8 * 2048]
+const HIST: i32 = 24; // u32[3 * 2048]
 const STATS: i32 = 25; // f64[4]  maxLoad, moved, minimalMoves
 const S_LOAD2: i32 = 26; // f64[S]
 const REGION_COUNT: i32 = 27;
 
 const REGIONS: usize = memory.data(REGION_COUNT * 8, 8);
-const SCRATCH8: usize = memory.data(8, 8);
 
 const UNASSIGNED: u32 = 0xffffffff;
 const DIGIT_BITS: u64 = 11;
 const DIGITS: u32 = 2048;
-const PASSES: u32 = 6;
+const PASSES: u32 = 3;
 
 @inline function reg(id: i32): usize {
   return load<usize>(REGIONS + (<usize>id << 3));
@@ -63,8 +62,10 @@ export function hashBytes(ptr: usize, len: usize, seed: u64): u64 {
   return xxh3(ptr, len, seed);
 }
 
-// Stable LSD radix sort of (T_KEYS, T_IDX)[0..n) by unsigned key; leaves the result in place.
-// All digit histograms come from one read pass; passes whose digit is constant are skipped.
+// Stable sort of (T_KEYS, T_IDX)[0..n) by unsigned 64-bit key; leaves the result in place.
+// LSD radix over the high 32 bits (3 passes of 11 bits, histograms from one read pass, constant
+// digits skipped), then one insertion pass orders keys that share their high 32 bits (rare for
+// hashes and for weights, which differ in their high bits).
 function sortPairs(n: u32): void {
   if (n < 2) return;
   const hist = reg(HIST);
@@ -74,16 +75,17 @@ function sortPairs(n: u32): void {
   let dstK = reg(T_KEYS2);
   let dstI = reg(T_IDX2);
   for (let i: u32 = 0; i < n; i++) {
-    let k = load<u64>(srcK + (<usize>i << 3));
-    for (let p: u32 = 0; p < PASSES; p++) {
-      const a = hist + ((<usize>(p * DIGITS) + <usize>(k & 2047)) << 2);
-      store<u32>(a, load<u32>(a) + 1);
-      k >>= DIGIT_BITS;
-    }
+    const k = load<u64>(srcK + (<usize>i << 3)) >> 32;
+    const a0 = hist + (<usize>(k & 2047) << 2);
+    store<u32>(a0, load<u32>(a0) + 1);
+    const a1 = hist + ((<usize>DIGITS + <usize>((k >> 11) & 2047)) << 2);
+    store<u32>(a1, load<u32>(a1) + 1);
+    const a2 = hist + ((<usize>(2 * DIGITS) + <usize>(k >> 22)) << 2);
+    store<u32>(a2, load<u32>(a2) + 1);
   }
   for (let p: u32 = 0; p < PASSES; p++) {
     const h = hist + (<usize>(p * DIGITS) << 2);
-    const shift = <u64>p * DIGIT_BITS;
+    const shift = 32 + <u64>p * DIGIT_BITS;
     const first = <u32>((load<u64>(srcK) >> shift) & 2047);
     if (load<u32>(h + (<usize>first << 2)) == n) continue;
     let sum: u32 = 0;
@@ -111,6 +113,27 @@ function sortPairs(n: u32): void {
   if (srcK != reg(T_KEYS)) {
     memory.copy(reg(T_KEYS), srcK, <usize>n << 3);
     memory.copy(reg(T_IDX), srcI, <usize>n << 2);
+  }
+  const keys = reg(T_KEYS);
+  const idx = reg(T_IDX);
+  let prev = load<u64>(keys);
+  for (let i: u32 = 1; i < n; i++) {
+    const k = load<u64>(keys + (<usize>i << 3));
+    if (k >= prev) {
+      prev = k;
+      continue;
+    }
+    const v = load<u32>(idx + (<usize>i << 2));
+    let j = i;
+    while (j > 0) {
+      const before = load<u64>(keys + (<usize>(j - 1) << 3));
+      if (before <= k) break;
+      store<u64>(keys + (<usize>j << 3), before);
+      store<u32>(idx + (<usize>j << 2), load<u32>(idx + (<usize>(j - 1) << 2)));
+      j--;
+    }
+    store<u64>(keys + (<usize>j << 3), k);
+    store<u32>(idx + (<usize>j << 2), v);
   }
 }
 
@@ -206,10 +229,9 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
   let m: u32 = 0;
   for (let k: u32 = 0; k < addedCount; k++) {
     const slot = load<u32>(added + (<usize>k << 2));
-    const seed = load<u64>(whash + (<usize>slot << 3));
+    const flip = vnodeFlip(load<u64>(whash + (<usize>slot << 3)));
     for (let v: u32 = 0; v < vnodes; v++) {
-      store<u64>(SCRATCH8, <u64>v);
-      store<u64>(tk + (<usize>m << 3), xxh3(SCRATCH8, 8, seed));
+      store<u64>(tk + (<usize>m << 3), vnodeHash(v, flip));
       store<u32>(ti + (<usize>m << 2), slot);
       m++;
     }

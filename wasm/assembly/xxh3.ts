@@ -151,6 +151,17 @@ function hashLong(p: usize, len: usize, seed: u64): u64 {
   return avalanche(acc);
 }
 
+/** The seed-dependent constant of {@link vnodeHash} for a worker whose ID hashes to `seed`. */
+export function vnodeFlip(seed: u64): u64 {
+  const sd = seed ^ (<u64>bswap<u32>(<u32>seed) << 32);
+  return (r64(K_SECRET + 8) ^ r64(K_SECRET + 16)) - sd;
+}
+
+/** XXH3-64 of LE64(v) for v < 2^32 with the seed folded into `flip` (the 4..8-byte path). */
+@inline export function vnodeHash(v: u32, flip: u64): u64 {
+  return rrmxmx((<u64>v << 32) ^ flip, 8);
+}
+
 /** XXH3-64 of `len` bytes at `p`, seeded. */
 export function xxh3(p: usize, len: usize, seed: u64): u64 {
   const s = K_SECRET;

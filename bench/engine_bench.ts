@@ -1,0 +1,153 @@
+/**
+ * Assignment engine benchmarks: every size × strategy × mode, WebAssembly against the TypeScript
+ * baseline. Modes:
+ * - cold: nothing cached; string keys are marshalled and hashed, the ring is built;
+ * - warm: partition hashes cached, a different worker set (full ring rebuild);
+ * - incremental: one worker added or removed, previous assignment passed in.
+ * At load it prints a quality table (max/mean load, moved vs minimal moves for ±1 worker).
+ *
+ * Targets (100 workers × 10k partitions, weightedConsistentHash, WebAssembly): cold p99 ≤ 2 ms,
+ * warm p99 ≤ 0.75 ms, incremental p99 ≤ 0.3 ms; 1000 × 100k cold median ≤ 25 ms; WebAssembly ≥ 3×
+ * TypeScript on cold 100 × 10k.
+ */
+import {
+  type AssignmentEngine,
+  type AssignmentResult,
+  type AssignmentStrategy,
+  consistentHash,
+  createAssignmentEngine,
+  type Partition,
+  roundRobin,
+  weightedConsistentHash,
+} from "../src/engine/mod.ts";
+
+const wasm = await createAssignmentEngine({ backend: "wasm" });
+const ts = await createAssignmentEngine({ backend: "ts" });
+
+const SIZES: [workers: number, partitions: number][] = [
+  [10, 100],
+  [50, 1_000],
+  [100, 10_000],
+  [1_000, 100_000],
+];
+const STRATEGIES: [name: string, strategy: AssignmentStrategy][] = [
+  ["weighted", weightedConsistentHash()],
+  ["ring", consistentHash()],
+  ["roundRobin", roundRobin()],
+];
+
+function makePartitions(count: number, weighted = false): Partition[] {
+  let seed = 7;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  return Array.from(
+    { length: count },
+    (_, i) =>
+      weighted
+        ? { keys: ["orders", String(i)], weight: 1 + Math.floor(rand() * 100) }
+        : { keys: ["orders", String(i)] },
+  );
+}
+
+function makeWorkers(count: number, prefix = "worker"): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+}
+
+function fmt(n: number): string {
+  return n >= 1000 ? `${n / 1000}k` : String(n);
+}
+
+const TARGETS: Record<string, string> = {
+  "weighted 100×10k cold": " [target p99 ≤ 2 ms, ≥ 3× TS]",
+  "weighted 100×10k warm": " [target p99 ≤ 0.75 ms]",
+  "weighted 100×10k incremental": " [target p99 ≤ 0.3 ms]",
+  "weighted 1000×100k cold": " [target median ≤ 25 ms]",
+};
+
+/** Max/mean and moves for ±1 worker: printed once, before the timings. */
+function qualityTable(): void {
+  const rows: string[] = [
+    "| workers × partitions | weights | strategy | max/mean | +1 moved / minimal | −1 moved / minimal |",
+    "|---|---|---|---|---|---|",
+  ];
+  for (const [w, p] of [[100, 10_000], [1_000, 100_000]] as const) {
+    for (const weighted of [false, true]) {
+      const partitions = makePartitions(p, weighted);
+      const workers = makeWorkers(w);
+      for (const [name, strategy] of STRATEGIES) {
+        const base = wasm.assign({ workers, partitions, strategy });
+        const plus = wasm.assign({
+          workers: [...workers, `worker-${w}`],
+          partitions,
+          strategy,
+          previous: base.assignment,
+        });
+        const minus = wasm.assign({
+          workers: workers.filter((x) => x !== "worker-37"),
+          partitions,
+          strategy,
+          previous: base.assignment,
+        });
+        const ratio = (r: AssignmentResult) =>
+          `${r.stats.moved} / ${r.stats.minimalMoves} (${(100 * r.stats.moved / p).toFixed(2)} %)`;
+        rows.push(
+          `| ${w} × ${fmt(p)} | ${weighted ? "1–100" : "equal"} | ${name} | ${
+            (base.stats.maxLoad / base.stats.meanLoad).toFixed(3)
+          } | ${ratio(plus)} | ${ratio(minus)} |`,
+        );
+      }
+    }
+  }
+  console.log(rows.join("\n"));
+}
+qualityTable();
+
+for (const [w, p] of SIZES) {
+  const big = p >= 100_000;
+  const size = `${w}×${fmt(p)}`;
+  const copies = [makePartitions(p), makePartitions(p)];
+  const partitions = copies[0]!;
+  const setA = makeWorkers(w);
+  const setB = makeWorkers(w, "node");
+  const setPlus = [...setA, `worker-${w}`];
+  for (const [name, strategy] of STRATEGIES) {
+    for (const mode of ["cold", "warm", "incremental"] as const) {
+      const group = `${name} ${size} ${mode}`;
+      for (const engine of [wasm, ts] as AssignmentEngine[]) {
+        let i = 0;
+        let last: AssignmentResult | undefined;
+        const fn = mode === "cold"
+          ? () => {
+            i++;
+            engine.assign({
+              workers: i & 1 ? setA : setB,
+              partitions: copies[i & 1]!,
+              strategy,
+            });
+          }
+          : mode === "warm"
+          ? () => {
+            i++;
+            engine.assign({ workers: i & 1 ? setA : setB, partitions, strategy });
+          }
+          : () => {
+            i++;
+            last = engine.assign({
+              workers: i & 1 ? setPlus : setA,
+              partitions,
+              strategy,
+              previous: last?.assignment,
+            });
+          };
+        Deno.bench({
+          name: `${engine.backend} ${group}${
+            engine.backend === "wasm" ? TARGETS[group] ?? "" : ""
+          }`,
+          group,
+          baseline: engine.backend === "ts",
+          ...(big ? { n: engine.backend === "ts" ? 5 : 30, warmup: 3 } : {}),
+          fn,
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,248 @@
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import {
+  type AssignmentEngine,
+  compileAssignmentKernel,
+  consistentHash,
+  createAssignmentEngine,
+  type Partition,
+  roundRobin,
+  weightedConsistentHash,
+} from "../../src/engine/mod.ts";
+import { InvalidPartitionError, StrategyError } from "../../src/errors.ts";
+
+const engines: AssignmentEngine[] = [
+  await createAssignmentEngine({ backend: "wasm" }),
+  await createAssignmentEngine({ backend: "ts" }),
+];
+const STRATEGIES = [weightedConsistentHash(), consistentHash(), roundRobin()];
+
+function partitionsOf(count: number): Partition[] {
+  return Array.from({ length: count }, (_, i) => ({ keys: ["orders", String(i)] }));
+}
+
+function workersOf(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `worker-${i}`);
+}
+
+Deno.test("createAssignmentEngine() picks WebAssembly by default and honours backend: 'ts'", async () => {
+  strictEqual((await createAssignmentEngine()).backend, "wasm");
+  strictEqual((await createAssignmentEngine({ backend: "ts" })).backend, "ts");
+});
+
+Deno.test("a precompiled kernel module can be passed in", async () => {
+  const module = await compileAssignmentKernel();
+  const engine = await createAssignmentEngine({ backend: "wasm", module });
+  strictEqual(engine.backend, "wasm");
+  strictEqual(engine.assign({ workers: ["a"], partitions: [{ keys: ["x"] }] }).owners[0], "a");
+});
+
+Deno.test("every partition gets exactly one owner from the worker list", () => {
+  const workers = workersOf(7);
+  const partitions = partitionsOf(500);
+  for (const engine of engines) {
+    for (const strategy of STRATEGIES) {
+      const { owners, stats } = engine.assign({ workers, partitions, strategy });
+      strictEqual(owners.length, partitions.length);
+      for (const owner of owners) ok(workers.includes(owner));
+      strictEqual(stats.meanLoad, 500 / 7);
+    }
+  }
+});
+
+Deno.test("an empty partition list gives an empty assignment", () => {
+  for (const engine of engines) {
+    const result = engine.assign({ workers: ["a", "b"], partitions: [] });
+    deepStrictEqual(result.owners, []);
+    deepStrictEqual(result.stats, { maxLoad: 0, meanLoad: 0, moved: 0, minimalMoves: 0 });
+    strictEqual(engine.assign({ workers: [], partitions: [] }).owners.length, 0);
+  }
+});
+
+Deno.test("a single worker owns every partition", () => {
+  for (const engine of engines) {
+    for (const strategy of STRATEGIES) {
+      const { owners, stats } = engine.assign({
+        workers: ["only"],
+        partitions: partitionsOf(50),
+        strategy,
+      });
+      ok(owners.every((o) => o === "only"));
+      strictEqual(stats.maxLoad, 50);
+    }
+  }
+});
+
+Deno.test("with more workers than partitions every partition is still assigned, one per worker", () => {
+  for (const engine of engines) {
+    for (const strategy of [weightedConsistentHash(), roundRobin()]) {
+      const { owners } = engine.assign({
+        workers: workersOf(20),
+        partitions: partitionsOf(5),
+        strategy,
+      });
+      strictEqual(owners.length, 5);
+      strictEqual(new Set(owners).size, 5);
+    }
+    const { owners } = engine.assign({
+      workers: workersOf(20),
+      partitions: partitionsOf(5),
+      strategy: consistentHash(),
+    });
+    strictEqual(owners.length, 5);
+  }
+});
+
+Deno.test("duplicate or empty worker IDs are rejected with a TypeError", () => {
+  for (const engine of engines) {
+    throws(
+      () => engine.assign({ workers: ["a", "b", "a"], partitions: partitionsOf(3) }),
+      (e: unknown) => e instanceof TypeError && /'a' appears more than once/.test(e.message),
+    );
+    throws(() => engine.assign({ workers: ["a", ""], partitions: partitionsOf(3) }), TypeError);
+  }
+});
+
+Deno.test("an empty worker list with partitions is a RangeError that says what to do", () => {
+  for (const engine of engines) {
+    throws(
+      () => engine.assign({ workers: [], partitions: partitionsOf(3) }),
+      (e: unknown) => e instanceof RangeError && /worker list is empty/.test(e.message),
+    );
+  }
+});
+
+Deno.test("invalid or duplicate partitions are rejected with InvalidPartitionError", () => {
+  for (const engine of engines) {
+    const bad: unknown[] = [
+      [{ keys: [] }],
+      [{ keys: ["a", ""] }],
+      [{ keys: ["a"], weight: 0 }],
+      [{ keys: ["a"], weight: Number.NaN }],
+      [null],
+      [{ keys: ["a"] }, { keys: ["b"] }, { keys: ["a"] }],
+      [{ keys: ["a/b"] }, { keys: ["a", "b"] }],
+    ];
+    for (const partitions of bad) {
+      throws(
+        () => engine.assign({ workers: ["w"], partitions: partitions as Partition[] }),
+        InvalidPartitionError,
+      );
+    }
+  }
+});
+
+Deno.test("strategy descriptors validate their options", () => {
+  throws(() => weightedConsistentHash({ loadFactor: 0.9 }), RangeError);
+  throws(() => weightedConsistentHash({ virtualNodes: 0 }), RangeError);
+  throws(() => consistentHash({ virtualNodes: 1.5 }), RangeError);
+  deepStrictEqual(weightedConsistentHash(), {
+    kind: "weightedConsistentHash",
+    virtualNodes: 150,
+    loadFactor: 1,
+  });
+});
+
+Deno.test("round robin deals partitions over the sorted worker IDs", () => {
+  for (const engine of engines) {
+    const { owners } = engine.assign({
+      workers: ["c", "a", "b"],
+      partitions: partitionsOf(5),
+      strategy: roundRobin(),
+    });
+    deepStrictEqual(owners, ["a", "b", "c", "a", "b"]);
+  }
+});
+
+Deno.test("a user strategy function is called and its result checked", () => {
+  for (const engine of engines) {
+    const partitions = partitionsOf(4);
+    const result = engine.assign({
+      workers: ["x", "y"],
+      partitions,
+      strategy: ({ workers, partitions }) => partitions.map((_, i) => workers[i % 2]!),
+    });
+    deepStrictEqual(result.owners, ["x", "y", "x", "y"]);
+    strictEqual(result.stats.maxLoad, 2);
+    const previous = new Map([["orders/0", "y"]]);
+    strictEqual(
+      engine.assign({
+        workers: ["x", "y"],
+        partitions,
+        previous,
+        strategy: () => ["x", "x", "x", "x"],
+      })
+        .stats.moved,
+      1,
+    );
+    throws(
+      () => engine.assign({ workers: ["x"], partitions, strategy: () => ["x"] }),
+      StrategyError,
+    );
+    throws(
+      () => engine.assign({ workers: ["x"], partitions, strategy: () => ["x", "x", "x", "z"] }),
+      (e: unknown) => e instanceof StrategyError && /'z'/.test(e.message),
+    );
+    throws(
+      () =>
+        engine.assign({
+          workers: ["x"],
+          partitions,
+          strategy: () => {
+            throw new Error("boom");
+          },
+        }),
+      StrategyError,
+    );
+  }
+});
+
+Deno.test("the result's assignment map is read-only and maps partition IDs to owners", () => {
+  for (const engine of engines) {
+    const result = engine.assign({ workers: ["a", "b"], partitions: partitionsOf(10) });
+    strictEqual(result.assignment.size, 10);
+    strictEqual(result.assignment.get("orders/3"), result.owners[3]);
+    throws(() => (result.assignment as Map<string, string>).set("x", "y"), TypeError);
+    deepStrictEqual([...result.assignment.values()], result.owners);
+  }
+});
+
+Deno.test("moved and minimalMoves count against the previous assignment", () => {
+  for (const engine of engines) {
+    const partitions = partitionsOf(1000);
+    const workers = workersOf(10);
+    const base = engine.assign({ workers, partitions });
+    const gone = engine.assign({
+      workers: workers.filter((w) => w !== "worker-3"),
+      partitions,
+      previous: base.assignment,
+    });
+    const lost = base.owners.filter((o) => o === "worker-3").length;
+    strictEqual(gone.stats.minimalMoves, lost);
+    strictEqual(gone.stats.moved, lost);
+    // Through a plain Map (the slower generic path) the numbers are the same.
+    const plain = engine.assign({
+      workers: workers.filter((w) => w !== "worker-3"),
+      partitions,
+      previous: new Map(base.assignment),
+    });
+    deepStrictEqual(plain.owners, gone.owners);
+    deepStrictEqual(plain.stats, gone.stats);
+  }
+});
+
+Deno.test("the engine module graph imports no NATS package", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL("../../src/engine/mod.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  strictEqual(output.code, 0, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  ok(info.modules.length > 3);
+  for (const { specifier } of info.modules) {
+    ok(!specifier.includes("nats"), `engine graph includes ${specifier}`);
+    ok(specifier.startsWith("file:"), `engine graph includes non-local ${specifier}`);
+  }
+});
