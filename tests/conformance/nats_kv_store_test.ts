@@ -1,0 +1,212 @@
+/**
+ * Runs the store conformance suite against NATS JetStream KV on a real nats-server, over TCP and
+ * over WebSocket, plus the failures only a real server has: a restart with the same store, a
+ * watcher's consumer deleted behind its back, a server that is down and a closed connection.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { type NatsConnection, wsconnect } from "@nats-io/nats-core";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { NatsServer } from "../../testing/nats_server.ts";
+import { FaultProxy } from "../../testing/tcp_proxy.ts";
+import { waitFor } from "../../testing/wait.ts";
+import { CoordinationUnavailableError, OperationTimeoutError } from "../../src/errors.ts";
+import {
+  natsKvStore,
+  type NatsKvStoreOptions,
+  recommendedConnectionOptions,
+} from "../../src/store/nats_kv.ts";
+import type { CoordinationStore } from "../../src/store/store.ts";
+import {
+  bytes,
+  collect,
+  seen,
+  storeConformance,
+  type StoreFixture,
+  text,
+  uniqueBucket,
+} from "./store_conformance.ts";
+
+// Short enough that timeouts and watchdog recoveries keep the suite fast, long enough for a
+// loaded CI machine running test files in parallel.
+const STORE_OPTIONS: NatsKvStoreOptions = { operationTimeoutMs: 1000, watchdogIntervalMs: 250 };
+
+interface NatsFixture extends StoreFixture {
+  readonly server: NatsServer;
+  readonly nc: NatsConnection;
+  readonly store: CoordinationStore;
+}
+
+async function natsFixture(transport: "tcp" | "ws"): Promise<NatsFixture> {
+  const server = await NatsServer.start({ websocket: transport === "ws" });
+  try {
+    const nc = transport === "tcp"
+      ? await connect({ servers: server.url, ...recommendedConnectionOptions })
+      : await wsconnect({ servers: server.wsUrl!, ...recommendedConnectionOptions });
+    return {
+      server,
+      nc,
+      store: natsKvStore(nc, STORE_OPTIONS),
+      async [Symbol.asyncDispose]() {
+        try {
+          await nc.close();
+        } finally {
+          await server.stop();
+        }
+      },
+    };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+storeConformance("NATS KV store over TCP", () => natsFixture("tcp"));
+storeConformance("NATS KV store over WebSocket", () => natsFixture("ws"));
+
+for (const transport of ["tcp", "ws"] as const) {
+  Deno.test({
+    name:
+      `NATS KV store over ${transport}: a server restart with the same store keeps the data and a running watcher working`,
+    // nats.js 3.4.0's WebSocket transport under Deno 2.9.6 never completes a reconnect after a
+    // server restart (every attempt hangs until the connect timeout) unless another WebSocket
+    // connection is opened in the same process. That is a client/runtime bug, not a store bug;
+    // set PARTI_WS_RESTART=1 to run this variant.
+    ignore: transport === "ws" && Deno.env.get("PARTI_WS_RESTART") !== "1",
+    fn: async () => {
+      await using fixture = await natsFixture(transport);
+      const { store, server } = fixture;
+      const bucket = await store.bucket(uniqueBucket(), { ttlMs: 0 });
+      await bucket.put("before", bytes("1"));
+      const errors: Error[] = [];
+      const watch = bucket.watch({ onError: (e) => errors.push(e) });
+      const got = collect(watch, errors);
+      try {
+        await seen(got, (e) => e.key === "before", "initial value");
+        await server.kill();
+        await server.restart();
+        // The first write after a restart may still time out (NATS_FACTS row 13): retry until one
+        // is acknowledged, then the watcher must deliver it.
+        const revision = await waitFor(
+          () => bucket.put("after", bytes("2")).catch(() => 0),
+          { timeoutMs: 10_000, intervalMs: 100, message: "a put after the restart" },
+        );
+        const entry = await seen(got, (e) => e.key === "after", "the put after the restart");
+        assert.equal(entry.revision, revision);
+        assert.equal(text(await bucket.get("before")), "1");
+        const revisions = got.entries.map((e) => e.revision);
+        assert.equal(new Set(revisions).size, revisions.length, "no revision delivered twice");
+      } finally {
+        watch.stop();
+        await got.done;
+      }
+    },
+  });
+}
+
+Deno.test("NATS KV store: a watch recovers within a few seconds after its consumer is deleted on the server", async () => {
+  await using fixture = await natsFixture("tcp");
+  const { store, nc } = fixture;
+  const name = uniqueBucket();
+  const bucket = await store.bucket(name, { ttlMs: 0 });
+  await bucket.put("k", bytes("0"));
+  const watch = bucket.watch({ key: "k" });
+  const got = collect(watch);
+  try {
+    await seen(got, (e) => text(e) === "0", "initial value");
+    const jsm = await jetstreamManager(nc);
+    const consumers = await jsm.consumers.list(`KV_${name}`).next();
+    assert.ok(consumers.length > 0, "the watch has a consumer");
+    for (const consumer of consumers) await jsm.consumers.delete(`KV_${name}`, consumer.name);
+    const deletedAt = performance.now();
+    await bucket.put("k", bytes("1"));
+    // Without the watchdog kv.watch stays silent for 60–90 s (NATS_FACTS row 21).
+    await seen(got, (e) => text(e) === "1", "the put after the consumer was deleted", 5000);
+    const recoveredMs = performance.now() - deletedAt;
+    assert.ok(recoveredMs < 5000, `recovered after ${Math.round(recoveredMs)} ms`);
+    await bucket.put("k", bytes("2"));
+    await seen(got, (e) => text(e) === "2", "a later put");
+    assert.deepEqual(got.entries.map(text), ["0", "1", "2"]);
+  } finally {
+    watch.stop();
+    await got.done;
+  }
+});
+
+Deno.test("NATS KV store: operations while the server is down fail fast as unavailable, not as a missing bucket", async () => {
+  await using fixture = await natsFixture("tcp");
+  const { store, server } = fixture;
+  const bucket = await store.bucket(uniqueBucket(), { ttlMs: 0 });
+  const revision = await bucket.put("k", bytes("v"));
+  await server.kill();
+  const operations: Array<[string, () => Promise<unknown>]> = [
+    ["put", () => bucket.put("k", bytes("w"))],
+    ["update", () => bucket.update("k", bytes("w"), revision)],
+    ["get", () => bucket.get("k")],
+    ["create", () => bucket.create("new", bytes("w"))],
+  ];
+  for (const [op, run] of operations) {
+    // Until the client has noticed the disconnect an operation may still time out instead.
+    const error = await waitFor(
+      () =>
+        run().then(
+          () => undefined,
+          (e) => (e instanceof OperationTimeoutError ? undefined : e),
+        ),
+      { timeoutMs: 5000, message: `${op} failing fast` },
+    );
+    assert.ok(error instanceof CoordinationUnavailableError, `${op}: ${error}`);
+    assert.equal(error.code, "COORDINATION_UNAVAILABLE", `${op}: ${error}`);
+    const started = performance.now();
+    await run().catch(() => {});
+    assert.ok(performance.now() - started < 100, `${op} did not fail fast`);
+  }
+});
+
+Deno.test("NATS KV store: an operation cut off by a silent partition fails with OperationTimeoutError", async () => {
+  await using server = await NatsServer.start();
+  await using proxy = await FaultProxy.start({
+    target: { hostname: "127.0.0.1", port: server.port },
+  });
+  const nc = await connect({ servers: proxy.url, ...recommendedConnectionOptions });
+  try {
+    const bucket = await natsKvStore(nc, STORE_OPTIONS).bucket(uniqueBucket(), { ttlMs: 0 });
+    await bucket.put("k", bytes("v"));
+    proxy.setMode("blackhole");
+    const started = performance.now();
+    const error = await bucket.put("k", bytes("w")).catch((e) => e);
+    const elapsed = performance.now() - started;
+    assert.ok(error instanceof OperationTimeoutError, String(error));
+    assert.equal(error.code, "TIMEOUT");
+    assert.ok(elapsed >= 900 && elapsed < 3500, `failed after ${Math.round(elapsed)} ms`);
+    proxy.setMode("pass");
+    // The outcome was unknown; once healed, reads work again.
+    await waitFor(() => bucket.get("k").catch(() => null), {
+      timeoutMs: 10_000,
+      message: "a read after healing",
+    });
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("NATS KV store: a closed connection is reported as CoordinationUnavailableError", async () => {
+  await using fixture = await natsFixture("tcp");
+  const bucket = await fixture.store.bucket(uniqueBucket(), { ttlMs: 0 });
+  await fixture.nc.close();
+  const error = await bucket.put("k", bytes("v")).catch((e) => e);
+  assert.ok(error instanceof CoordinationUnavailableError, String(error));
+  assert.equal(error.code, "COORDINATION_UNAVAILABLE");
+  assert.match(error.message, /closed/);
+});
+
+Deno.test("NATS KV store: an existing bucket with other replicas or storage is reported", async () => {
+  await using fixture = await natsFixture("tcp");
+  const name = uniqueBucket();
+  await fixture.store.bucket(name, { ttlMs: 0, storage: "memory" });
+  const error = await fixture.store.bucket(name, { ttlMs: 0 }).catch((e) => e);
+  assert.match(String(error), /storage/);
+});
