@@ -219,21 +219,9 @@ class MemoryCore {
 
 /**
  * A coordination store held in this process's memory, with the semantics of NATS JetStream KV on
- * nats-server 2.9. {@link memoryStore} creates one too.
- *
- * @example Share one store between two parts of a program
- * ```ts
- * import { MemoryStore } from "@parti/core";
- *
- * const store = new MemoryStore();
- * const a = await store.bucket("demo", { ttlMs: 0 });
- * const b = await store.bucket("demo", { ttlMs: 0 });
- * await a.put("greeting", new TextEncoder().encode("hello"));
- * const entry = await b.get("greeting");
- * console.assert(new TextDecoder().decode(entry?.value) === "hello");
- * ```
+ * nats-server 2.9; created by {@link memoryStore}.
  */
-export class MemoryStore implements CoordinationStore {
+class MemoryStore implements CoordinationStore {
   /** Always `"memory"`. */
   readonly kind: string = "memory";
   readonly #core: MemoryCore;

@@ -325,22 +325,8 @@ class NatsContext {
   }
 }
 
-/**
- * A coordination store over NATS JetStream KV. {@link natsKvStore} creates one too.
- *
- * @example Open a bucket and claim a key
- * ```ts ignore
- * import { connect } from "@nats-io/transport-node";
- * import { NatsKvStore, recommendedConnectionOptions } from "@parti/core";
- *
- * const nc = await connect({ servers: "nats://127.0.0.1:4222", ...recommendedConnectionOptions });
- * const store = new NatsKvStore(nc, { operationTimeoutMs: 2000 });
- * const ids = await store.bucket("parti_orders_ids", { ttlMs: 30_000 });
- * await ids.create("worker.0", new TextEncoder().encode("me"));
- * await nc.close();
- * ```
- */
-export class NatsKvStore implements CoordinationStore {
+/** A coordination store over NATS JetStream KV; created by {@link natsKvStore}. */
+class NatsKvStore implements CoordinationStore {
   /** Always `"nats"`. */
   readonly kind: string = "nats";
   readonly #ctx: NatsContext;
