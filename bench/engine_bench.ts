@@ -101,43 +101,60 @@ function qualityTable(): void {
 }
 qualityTable();
 
+// Data for one size at a time (benches run in registration order): keeping every size alive would
+// make each major GC walk a few hundred thousand partition objects and inflate p99.
+interface Dataset {
+  readonly size: string;
+  readonly copies: Partition[][];
+  readonly setA: string[];
+  readonly setB: string[];
+  readonly setPlus: string[];
+}
+let current: Dataset | undefined;
+function dataset(w: number, p: number): Dataset {
+  const size = `${w}×${fmt(p)}`;
+  if (current?.size !== size) {
+    current = undefined;
+    const setA = makeWorkers(w);
+    current = {
+      size,
+      copies: [makePartitions(p), makePartitions(p)],
+      setA,
+      setB: makeWorkers(w, "node"),
+      setPlus: [...setA, `worker-${w}`],
+    };
+  }
+  return current;
+}
+
 for (const [w, p] of SIZES) {
   const big = p >= 100_000;
   const size = `${w}×${fmt(p)}`;
-  const copies = [makePartitions(p), makePartitions(p)];
-  const partitions = copies[0]!;
-  const setA = makeWorkers(w);
-  const setB = makeWorkers(w, "node");
-  const setPlus = [...setA, `worker-${w}`];
   for (const [name, strategy] of STRATEGIES) {
     for (const mode of ["cold", "warm", "incremental"] as const) {
       const group = `${name} ${size} ${mode}`;
       for (const engine of [wasm, ts] as AssignmentEngine[]) {
         let i = 0;
         let last: AssignmentResult | undefined;
-        const fn = mode === "cold"
-          ? () => {
-            i++;
+        const run = (d: Dataset) => {
+          i++;
+          if (mode === "cold") {
             engine.assign({
-              workers: i & 1 ? setA : setB,
-              partitions: copies[i & 1]!,
+              workers: i & 1 ? d.setA : d.setB,
+              partitions: d.copies[i & 1]!,
               strategy,
             });
-          }
-          : mode === "warm"
-          ? () => {
-            i++;
-            engine.assign({ workers: i & 1 ? setA : setB, partitions, strategy });
-          }
-          : () => {
-            i++;
+          } else if (mode === "warm") {
+            engine.assign({ workers: i & 1 ? d.setA : d.setB, partitions: d.copies[0]!, strategy });
+          } else {
             last = engine.assign({
-              workers: i & 1 ? setPlus : setA,
-              partitions,
+              workers: i & 1 ? d.setPlus : d.setA,
+              partitions: d.copies[0]!,
               strategy,
               previous: last?.assignment,
             });
-          };
+          }
+        };
         Deno.bench({
           name: `${engine.backend} ${group}${
             engine.backend === "wasm" ? TARGETS[group] ?? "" : ""
@@ -145,7 +162,12 @@ for (const [w, p] of SIZES) {
           group,
           baseline: engine.backend === "ts",
           ...(big ? { n: engine.backend === "ts" ? 5 : 30, warmup: 3 } : {}),
-          fn,
+          fn(b) {
+            const d = dataset(w, p);
+            b.start();
+            run(d);
+            b.end();
+          },
         });
       }
     }

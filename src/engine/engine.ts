@@ -31,7 +31,9 @@ interface Snapshot {
   readonly engine: Engine;
   readonly partitions: readonly Partition[];
   readonly generation: number;
-  readonly ownerSlots: Uint32Array;
+  /** Index into the engine's pool of owner-slot buffers, valid while its epoch matches. */
+  readonly pool: number;
+  readonly epoch: number;
   readonly slotIds: readonly string[];
 }
 
@@ -141,6 +143,11 @@ export class Engine implements AssignmentEngine {
   #markGen = 0;
   #sorted: string[] = [];
   #ringVnodes = 0; // 0 = ring not valid
+  // Owner slots of the last two results (see Snapshot).
+  readonly #pool: Uint32Array[] = [new Uint32Array(0), new Uint32Array(0)];
+  readonly #poolEpoch: number[] = [0, 0];
+  #poolNext = 0;
+  #remap = new Int32Array(0);
   // Marshalling scratch.
   #lens = new Uint32Array(0);
   #counts = new Uint32Array(0);
@@ -226,11 +233,19 @@ export class Engine implements AssignmentEngine {
       const slots = k.owners;
       for (let i = 0; i < n; i++) owners[i] = slotIds[slots[i]!]!;
       const assignment = new AssignmentMap(() => this.#partitionIds(partitions), owners);
+      // Keep the owner slots in one of two reused buffers (no allocation per call); an older
+      // result passed as `previous` falls back to the look-up path.
+      const pool = this.#poolNext;
+      this.#poolNext ^= 1;
+      if (this.#pool[pool]!.length < n) this.#pool[pool] = new Uint32Array(Math.ceil(n * 1.25));
+      this.#pool[pool]!.set(slots);
+      const epoch = ++this.#poolEpoch[pool]!;
       snapshots.set(assignment, {
         engine: this,
         partitions,
         generation: this.#generation,
-        ownerSlots: slots.slice(),
+        pool,
+        epoch,
         slotIds: slotIds.slice(),
       });
       return {
@@ -469,15 +484,18 @@ export class Engine implements AssignmentEngine {
     const prev = this.#kernel.prevView(n);
     if (
       snap !== undefined && snap.engine === this && snap.partitions === partitions &&
-      snap.generation === this.#generation
+      snap.generation === this.#generation && this.#poolEpoch[snap.pool] === snap.epoch
     ) {
       const slotOf = this.#slotOf;
-      const remap = new Int32Array(snap.slotIds.length);
-      for (let s = 0; s < remap.length; s++) {
+      if (this.#remap.length < snap.slotIds.length) {
+        this.#remap = new Int32Array(snap.slotIds.length * 2);
+      }
+      const remap = this.#remap;
+      for (let s = 0; s < snap.slotIds.length; s++) {
         const id = snap.slotIds[s]!;
         remap[s] = id === "" ? -2 : slotOf.get(id) ?? -2;
       }
-      const old = snap.ownerSlots;
+      const old = this.#pool[snap.pool]!;
       for (let i = 0; i < n; i++) prev[i] = remap[old[i]!]!;
       return true;
     }
