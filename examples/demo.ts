@@ -155,9 +155,8 @@ async function measure(name: string, action: () => Promise<void>): Promise<void>
   const after = snapshot();
   let moved = 0;
   for (const [id, owner] of after) if (before.get(id) !== owner) moved++;
-  const previous = new Map([...before].filter(([, w]) => [...after.values()].includes(w)));
   const workerIds = live().map((w) => w.manager.workerId!);
-  const { stats } = engine.assign({ workers: workerIds, partitions, previous });
+  const { stats } = engine.assign({ workers: workerIds, partitions, previous: before });
   events.push({ name, moved, minimal: stats.minimalMoves, ms });
   render(`${name}: settled in ${ms.toFixed(0)} ms, moved ${moved} (minimum ${stats.minimalMoves})`);
 }

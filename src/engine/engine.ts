@@ -134,6 +134,7 @@ export class Engine implements AssignmentEngine {
   #generation = 0;
   #n = 0;
   #total = 0;
+  #maxWeight = 0;
   #ids: string[] | undefined;
   // Worker slots.
   readonly #slotOf = new Map<string, number>();
@@ -227,6 +228,9 @@ export class Engine implements AssignmentEngine {
         this.#slotIds.length,
         loadFactor * mean,
         hasPrev,
+        // With slack (loadFactor > 1) a worker may legitimately stay light, so no floor.
+        loadFactor === 1 ? mean - this.#maxWeight : 0,
+        this.#maxWeight,
       );
       const slotIds = this.#slotIds;
       const owners = new Array<string>(n);
@@ -328,6 +332,7 @@ export class Engine implements AssignmentEngine {
     let text = "";
     let keyCount = 0;
     let total = 0;
+    let maxWeight = 0;
     let equal = true;
     let bad = false;
     for (let i = 0; i < n; i++) {
@@ -369,6 +374,7 @@ export class Engine implements AssignmentEngine {
       weights[i] = weight;
       if (weight !== weights[0]) equal = false;
       total += weight;
+      if (weight > maxWeight) maxWeight = weight;
     }
     if (bad) {
       validatePartitions(partitions);
@@ -400,6 +406,7 @@ export class Engine implements AssignmentEngine {
     this.#partRefs = partitions.slice();
     this.#n = n;
     this.#total = total;
+    this.#maxWeight = maxWeight;
     this.#generation++;
   }
 

@@ -79,5 +79,7 @@ export interface Kernel {
     slotCount: number,
     share: number,
     hasPrev: boolean,
+    floor: number,
+    maxWeight: number,
   ): KernelStats;
 }

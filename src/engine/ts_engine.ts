@@ -369,6 +369,42 @@ class TsKernel implements Kernel {
     return minimal;
   }
 
+  #minimalMoves(
+    n: number,
+    workers: number,
+    share: number,
+    floor: number,
+    maxWeight: number,
+  ): number {
+    const worder = this.#worder, prev = this.#prev, weights = this.#weights;
+    const kept = this.#load2, r2s = this.#rankToSlot;
+    for (let r = 0; r < workers; r++) kept[r2s[r]!] = 0;
+    let shed = 0;
+    let absent = 0;
+    for (let k = n - 1; k >= 0; k--) {
+      const i = worder[k]!;
+      const p = prev[i]!;
+      if (p >= 0) {
+        const l = kept[p]!;
+        if (l < share) kept[p] = l + weights[i]!;
+        else shed++;
+      } else if (p === -2) {
+        shed++;
+      } else {
+        absent++;
+      }
+    }
+    let fill = 0;
+    if (floor > 0) {
+      for (let r = 0; r < workers; r++) {
+        const l = kept[r2s[r]!]!;
+        if (l < floor) fill += Math.ceil((floor - l) / maxWeight);
+      }
+    }
+    const fillMoves = fill > absent ? fill - absent : 0;
+    return fillMoves > shed ? fillMoves : shed;
+  }
+
   assign(
     strategy: number,
     n: number,
@@ -376,13 +412,15 @@ class TsKernel implements Kernel {
     slotCount: number,
     share: number,
     hasPrev: boolean,
+    floor: number,
+    maxWeight: number,
   ): KernelStats {
     const loads = this.#load, owner = this.#owner, weights = this.#weights, prev = this.#prev;
     const rSlot = this.#rSlot, start = this.#start, ringLen = this.#ringLen;
     loads.fill(0, 0, slotCount);
     let minimal = 0;
     if (strategy === STRATEGY_WEIGHTED) {
-      if (hasPrev) minimal = this.#stickyPass(n, share, loads, true);
+      if (hasPrev) this.#stickyPass(n, share, loads, true);
       else owner.fill(UNASSIGNED, 0, n);
       this.#computeStarts(n);
       const worder = this.#worder;
@@ -440,14 +478,10 @@ class TsKernel implements Kernel {
         const s = owner[i]!;
         loads[s] = loads[s]! + weights[i]!;
       }
-      if (hasPrev) {
-        const loads2 = this.#load2;
-        loads2.fill(0, 0, slotCount);
-        minimal = this.#stickyPass(n, share, loads2, false);
-      }
     }
     let moved = 0;
     if (hasPrev) {
+      minimal = this.#minimalMoves(n, workers, share, floor, maxWeight);
       for (let i = 0; i < n; i++) {
         const p = prev[i]!;
         if (p !== -1 && p !== owner[i]) moved++;

@@ -25,6 +25,8 @@ interface KernelExports {
     ringLen: number,
     share: number,
     hasPrev: number,
+    floor: number,
+    maxWeight: number,
   ): void;
 }
 
@@ -324,8 +326,20 @@ class WasmKernel implements Kernel {
     slotCount: number,
     share: number,
     hasPrev: boolean,
+    floor: number,
+    maxWeight: number,
   ): KernelStats {
-    this.#ex.assign(strategy, n, workers, slotCount, this.#ringLen, share, hasPrev ? 1 : 0);
+    this.#ex.assign(
+      strategy,
+      n,
+      workers,
+      slotCount,
+      this.#ringLen,
+      share,
+      hasPrev ? 1 : 0,
+      floor,
+      maxWeight,
+    );
     const stats = this.#f64(STATS, 3);
     return {
       owners: this.#u32(P_OWNER, n),

@@ -134,16 +134,19 @@ export class LeaderElection {
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
+    const renewEvery = this.#options.leaseMs / 3;
     while (!signal.aborted) {
       try {
-        if (this.#leading) await this.#renew();
-        else await this.#campaign();
+        if (!this.#leading) await this.#campaign();
+        else if (this.#options.clock.now() - this.#lastRenewStart >= renewEvery) await this.#renew();
       } catch (error) {
         this.#options.onError(error as Error);
       }
       if (this.#leading && !this.leaseValid()) this.#stepDown();
+      // A leader wakes only when its renewal is due (its own renewals also arrive as watch
+      // events); a follower wakes on every change of the lease so a deletion is acted on at once.
       const period = this.#leading
-        ? this.#options.leaseMs / 3
+        ? Math.max(1, this.#lastRenewStart + renewEvery - this.#options.clock.now())
         : Math.min(this.#options.leaseMs / 4, 250);
       await waitOrTimeout(this.#wake, period, signal);
     }

@@ -32,6 +32,7 @@ export class StableId {
   #workerId: string | undefined;
   #revision = 0;
   #reclaimed = false;
+  #released = false;
 
   /**
    * @param bucket The ID bucket.
@@ -50,7 +51,7 @@ export class StableId {
     return this.#reclaimed;
   }
 
-  /** The claimed ID, if any. */
+  /** The claimed ID, if any (kept after release, for reporting). */
   get workerId(): string | undefined {
     return this.#workerId;
   }
@@ -121,7 +122,7 @@ export class StableId {
    */
   async renew(): Promise<void> {
     const id = this.#workerId;
-    if (id === undefined) return;
+    if (id === undefined || this.#released) return;
     const value = encode(this.#options.claim);
     try {
       this.#revision = await this.#bucket.update(id, value, this.#revision);
@@ -146,8 +147,8 @@ export class StableId {
   /** Releases the ID (only if this process still holds it). Never throws on a lost race. */
   async release(): Promise<void> {
     const id = this.#workerId;
-    if (id === undefined) return;
-    this.#workerId = undefined;
+    if (id === undefined || this.#released) return;
+    this.#released = true;
     try {
       await this.#bucket.delete(id, { revision: this.#revision });
     } catch (error) {
