@@ -7,6 +7,7 @@ import {
   type Partition,
   roundRobin,
   weightedConsistentHash,
+  xxh3_64,
 } from "../../src/engine/mod.ts";
 import { InvalidPartitionError, StrategyError } from "../../src/errors.ts";
 
@@ -244,5 +245,30 @@ Deno.test("the engine module graph imports no NATS package", async () => {
   for (const { specifier } of info.modules) {
     ok(!specifier.includes("nats"), `engine graph includes ${specifier}`);
     ok(specifier.startsWith("file:"), `engine graph includes non-local ${specifier}`);
+  }
+});
+
+Deno.test("consistentHash places a partition on the first ring point at or after its chained key hash", () => {
+  const le64 = (i: number) => new Uint8Array([i, 0, 0, 0, 0, 0, 0, 0]);
+  const workers = ["alpha", "beta", "gamma", "delta", "épsilon"];
+  const vnodes = 3;
+  const points: [bigint, string][] = [];
+  for (const w of workers) {
+    for (let i = 0; i < vnodes; i++) points.push([xxh3_64(le64(i), xxh3_64(w)), w]);
+  }
+  points.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
+  const partitions = Array.from({ length: 200 }, (_, i) => ({ keys: ["t", `k${i}`, "日本"] }));
+  const expected = partitions.map(({ keys }) => {
+    let h = xxh3_64(keys[0]!);
+    for (const key of keys.slice(1)) h = xxh3_64(key, h);
+    return (points.find(([p]) => p >= h) ?? points[0]!)[1];
+  });
+  for (const engine of engines) {
+    const { owners } = engine.assign({
+      workers,
+      partitions,
+      strategy: consistentHash({ virtualNodes: vnodes }),
+    });
+    deepStrictEqual(owners, expected);
   }
 });

@@ -318,9 +318,8 @@ function leastLoaded(workers: u32): u32 {
   return best;
 }
 
-// Fewest partitions that must leave their previous owner so that no live worker holds more than
-// `share` and none stays on a departed worker; keeps each owner's lightest partitions first.
-// Sets `owner` to the kept slot or UNASSIGNED when `writeOwners`, and fills `loadsPtr`.
+// Sticky pass: each live previous owner keeps its lightest partitions first while it stays within
+// `share` (so the fewest partitions leave it). Sets `owner` to the kept slot or UNASSIGNED.
 function stickyPass(n: u32, share: f64, loadsPtr: usize, writeOwners: bool): u32 {
   const worder = reg(P_WORDER);
   const prev = reg(P_PREV);
@@ -349,6 +348,47 @@ function stickyPass(n: u32, share: f64, loadsPtr: usize, writeOwners: bool): u32
   return minimal;
 }
 
+// Lower bound on moves (see AssignmentStats.minimalMoves in src/engine/types.ts): the larger of
+// (a) partitions on departed workers plus those a worker must shed to stay below `share` before its
+// last partition (keeping its lightest first), and (b) the partitions needed to lift every worker to
+// `floor` (each brings at most `maxWeight`), less the partitions absent from the previous
+// assignment, which can fill workers without counting as moves.
+function minimalMoves(n: u32, workers: u32, share: f64, floor: f64, maxWeight: f64): u32 {
+  const worder = reg(P_WORDER);
+  const prev = reg(P_PREV);
+  const weights = reg(P_WEIGHT);
+  const kept = reg(S_LOAD2);
+  const r2s = reg(S_RANK2SLOT);
+  for (let r: u32 = 0; r < workers; r++) {
+    store<f64>(kept + (<usize>load<u32>(r2s + (<usize>r << 2)) << 3), 0);
+  }
+  let shed: u32 = 0;
+  let absent: u32 = 0;
+  for (let k: i32 = <i32>n - 1; k >= 0; k--) {
+    const i = load<u32>(worder + (<usize>k << 2));
+    const p = load<i32>(prev + (<usize>i << 2));
+    if (p >= 0) {
+      const a = kept + (<usize>p << 3);
+      const l = load<f64>(a);
+      if (l < share) store<f64>(a, l + load<f64>(weights + (<usize>i << 3)));
+      else shed++;
+    } else if (p == -2) {
+      shed++;
+    } else {
+      absent++;
+    }
+  }
+  let fill: f64 = 0;
+  if (floor > 0) {
+    for (let r: u32 = 0; r < workers; r++) {
+      const l = load<f64>(kept + (<usize>load<u32>(r2s + (<usize>r << 2)) << 3));
+      if (l < floor) fill += Math.ceil((floor - l) / maxWeight);
+    }
+  }
+  const fillMoves = fill > <f64>absent ? <u32>(fill - <f64>absent) : 0;
+  return fillMoves > shed ? fillMoves : shed;
+}
+
 /**
  * Assigns the `n` partitions. strategy: 0 = weighted consistent hash (bounded, sticky),
  * 1 = consistent hash, 2 = round robin, 3 = owners already in P_OWNER (statistics only). `share` = loadFactor x mean load. Writes owners to P_OWNER
@@ -362,9 +402,10 @@ export function assign(
   ringLen: u32,
   share: f64,
   hasPrev: bool,
+  floor: f64,
+  maxWeight: f64,
 ): void {
   const loads = reg(S_LOAD);
-  const loads2 = reg(S_LOAD2);
   const owner = reg(P_OWNER);
   const weights = reg(P_WEIGHT);
   const prev = reg(P_PREV);
@@ -374,7 +415,7 @@ export function assign(
   let minimal: u32 = 0;
   if (strategy == 0) {
     if (hasPrev) {
-      minimal = stickyPass(n, share, loads, true);
+      stickyPass(n, share, loads, true);
     } else {
       memory.fill(owner, 0xff, <usize>n << 2);
     }
@@ -440,13 +481,10 @@ export function assign(
       const a = loads + (<usize>load<u32>(owner + (<usize>i << 2)) << 3);
       store<f64>(a, load<f64>(a) + load<f64>(weights + (<usize>i << 3)));
     }
-    if (hasPrev) {
-      memory.fill(loads2, 0, <usize>slotCount << 3);
-      minimal = stickyPass(n, share, loads2, false);
-    }
   }
   let moved: u32 = 0;
   if (hasPrev) {
+    minimal = minimalMoves(n, workers, share, floor, maxWeight);
     for (let i: u32 = 0; i < n; i++) {
       const p = load<i32>(prev + (<usize>i << 2));
       if (p != -1 && <u32>p != load<u32>(owner + (<usize>i << 2))) moved++;
