@@ -443,6 +443,25 @@ export function storeConformance(label: string, factory: StoreFactory): void {
     }
   });
 
+  test("a watcher follows a bucket deleted and recreated at once", async (store) => {
+    const name = uniqueBucket();
+    const bucket = await store.bucket(name, NO_TTL);
+    await bucket.put("old", bytes("1"));
+    const watch = bucket.watch();
+    const got = collect(watch);
+    try {
+      await seen(got, (e) => e.key === "old", "initial value");
+      await store.deleteBucket(name);
+      const again = await store.bucket(name, NO_TTL);
+      await again.put("new", bytes("2"));
+      const entry = await seen(got, (e) => e.key === "new", "a put in the recreated bucket");
+      assert.equal(entry.revision, 1);
+    } finally {
+      watch.stop();
+      await got.done;
+    }
+  });
+
   test("a watcher started on a missing bucket reports it and starts when created", async (store) => {
     const name = uniqueBucket();
     const first = await store.bucket(name, NO_TTL);
