@@ -99,6 +99,19 @@ function qualityTable(): void {
   }
   console.log(rows.join("\n"));
 }
+/** A fixed integer workload, so figures from different machines can be put side by side. */
+function calibration(): void {
+  let best = Infinity;
+  for (let run = 0; run < 5; run++) {
+    const start = performance.now();
+    let x = 1;
+    for (let i = 0; i < 10_000_000; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+    best = Math.min(best, performance.now() - start);
+    if (x === 42) console.log("");
+  }
+  console.log(`calibration: 10M LCG steps in ${best.toFixed(2)} ms (best of 5)`);
+}
+calibration();
 qualityTable();
 
 // Data for one size at a time (benches run in registration order): keeping every size alive would

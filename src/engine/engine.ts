@@ -142,8 +142,11 @@ export class Engine implements AssignmentEngine {
   #free: number[] = [];
   #mark = new Uint32Array(0);
   #markGen = 0;
-  #sorted: string[] = [];
+  #sorted: readonly string[] = [];
   #ringVnodes = 0; // 0 = ring not valid
+  // Membership changes not yet applied to the ring.
+  #pendingAdded: number[] = [];
+  #pendingRemoved = 0;
   // Owner slots of the last two results (see Snapshot).
   readonly #pool: Uint32Array[] = [new Uint32Array(0), new Uint32Array(0)];
   readonly #poolEpoch: number[] = [0, 0];
@@ -284,7 +287,7 @@ export class Engine implements AssignmentEngine {
     return ids;
   }
 
-  #sortWorkers(workers: readonly string[]): string[] {
+  #sortWorkers(workers: readonly string[]): readonly string[] {
     for (let i = 0; i < workers.length; i++) {
       const id = workers[i];
       if (typeof id !== "string" || id.length === 0) {
@@ -457,12 +460,9 @@ export class Engine implements AssignmentEngine {
     if (addedSlots.length > 0) kernel.hashWorkers(addedSlots, addedIds);
     this.#pendingAdded = addedSlots;
     this.#pendingRemoved = removed.length;
-    this.#sorted = sorted as string[];
+    this.#sorted = sorted;
     return removed;
   }
-
-  #pendingAdded: number[] = [];
-  #pendingRemoved = 0;
 
   /** Brings the ring up to date with the current workers (incrementally when possible). */
   #syncRing(vnodes: number, workers: number): void {
@@ -475,10 +475,8 @@ export class Engine implements AssignmentEngine {
       kernel.updateRing(all, vnodes);
       this.#ringVnodes = vnodes;
     } else if (this.#pendingAdded.length > 0 || this.#pendingRemoved > 0) {
-      // Added slots in rank order so that equal ring positions tie-break by worker ID.
-      const { rank } = kernel.slotViews();
-      const added = this.#pendingAdded.slice().sort((a, b) => rank[a]! - rank[b]!);
-      kernel.updateRing(added, vnodes);
+      // Added slots are in rank order, so equal ring positions tie-break by worker ID.
+      kernel.updateRing(this.#pendingAdded, vnodes);
     }
     this.#pendingAdded = [];
     this.#pendingRemoved = 0;
