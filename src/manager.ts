@@ -101,14 +101,19 @@ export class Manager implements AsyncDisposable {
   #assignment: Assignment = EMPTY;
   /** Highest (epoch, version) accepted: a fenced worker only takes a newer one. */
   #accepted = { epoch: 0, version: 0 };
-  #lastHeartbeatOk = 0;
+  /**
+   * What the heartbeat reports: the version whose hooks have resolved and the partitions held
+   * then. The leader treats it as the worker's acknowledgement, so it only moves after the hooks.
+   */
+  #applied = { epoch: 0, version: 0, ids: [] as string[] };
+  #lastHeartbeatOk = Number.NEGATIVE_INFINITY;
   #fenced = false;
   #leaderState: ControllerState = "stable";
   #firstAssignment = new Signal();
   #hasFirstAssignment = false;
   #recreating: Promise<void> | undefined;
   /** A reclaimed ID takes no work before its previous incarnation has surely fenced itself. */
-  #acceptAfter = 0;
+  #acceptAfter = Number.NEGATIVE_INFINITY;
 
   /**
    * Validates every option before any I/O.
@@ -365,6 +370,7 @@ export class Manager implements AsyncDisposable {
       removed,
       first,
     );
+    this.#applied = { epoch: received.epoch, version: received.version, ids: [...after.keys()] };
     if (first) {
       this.#hasFirstAssignment = true;
       this.#firstAssignment.notify();
@@ -398,19 +404,20 @@ export class Manager implements AsyncDisposable {
       removed,
       false,
     );
+    this.#applied = { ...this.#applied, ids: [] };
   }
 
   // ---------------------------------------------------------------------------------------------
   // Heartbeats, ID renewal and self-fencing.
 
   #heartbeatRecord(): HeartbeatRecord {
-    const ids = this.#assignment.partitions.map(partitionId);
+    const ids = this.#applied.ids;
     return {
       instance: this.#instance,
       nonce: this.#nonce,
       state: this.#state,
-      appliedEpoch: this.#accepted.epoch,
-      appliedVersion: this.#accepted.version,
+      appliedEpoch: this.#applied.epoch,
+      appliedVersion: this.#applied.version,
       owned: ids.length,
       ownedDigest: digestIds(ids),
       drained: false,
@@ -461,6 +468,7 @@ export class Manager implements AsyncDisposable {
 
   #checkFence(): void {
     const c = this.#config;
+    if (this.#lastHeartbeatOk === Number.NEGATIVE_INFINITY) return;
     const silentFor = c.clock.now() - this.#lastHeartbeatOk;
     if (this.#fenced || silentFor <= c.heartbeatTtlMs - c.heartbeatIntervalMs) return;
     if (c.onCoordinationLoss === "fence") {

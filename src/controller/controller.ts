@@ -16,6 +16,7 @@ import { LeadershipLostError, StrategyError } from "../errors.ts";
 import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
 import type { Logger, PartitionSource } from "../types.ts";
 import { Signal, waitOrTimeout } from "../util.ts";
+import { digestIds } from "../protocol.ts";
 import type { LeaveReason, Membership, MemberView } from "./membership.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -136,7 +137,7 @@ export class Controller {
   workerUpdated(workerId: string): void {
     const hold = this.#holdFromHeartbeat(workerId);
     if (hold) this.#holds.set(workerId, hold);
-    if (this.#waitingForAcks) {
+    if (this.#waitingForAcks || this.#lostItsAssignment(workerId)) {
       this.#dirty = true;
       this.#wake.notify();
     }
@@ -156,6 +157,18 @@ export class Controller {
     this.#reason = "manual";
     this.#lastPlannedAt = Number.NEGATIVE_INFINITY;
     this.#wake.notify();
+  }
+
+  /**
+   * Whether a worker confirmed the latest version of its key but holds something else: it fenced
+   * itself during an outage (and so only accepts a newer version) or its key was overwritten.
+   */
+  #lostItsAssignment(workerId: string): boolean {
+    const member = this.#o.membership.get(workerId);
+    const published = this.#o.publisher.published.get(workerId);
+    if (!member || !published) return false;
+    return member.heartbeat.appliedVersion >= published.version &&
+      member.heartbeat.ownedDigest !== digestIds(published.ids);
   }
 
   #holdFromHeartbeat(workerId: string): HoldState | undefined {
@@ -388,7 +401,8 @@ export class Controller {
       next.set(workerId, out);
     }
     const phase = pending > 0 ? "revoke" : "assign";
-    const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader);
+    const force = new Set(members.map((m) => m.workerId).filter((id) => this.#lostItsAssignment(id)));
+    const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force);
     this.#waitingForAcks = pending > 0;
     if (version === undefined) return;
     for (const [workerId, partitions] of next) {

@@ -119,6 +119,7 @@ export class Publisher {
    * @param phase `"revoke"` when some partitions are held back until their old owners confirm.
    * @param pending Number of partitions held back.
    * @param isLeader Checked before every write; publishing stops when it turns false.
+   * @param force Workers whose key is rewritten even if unchanged (they lost what they held).
    * @returns The new version, or `undefined` when nothing changed.
    * @throws {LeadershipLostError} When leadership is lost or another writer changed a key.
    */
@@ -128,14 +129,15 @@ export class Publisher {
     phase: "revoke" | "assign",
     pending: number,
     isLeader: () => boolean,
+    force: ReadonlySet<string> = new Set(),
   ): Promise<number | undefined> {
     const changes: { workerId: string; partitions: readonly Partition[]; shrinks: boolean }[] = [];
     for (const [workerId, partitions] of next) {
       const current = this.#published.get(workerId);
       const ids = partitions.map(partitionId);
-      if (current && current.ids.size === ids.length && ids.every((id) => current.ids.has(id))) {
-        continue;
-      }
+      const same = current !== undefined && current.ids.size === ids.length &&
+        ids.every((id) => current.ids.has(id));
+      if (same && !force.has(workerId)) continue;
       const shrinks = current !== undefined && ids.every((id) => current.ids.has(id));
       changes.push({ workerId, partitions, shrinks });
     }

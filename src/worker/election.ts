@@ -54,7 +54,7 @@ export class LeaderElection {
   #leading = false;
   #epoch = 0;
   #revision = 0;
-  #lastRenewStart = 0;
+  #lastRenewStart = Number.NEGATIVE_INFINITY;
 
   /**
    * @param bucket The leader bucket.

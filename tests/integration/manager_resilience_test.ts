@@ -1,0 +1,304 @@
+import assert from "node:assert/strict";
+import { Kvm } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { wsconnect } from "@nats-io/nats-core";
+import {
+  type Clock,
+  InvalidConfigError,
+  Manager,
+  MalformedDataError,
+  memoryStore,
+  presets,
+  recommendedConnectionOptions,
+  WorkerIdExhaustedError,
+} from "../../mod.ts";
+import { NatsServer, waitFor } from "../../testing/mod.ts";
+import {
+  connectTo,
+  duplicates,
+  fastOptions,
+  fullyCovered,
+  makePartitions,
+  waitForSettled,
+} from "../helpers/pool.ts";
+
+Deno.test("the Manager validates options before any I/O and names the field", () => {
+  assert.throws(
+    () => new Manager({ store: memoryStore(), group: "x", source: [], heartbeatTtlMs: 10 }),
+    (e: unknown) => e instanceof InvalidConfigError && e.field === "heartbeatTtlMs",
+  );
+  assert.throws(
+    () => new Manager({ store: memoryStore(), group: "x", source: [{ keys: [] }] }),
+    (e: unknown) => e instanceof InvalidConfigError && e.field === "source[0]",
+  );
+});
+
+Deno.test("the in-memory store runs a pool in one process with no server", async () => {
+  const store = memoryStore();
+  const partitions = makePartitions(30);
+  const managers = Array.from(
+    { length: 4 },
+    () => new Manager(fastOptions({ store, group: "mem", source: partitions })),
+  );
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions);
+    assert.deepEqual(duplicates(managers), []);
+  } finally {
+    await Promise.all(managers.map((m) => m.stop()));
+  }
+});
+
+Deno.test("workers coordinate over WebSocket connections as over TCP", async () => {
+  await using server = await NatsServer.start({ websocket: true });
+  const partitions = makePartitions(24);
+  const connections = await Promise.all(
+    Array.from(
+      { length: 3 },
+      () => wsconnect({ servers: server.wsUrl!, ...recommendedConnectionOptions }),
+    ),
+  );
+  const managers = connections.map((nc) =>
+    new Manager(fastOptions({ connection: nc, group: "ws", source: partitions }))
+  );
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions);
+    const leader = managers.find((m) => m.isLeader)!;
+    await leader.stop();
+    const rest = managers.filter((m) => m !== leader);
+    await waitForSettled(rest, partitions);
+  } finally {
+    await Promise.all(managers.map((m) => m.stop()));
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("an exhausted ID pool fails start() with WorkerIdExhaustedError", async () => {
+  const store = memoryStore();
+  const options = fastOptions({ store, group: "pool", source: makePartitions(4), workerIdMax: 1 });
+  const a = new Manager(options);
+  const b = new Manager(options);
+  const c = new Manager(options);
+  try {
+    await a.start();
+    await b.start();
+    await assert.rejects(c.start(), (e: unknown) => {
+      assert.ok(e instanceof WorkerIdExhaustedError);
+      assert.match(e.message, /'worker-0'\.\.'worker-1'/);
+      assert.match(e.message, /workerIdMax/);
+      return true;
+    });
+    assert.equal(c.state, "shutdown");
+  } finally {
+    await Promise.all([a.stop(), b.stop(), c.stop()]);
+  }
+});
+
+Deno.test("foreign JSON in every bucket is reported through onError and changes nothing", async () => {
+  await using server = await NatsServer.start();
+  const partitions = makePartitions(20);
+  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
+  const errors: Error[] = [];
+  const managers = connections.map((nc) =>
+    new Manager(fastOptions({
+      connection: nc,
+      group: "foreign",
+      source: partitions,
+      hooks: { onError: (e) => void errors.push(e) },
+    }))
+  );
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions);
+    const versionBefore = Math.max(...managers.map((m) => m.assignment.version));
+    const kvm = new Kvm(connections[0]!);
+    const junk = new TextEncoder().encode('{"hello":"world"}');
+    const notJson = new TextEncoder().encode("\u0000garbage");
+    await (await kvm.open("parti_foreign_hb")).put("worker-77", junk);
+    await (await kvm.open("parti_foreign_assign")).put("w.worker-0", junk);
+    await (await kvm.open("parti_foreign_assign")).put("w.worker-1", notJson);
+    await (await kvm.open("parti_foreign_ids")).put("worker-50", junk);
+    await waitFor(() => errors.filter((e) => e instanceof MalformedDataError).length >= 3, {
+      timeoutMs: 5_000,
+    });
+    // A foreign value in a worker's assignment key means the leader's next write conflicts; it
+    // re-reads, reports, and republishes: the pool must end covered, with nobody crashed.
+    await waitFor(() => managers.every((m) => m.state !== "shutdown") && fullyCovered(managers, partitions), {
+      timeoutMs: 10_000,
+    });
+    assert.deepEqual(duplicates(managers), []);
+    assert.ok(Math.max(...managers.map((m) => m.assignment.version)) >= versionBefore);
+    const malformed = errors.filter((e) => e instanceof MalformedDataError) as MalformedDataError[];
+    assert.ok(malformed.some((e) => e.bucket === "parti_foreign_hb"));
+    assert.ok(malformed.some((e) => e.bucket === "parti_foreign_assign"));
+  } finally {
+    await Promise.all(managers.map((m) => m.stop()));
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("a foreign value in the leader key is replaced after a lease, and a leader emerges", async () => {
+  await using server = await NatsServer.start();
+  const nc = await connectTo(server.url);
+  const kvm = new Kvm(nc);
+  const errors: Error[] = [];
+  // Someone else's data already sits in the leader key before the pool starts.
+  const leaderBucket = await kvm.create("parti_squat_leader", { ttl: 1_000, history: 1 });
+  await leaderBucket.put("leader", new TextEncoder().encode("not a lease"));
+  const manager = new Manager(fastOptions({
+    connection: nc,
+    group: "squat",
+    source: makePartitions(5),
+    hooks: { onError: (e) => void errors.push(e) },
+  }));
+  try {
+    await manager.start();
+    assert.ok(manager.isLeader);
+    assert.ok(errors.some((e) => e instanceof MalformedDataError));
+  } finally {
+    await manager.stop();
+    await nc.close();
+  }
+});
+
+Deno.test("a bucket deleted under a running pool is reported, recreated, and the pool recovers", async () => {
+  await using server = await NatsServer.start();
+  const partitions = makePartitions(20);
+  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
+  const errors: Error[] = [];
+  const managers = connections.map((nc) =>
+    new Manager(fastOptions({
+      connection: nc,
+      group: "gone",
+      source: partitions,
+      hooks: { onError: (e) => void errors.push(e) },
+    }))
+  );
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions);
+    const jsm = await jetstreamManager(connections[0]!);
+    for (const bucket of ["hb", "assign", "leader", "ids"]) {
+      const before = errors.length;
+      await jsm.streams.delete(`KV_parti_gone_${bucket}`);
+      await waitFor(
+        () => errors.slice(before).some((e) => (e as { code?: string }).code === "BUCKET_NOT_FOUND"),
+        { timeoutMs: 10_000, message: `deletion of ${bucket} reported` },
+      );
+      await waitFor(async () => {
+        try {
+          await jsm.streams.info(`KV_parti_gone_${bucket}`);
+          return true;
+        } catch {
+          return false;
+        }
+      }, { timeoutMs: 10_000, message: `${bucket} recreated` });
+    }
+    // After the dust settles: one leader, full coverage, no duplicates, no crashed worker.
+    const partitionsAfter = partitions;
+    await waitFor(
+      () =>
+        managers.every((m) => m.state !== "shutdown") &&
+        fullyCovered(managers, partitionsAfter) &&
+        managers.filter((m) => m.isLeader).length === 1,
+      { timeoutMs: 20_000, message: "pool recovered" },
+    );
+    assert.deepEqual(duplicates(managers), []);
+  } finally {
+    await Promise.all(managers.map((m) => m.stop()));
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("a nats-server restart under a running pool keeps coverage without duplicate owners", async () => {
+  await using server = await NatsServer.start();
+  const partitions = makePartitions(30);
+  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
+  const managers = connections.map((nc) =>
+    new Manager(fastOptions({ connection: nc, group: "restart", source: partitions }))
+  );
+  let doubles = 0;
+  const probe = setInterval(() => (doubles += duplicates(managers).length), 5);
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions);
+    await server.kill();
+    await server.restart();
+    await waitFor(
+      () =>
+        managers.every((m) => m.state !== "shutdown") && fullyCovered(managers, partitions) &&
+        managers.filter((m) => m.isLeader).length === 1,
+      { timeoutMs: 20_000, message: "pool covered after restart" },
+    );
+    assert.equal(doubles, 0, "no partition had two owners at any sampled instant");
+  } finally {
+    clearInterval(probe);
+    await Promise.all(managers.map((m) => m.stop()));
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("skewed clocks have no effect: timing uses only local monotonic differences", async () => {
+  await using server = await NatsServer.start();
+  const partitions = makePartitions(30);
+  const offsets = [0, 3_600_000, -86_400_000];
+  const connections = await Promise.all(offsets.map(() => connectTo(server.url)));
+  const managers = connections.map((nc, i) => {
+    const offset = offsets[i]!;
+    const clock: Clock = { now: () => performance.now() + offset };
+    return new Manager(fastOptions({ connection: nc, group: "skew", source: partitions, clock }));
+  });
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions);
+    // Stable for several leases: no spurious takeover, death or rebalance.
+    const version = Math.max(...managers.map((m) => m.assignment.version));
+    const leader = managers.find((m) => m.isLeader);
+    const lease = presets.fastTest.electionLeaseMs!;
+    const until = performance.now() + 3 * lease;
+    await waitFor(() => performance.now() > until || managers.find((m) => m.isLeader) !== leader, {
+      timeoutMs: 4 * lease,
+    });
+    assert.equal(managers.find((m) => m.isLeader), leader);
+    assert.equal(Math.max(...managers.map((m) => m.assignment.version)), version);
+    // And a crash is still detected on time by a skewed leader.
+    const victim = managers.find((m) => !m.isLeader)!;
+    await victim.stop();
+    await waitForSettled(managers.filter((m) => m !== victim), partitions);
+  } finally {
+    await Promise.all(managers.map((m) => m.stop()));
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("an outage longer than the TTLs: workers fence themselves, then the pool recovers", async () => {
+  await using server = await NatsServer.start();
+  const partitions = makePartitions(30);
+  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
+  const managers = connections.map((nc) =>
+    new Manager(fastOptions({ connection: nc, group: "outage", source: partitions }))
+  );
+  let doubles = 0;
+  const probe = setInterval(() => (doubles += duplicates(managers).length), 5);
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions);
+    const ids = managers.map((m) => m.workerId);
+    await server.kill();
+    // Every worker stops on its own clock within heartbeatTtlMs − heartbeatIntervalMs (+ a beat).
+    await waitFor(() => managers.every((m) => m.assignment.partitions.length === 0), {
+      timeoutMs: 3_000,
+      message: "all workers fenced",
+    });
+    assert.ok(managers.every((m) => m.state === "degraded"));
+    await server.restart();
+    await waitForSettled(managers, partitions, 20_000);
+    assert.deepEqual(managers.map((m) => m.workerId), ids, "IDs survive an outage shorter than their TTL");
+    assert.equal(doubles, 0);
+  } finally {
+    clearInterval(probe);
+    await Promise.all(managers.map((m) => m.stop()));
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+});
