@@ -54,10 +54,10 @@ export {
   type KvOptions,
   type ManagerOptions,
   presets,
+  resolveConfig,
   type ResolvedConfig,
   type ResolvedDegradedOptions,
   type ResolvedTuning,
-  resolveConfig,
   type TuningOptions,
 } from "./src/config.ts";
 export {
@@ -67,6 +67,7 @@ export {
   type Hooks,
   type LogFields,
   type Logger,
+  type NatsConnectionLike,
   type OwnedPartition,
   type PartitionSource,
   State,

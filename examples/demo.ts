@@ -24,7 +24,7 @@ import {
   type TuningOptions,
 } from "../mod.ts";
 import { createAssignmentEngine } from "../src/engine/mod.ts";
-import { faultyStore, type FaultyStore, NatsServer, waitFor } from "../testing/mod.ts";
+import { type FaultyStore, faultyStore, NatsServer, waitFor } from "../testing/mod.ts";
 
 const args = Deno.args;
 const natsUrlArg = args.includes("--nats") ? args[args.indexOf("--nats") + 1] : undefined;
@@ -86,7 +86,9 @@ const live = () => workers.filter((w) => !w.crashed && w.manager.state !== "shut
 function snapshot(): Map<string, string> {
   const owners = new Map<string, string>();
   for (const w of live()) {
-    for (const p of w.manager.assignment.partitions) owners.set(partitionId(p), w.manager.workerId!);
+    for (const p of w.manager.assignment.partitions) {
+      owners.set(partitionId(p), w.manager.workerId!);
+    }
   }
   return owners;
 }
@@ -150,7 +152,11 @@ async function measure(name: string, action: () => Promise<void>): Promise<void>
   const before = snapshot();
   const start = performance.now();
   await action();
-  await waitFor(covered, { timeoutMs: 30_000, intervalMs: 10, message: `pool settled after ${name}` });
+  await waitFor(covered, {
+    timeoutMs: 30_000,
+    intervalMs: 10,
+    message: `pool settled after ${name}`,
+  });
   const ms = performance.now() - start;
   const after = snapshot();
   let moved = 0;
@@ -171,7 +177,12 @@ try {
   for (let i = 0; i < 6; i++) await addWorker();
   await Promise.all(workers.map((w) => w.manager.start()));
   await waitFor(covered, { timeoutMs: 30_000, intervalMs: 10, message: "initial assignment" });
-  events.push({ name: "cold start", moved: partitions.length, minimal: partitions.length, ms: performance.now() - startedAt });
+  events.push({
+    name: "cold start",
+    moved: partitions.length,
+    minimal: partitions.length,
+    ms: performance.now() - startedAt,
+  });
   render(`cold start: all stable in ${(performance.now() - startedAt).toFixed(0)} ms`);
 
   await measure("crash a worker", async () => {
@@ -185,7 +196,10 @@ try {
     const leader = live().find((w) => w.manager.isLeader)!;
     const t = performance.now();
     await leader.manager.stop();
-    await waitFor(() => live().some((w) => w.manager.isLeader), { timeoutMs: 10_000, intervalMs: 2 });
+    await waitFor(() => live().some((w) => w.manager.isLeader), {
+      timeoutMs: 10_000,
+      intervalMs: 2,
+    });
     leaderFailoverMs = performance.now() - t;
   });
 

@@ -4,14 +4,13 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/nats-core";
 import type { AssignmentStrategy } from "./engine/mod.ts";
 import { InvalidConfigError } from "./errors.ts";
 import { type Partition, sanitizePartitions } from "./partition.ts";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import type { CoordinationStore } from "./store/store.ts";
-import type { Hooks, Logger, PartitionSource } from "./types.ts";
+import type { Hooks, Logger, NatsConnectionLike, PartitionSource } from "./types.ts";
 
 /** Degraded-mode settings (all durations in milliseconds). */
 export interface DegradedOptions {
@@ -169,7 +168,7 @@ export interface TuningOptions {
 /** Options of `new Manager(options)`. Exactly one of `connection` and `store` is required. */
 export interface ManagerOptions extends TuningOptions {
   /** A NATS connection from any nats.js transport (TCP or WebSocket). */
-  readonly connection?: NatsConnection;
+  readonly connection?: NatsConnectionLike;
   /** A coordination store instead of a connection, e.g. `memoryStore()` for one process. */
   readonly store?: CoordinationStore;
   /** Group name: namespaces the buckets; letters, digits, `_` and `-`. */
@@ -245,7 +244,7 @@ export interface ResolvedTuning {
 
 /** Every option of a manager with defaults applied; produced by {@link resolveConfig}. */
 export interface ResolvedConfig extends ResolvedTuning {
-  /** See {@link ManagerOptions.connection}. */ readonly connection: NatsConnection | undefined;
+  /** See {@link ManagerOptions.connection}. */ readonly connection: NatsConnectionLike | undefined;
   /** See {@link ManagerOptions.store}. */ readonly store: CoordinationStore | undefined;
   /** See {@link ManagerOptions.group}. */ readonly group: string;
   /** See {@link ManagerOptions.source}. */

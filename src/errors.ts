@@ -61,6 +61,8 @@ export class InvalidConfigError extends PartiError {
   readonly field: string;
 
   /**
+   * Creates the error.
+   *
    * @param field The option that is invalid.
    * @param message What is wrong and how to fix it.
    */
@@ -77,6 +79,8 @@ export class InvalidPartitionError extends PartiError {
   readonly index: number;
 
   /**
+   * Creates the error.
+   *
    * @param index Position of the partition in its list.
    * @param message What is wrong with it.
    */
@@ -89,7 +93,11 @@ export class InvalidPartitionError extends PartiError {
 
 /** Every worker ID in the configured range is taken by a live worker. */
 export class WorkerIdExhaustedError extends PartiError {
-  /** @param message Which range is exhausted and which option to raise. */
+  /**
+   * Creates the error.
+   *
+   * @param message Which range is exhausted and which option to raise.
+   */
   constructor(message: string) {
     super("WORKER_ID_EXHAUSTED", message);
     this.name = "WorkerIdExhaustedError";
@@ -98,7 +106,11 @@ export class WorkerIdExhaustedError extends PartiError {
 
 /** An operation needs a started manager. */
 export class NotStartedError extends PartiError {
-  /** @param message What was attempted. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted.
+   */
   constructor(message = "Manager is not started; call start() first") {
     super("NOT_STARTED", message);
     this.name = "NotStartedError";
@@ -107,7 +119,11 @@ export class NotStartedError extends PartiError {
 
 /** `start()` was called on a manager that is starting, started or stopped. */
 export class AlreadyStartedError extends PartiError {
-  /** @param message What was attempted. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted.
+   */
   constructor(message = "Manager was already started; create a new Manager to start again") {
     super("ALREADY_STARTED", message);
     this.name = "AlreadyStartedError";
@@ -117,6 +133,8 @@ export class AlreadyStartedError extends PartiError {
 /** This worker lost leadership while acting as leader. */
 export class LeadershipLostError extends PartiError {
   /**
+   * Creates the error.
+   *
    * @param message What was interrupted.
    * @param options Standard error options.
    */
@@ -134,6 +152,8 @@ export class RevisionConflictError extends PartiError {
   readonly key: string;
 
   /**
+   * Creates the error.
+   *
    * @param bucket Bucket name.
    * @param key Key name.
    * @param options Standard error options.
@@ -153,6 +173,8 @@ export class RevisionConflictError extends PartiError {
 /** The coordination store could not be reached or did not answer in time. */
 export class CoordinationUnavailableError extends PartiError {
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param options Standard error options.
    * @param code A more specific code for subclasses.
@@ -170,6 +192,8 @@ export class CoordinationUnavailableError extends PartiError {
 /** A store operation did not complete within its timeout; its outcome is unknown. */
 export class OperationTimeoutError extends CoordinationUnavailableError {
   /**
+   * Creates the error.
+   *
    * @param message What timed out.
    * @param options Standard error options.
    */
@@ -185,6 +209,8 @@ export class BucketNotFoundError extends CoordinationUnavailableError {
   readonly bucket: string;
 
   /**
+   * Creates the error.
+   *
    * @param bucket Bucket name.
    * @param options Standard error options.
    */
@@ -201,6 +227,8 @@ export class BucketConfigMismatchError extends PartiError {
   readonly bucket: string;
 
   /**
+   * Creates the error.
+   *
    * @param bucket Bucket name.
    * @param message Which setting differs and how to fix it.
    */
@@ -219,6 +247,8 @@ export class MalformedDataError extends PartiError {
   readonly key: string;
 
   /**
+   * Creates the error.
+   *
    * @param bucket Bucket name.
    * @param key Key name.
    * @param message What is wrong with the value.
@@ -234,6 +264,8 @@ export class MalformedDataError extends PartiError {
 /** The assignment strategy threw or returned an invalid result. */
 export class StrategyError extends PartiError {
   /**
+   * Creates the error.
+   *
    * @param message What went wrong.
    * @param options Standard error options.
    */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type ResolvedConfig, resolveConfig, type ManagerOptions } from "./config.ts";
+import { type ManagerOptions, resolveConfig, type ResolvedConfig } from "./config.ts";
 import { Controller, type ControllerState } from "./controller/controller.ts";
 import { Membership } from "./controller/membership.ts";
 import { Publisher } from "./controller/publisher.ts";
@@ -273,7 +273,9 @@ export class Manager implements AsyncDisposable {
   #recreateBuckets(): void {
     if (this.#recreating || this.#abort.signal.aborted) return;
     this.#recreating = this.#openBuckets()
-      .then(() => this.#config.logger?.warn("Recreated missing buckets", { group: this.#config.group }))
+      .then(() =>
+        this.#config.logger?.warn("Recreated missing buckets", { group: this.#config.group })
+      )
       .catch((error) => this.#reportError(error as Error))
       .finally(() => (this.#recreating = undefined));
   }
@@ -449,13 +451,15 @@ export class Manager implements AsyncDisposable {
         await this.#watch?.poll();
       } catch (error) {
         if (error instanceof RevisionConflictError) {
-          await this.#enqueue(() => this.#callOnError(
-            new PartiError(
-              "COORDINATION_UNAVAILABLE",
-              `Worker ID '${this.workerId}' was taken over by another process; releasing all partitions`,
-              { cause: error },
-            ),
-          ));
+          await this.#enqueue(() =>
+            this.#callOnError(
+              new PartiError(
+                "COORDINATION_UNAVAILABLE",
+                `Worker ID '${this.workerId}' was taken over by another process; releasing all partitions`,
+                { cause: error },
+              ),
+            )
+          );
           await this.#enqueue(() => this.#fence());
           void this.stop();
           return;
@@ -507,23 +511,24 @@ export class Manager implements AsyncDisposable {
     const c = this.#config;
     const buckets = this.#buckets!;
     const publisher = new Publisher(buckets.assignments, (e) => this.#reportError(e));
-    let controller: Controller | undefined;
+    // The membership callbacks need the controller, which needs the membership.
+    const ref: { controller?: Controller } = {};
     const membership = new Membership(buckets.heartbeats, {
       heartbeatTtlMs: c.heartbeatTtlMs,
       checkIntervalMs: Math.max(50, Math.min(c.heartbeatIntervalMs / 2, 500)),
       clock: c.clock,
       onJoin: (id) => {
-        controller?.workerJoined(id);
+        ref.controller?.workerJoined(id);
         void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerJoined, id));
       },
       onLeave: (id, reason) => {
-        controller?.workerLeft(id, reason);
+        ref.controller?.workerLeft(id, reason);
         void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerLeft, id));
       },
-      onUpdate: (id) => controller?.workerUpdated(id),
+      onUpdate: (id) => ref.controller?.workerUpdated(id),
       onError: (e) => this.#reportError(e),
     });
-    controller = new Controller({
+    const controller = new Controller({
       config: c,
       engine: this.#engine!,
       strategy: this.#strategy,
@@ -540,12 +545,13 @@ export class Manager implements AsyncDisposable {
       clock: c.clock,
       logger: c.logger,
     });
+    ref.controller = controller;
     this.#membership = membership;
     this.#controller = controller;
     membership.start();
     // Let the heartbeat snapshot arrive before the controller's first decision.
     void sleep(Math.min(100, c.heartbeatIntervalMs)).then(() => {
-      if (this.#controller === controller) controller!.start();
+      if (this.#controller === controller) controller.start();
     });
   }
 

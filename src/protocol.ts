@@ -159,7 +159,9 @@ function parse(bucket: string, key: string, bytes: Uint8Array): Record<string, u
 
 function str(bucket: string, key: string, o: Record<string, unknown>, field: string): string {
   const v = o[field];
-  if (typeof v !== "string") throw new MalformedDataError(bucket, key, `'${field}' is not a string`);
+  if (typeof v !== "string") {
+    throw new MalformedDataError(bucket, key, `'${field}' is not a string`);
+  }
   return v;
 }
 
@@ -176,7 +178,9 @@ function partitions(
   key: string,
   value: unknown,
 ): Partition[] {
-  if (!Array.isArray(value)) throw new MalformedDataError(bucket, key, "'partitions' is not an array");
+  if (!Array.isArray(value)) {
+    throw new MalformedDataError(bucket, key, "'partitions' is not an array");
+  }
   for (let i = 0; i < value.length; i++) {
     const problem = describePartitionProblem(value[i]);
     if (problem) throw new MalformedDataError(bucket, key, `partitions[${i}] ${problem}`);

@@ -124,3 +124,17 @@ export interface Logger {
   /** A failure. */
   error(message: string, fields?: LogFields): void;
 }
+
+/**
+ * A NATS connection from any nats.js v3 transport: `connect()` of `@nats-io/transport-deno` or
+ * `@nats-io/transport-node`, or `wsconnect()` of `@nats-io/nats-core`. Declared by shape so that
+ * Parti's public types do not expose nats.js internals; pass the connection object itself.
+ */
+export interface NatsConnectionLike {
+  /** Whether the connection is closed for good. */
+  isClosed(): boolean;
+  /** Resolves when the connection closes. */
+  closed(): Promise<void | Error>;
+  /** The server the connection is currently attached to. */
+  getServer(): string;
+}

@@ -120,10 +120,13 @@ export class Controller {
 
   /** A worker joined. */
   workerJoined(_workerId: string): void {
-    this.#holds.set(_workerId, this.#holdFromHeartbeat(_workerId) ?? {
-      acked: "unknown",
-      unacked: [],
-    });
+    this.#holds.set(
+      _workerId,
+      this.#holdFromHeartbeat(_workerId) ?? {
+        acked: "unknown",
+        unacked: [],
+      },
+    );
     this.#openWindow("planned");
   }
 
@@ -204,11 +207,14 @@ export class Controller {
     } else if (this.#windowKind === undefined) {
       this.#windowKind = kind;
       this.#windowStart = now;
-      this.#windowUntil = now + (kind === "coldStart" ? c.coldStartWindowMs : c.plannedScaleWindowMs);
+      this.#windowUntil = now +
+        (kind === "coldStart" ? c.coldStartWindowMs : c.plannedScaleWindowMs);
       this.#reason = kind;
     } else if (this.#windowKind !== "emergency") {
       // Further changes extend an open window, up to three times its length.
-      const length = this.#windowKind === "coldStart" ? c.coldStartWindowMs : c.plannedScaleWindowMs;
+      const length = this.#windowKind === "coldStart"
+        ? c.coldStartWindowMs
+        : c.plannedScaleWindowMs;
       this.#windowUntil = Math.min(
         Math.max(this.#windowUntil, now + c.plannedScaleWindowMs),
         this.#windowStart + 3 * length,
@@ -254,10 +260,13 @@ export class Controller {
     }
     await publisher.adopt(minVersion);
     for (const m of membership.members()) {
-      this.#holds.set(m.workerId, this.#holdFromHeartbeat(m.workerId) ?? {
-        acked: "unknown",
-        unacked: [],
-      });
+      this.#holds.set(
+        m.workerId,
+        this.#holdFromHeartbeat(m.workerId) ?? {
+          acked: "unknown",
+          unacked: [],
+        },
+      );
     }
   }
 
@@ -401,7 +410,9 @@ export class Controller {
       next.set(workerId, out);
     }
     const phase = pending > 0 ? "revoke" : "assign";
-    const force = new Set(members.map((m) => m.workerId).filter((id) => this.#lostItsAssignment(id)));
+    const force = new Set(
+      members.map((m) => m.workerId).filter((id) => this.#lostItsAssignment(id)),
+    );
     const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force);
     this.#waitingForAcks = pending > 0;
     if (version === undefined) return;

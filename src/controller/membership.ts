@@ -61,7 +61,10 @@ export class Membership {
 
   /** Starts watching heartbeats. */
   start(): void {
-    this.#watch = this.#bucket.watch({ signal: this.#abort.signal, onError: this.#options.onError });
+    this.#watch = this.#bucket.watch({
+      signal: this.#abort.signal,
+      onError: this.#options.onError,
+    });
     const watch = this.#watch;
     (async () => {
       for await (const entry of watch) {

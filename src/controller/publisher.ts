@@ -104,7 +104,9 @@ export class Publisher {
     for (let i = 0; i < (record.chunks ?? 0); i++) {
       const entry = await this.#bucket.get(chunkKey(workerId, i));
       if (!entry) continue;
-      const chunk = JSON.parse(new TextDecoder().decode(entry.value)) as { partitions: Partition[] };
+      const chunk = JSON.parse(new TextDecoder().decode(entry.value)) as {
+        partitions: Partition[];
+      };
       out.push(...chunk.partitions);
     }
     return out;
@@ -174,7 +176,10 @@ export class Publisher {
     const key = assignmentKey(workerId);
     let value = encode({ epoch, version, phase, partitions });
     if (value.byteLength > CHUNK_BYTES) {
-      const perChunk = Math.max(1, Math.floor(partitions.length * CHUNK_BYTES / value.byteLength / 2));
+      const perChunk = Math.max(
+        1,
+        Math.floor(partitions.length * CHUNK_BYTES / value.byteLength / 2),
+      );
       let chunks = 0;
       for (let i = 0; i < partitions.length; i += perChunk, chunks++) {
         await this.#bucket.put(

@@ -13,6 +13,14 @@
  *   throws {@link BucketConfigMismatchError}.
  * - `kv.watch` alone can go silent for 60–90 s (bucket deleted, consumer lost, consumer's node
  *   down), so every watch runs a watchdog that recreates it.
+ * - While the connection is down, operations fail at once with
+ *   {@link CoordinationUnavailableError} (nothing was sent, so nothing was written) instead of
+ *   being buffered into a timeout whose outcome is unknown.
+ *
+ * Use one nats.js transport per process: `connect()` and `wsconnect()` each install a
+ * process-wide transport factory, and a client reconnects with whichever was installed last, so a
+ * WebSocket client reconnects over raw TCP to the WebSocket port (and hangs) after a TCP
+ * `connect()` elsewhere in the process, and the other way round.
  *
  * No `Deno.*` here: this module must run wherever nats.js runs.
  *
@@ -44,7 +52,7 @@ import {
   PartiError,
   RevisionConflictError,
 } from "../errors.ts";
-import type { Logger } from "../types.ts";
+import type { Logger, NatsConnectionLike } from "../types.ts";
 import type {
   Bucket,
   BucketOptions,
@@ -208,9 +216,8 @@ class NatsContext {
   /**
    * Fails fast instead of sending while the connection is down. Requests buffered during an
    * outage are never answered, even when the client reconnects before their deadline
-   * (NATS_FACTS row 14), so sending them buys nothing; and with nats.js 3.4.0 over WebSocket,
-   * anything published while disconnected makes every later reconnect attempt hang until the
-   * connect timeout, so the client never comes back.
+   * (NATS_FACTS row 14), so sending them only turns a definite "not written" into a timeout
+   * with an unknown outcome, after the full operation timeout.
    */
   ensureConnected(bucket: string, what: string): void {
     if (this.nc.isClosed()) {
@@ -578,11 +585,14 @@ class NatsWatch {
     this.#schedule(0);
   }
 
-  /** Marks the watch for recreation and checks at once (idempotent while one is pending). */
-  requestRestart(reason: string): void {
+  /**
+   * Marks the watch for recreation (idempotent while one is pending) and checks at once, or at
+   * the next interval when `now` is false.
+   */
+  requestRestart(reason: string, now = true): void {
     if (this.queue.stopped) return;
     this.#restartReason ??= reason;
-    this.#schedule(0);
+    if (now) this.#schedule(0);
   }
 
   #schedule(delayMs: number): void {
@@ -695,8 +705,9 @@ class NatsWatch {
         this.#report(await this.#ctx.mapError(error, this.#bucket.name, "watch"));
       }
     }
-    // The underlying watcher ended without being replaced: recreate it.
-    if (generation === this.#generation) this.requestRestart("watcher ended");
+    // The underlying watcher ended without being replaced: recreate it at the next check, not
+    // at once, so a watcher that keeps ending cannot spin.
+    if (generation === this.#generation) this.requestRestart("watcher ended", false);
   }
 
   #deliver(entry: KvWatchEntry): void {
@@ -730,6 +741,19 @@ class NatsWatch {
 /**
  * Creates a coordination store over NATS JetStream KV.
  *
+ * Errors: JetStream's wrong-last-sequence (10071) becomes {@link RevisionConflictError}; a missing
+ * stream (10059, or a timeout / "no responders" confirmed by a stream lookup) becomes
+ * {@link BucketNotFoundError}; any other timeout becomes {@link OperationTimeoutError} (outcome
+ * unknown); a closed or disconnected connection becomes {@link CoordinationUnavailableError}.
+ * Each keeps the client's error as `cause`.
+ *
+ * Watches: every `watchdogIntervalMs` a watch reads the bucket status. If the bucket is gone it
+ * reports {@link BucketNotFoundError} through `onError` and keeps checking; if it was recreated
+ * (new incarnation) the watch starts over and delivers the current values again; if a matching
+ * revision stays undelivered for a whole interval while nothing arrives, the underlying watcher
+ * is replaced and resumes after the last delivered revision. A reconnect also replaces it.
+ * Entries are de-duplicated by revision.
+ *
  * @param connection A connection from any nats.js transport (TCP or WebSocket), ideally created
  * with {@link recommendedConnectionOptions}; the caller keeps ownership and closes it.
  * @param options Operation timeout, watchdog interval and logger.
@@ -749,8 +773,8 @@ class NatsWatch {
  * ```
  */
 export function natsKvStore(
-  connection: NatsConnection,
+  connection: NatsConnectionLike,
   options: NatsKvStoreOptions = {},
 ): CoordinationStore {
-  return new NatsKvStore(connection, options);
+  return new NatsKvStore(connection as NatsConnection, options);
 }

@@ -138,7 +138,9 @@ export class LeaderElection {
     while (!signal.aborted) {
       try {
         if (!this.#leading) await this.#campaign();
-        else if (this.#options.clock.now() - this.#lastRenewStart >= renewEvery) await this.#renew();
+        else if (this.#options.clock.now() - this.#lastRenewStart >= renewEvery) {
+          await this.#renew();
+        }
       } catch (error) {
         this.#options.onError(error as Error);
       }

@@ -8,9 +8,20 @@ const hbTtl = presets.fastTest.heartbeatTtlMs!;
 const grace = presets.fastTest.emergencyGraceMs!;
 const lease = presets.fastTest.electionLeaseMs!;
 
-async function pool(url: string, group: string, n: number, extra: (i: number) => string[] = () => []) {
-  const workers = Array.from({ length: n }, (_, i) => WorkerProcess.spawn(url, group, COUNT, extra(i)));
-  await waitFor(() => workers.every((w) => w.started), { timeoutMs: 30_000, message: "workers started" });
+async function pool(
+  url: string,
+  group: string,
+  n: number,
+  extra: (i: number) => string[] = () => [],
+) {
+  const workers = Array.from(
+    { length: n },
+    (_, i) => WorkerProcess.spawn(url, group, COUNT, extra(i)),
+  );
+  await waitFor(() => workers.every((w) => w.started), {
+    timeoutMs: 30_000,
+    message: "workers started",
+  });
   await waitFor(() => covered(workers, COUNT) && workers.filter((w) => w.isLeader).length === 1, {
     timeoutMs: 20_000,
     message: "pool settled",
@@ -30,11 +41,15 @@ Deno.test("a SIGKILLed worker's partitions, and only those, move to the survivor
     await victim.kill("SIGKILL");
     await waitFor(() => covered(survivors, COUNT), { timeoutMs: 15_000, intervalMs: 10 });
     const elapsed = performance.now() - killedAt;
-    console.log(`crash failover (SIGKILL worker): ${elapsed.toFixed(0)} ms (TTL ${hbTtl} + grace ${grace})`);
+    console.log(
+      `crash failover (SIGKILL worker): ${elapsed.toFixed(0)} ms (TTL ${hbTtl} + grace ${grace})`,
+    );
     for (const w of survivors) {
       const kept = before.get(w.workerId!)!;
       for (const p of kept) assert.ok(w.partitions.includes(p), `${w.workerId} kept ${p}`);
-      for (const p of w.partitions) assert.ok(kept.has(p) || orphaned.has(p), `${p} moved needlessly`);
+      for (const p of w.partitions) {
+        assert.ok(kept.has(p) || orphaned.has(p), `${p} moved needlessly`);
+      }
     }
     assert.ok(elapsed < hbTtl + grace + 3_000, `reassigned in ${elapsed} ms`);
   } finally {
@@ -77,13 +92,20 @@ Deno.test("a restarted process with the same instance name reclaims its ID and i
     const id = victim.workerId;
     const partitions = [...victim.partitions].sort();
     await victim.kill("SIGKILL");
-    const again = WorkerProcess.spawn(server.url, "reclaim", COUNT, ["--instance", `pod-${victimIndex}`]);
+    const again = WorkerProcess.spawn(server.url, "reclaim", COUNT, [
+      "--instance",
+      `pod-${victimIndex}`,
+    ]);
     replacements.push(again);
     await waitFor(() => again.started, { timeoutMs: 20_000 });
     assert.equal(again.workerId, id);
     const live = [...workers.filter((w) => w !== victim), again];
     await waitFor(() => covered(live, COUNT), { timeoutMs: 15_000 });
-    assert.deepEqual([...again.partitions].sort(), partitions, "restart within the TTL moves nothing");
+    assert.deepEqual(
+      [...again.partitions].sort(),
+      partitions,
+      "restart within the TTL moves nothing",
+    );
     assert.equal([...ownersOf(live).values()].filter((o) => o.length > 1).length, 0);
   } finally {
     await Promise.all([...workers, ...replacements].map((w) => w.kill("SIGKILL")));

@@ -2,7 +2,7 @@
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
-  Manager,
+  type Manager,
   type ManagerOptions,
   type Partition,
   partitionId,

@@ -5,8 +5,8 @@ import { wsconnect } from "@nats-io/nats-core";
 import {
   type Clock,
   InvalidConfigError,
-  Manager,
   MalformedDataError,
+  Manager,
   memoryStore,
   presets,
   recommendedConnectionOptions,
@@ -124,9 +124,12 @@ Deno.test("foreign JSON in every bucket is reported through onError and changes 
     });
     // A foreign value in a worker's assignment key means the leader's next write conflicts; it
     // re-reads, reports, and republishes: the pool must end covered, with nobody crashed.
-    await waitFor(() => managers.every((m) => m.state !== "shutdown") && fullyCovered(managers, partitions), {
-      timeoutMs: 10_000,
-    });
+    await waitFor(
+      () => managers.every((m) => m.state !== "shutdown") && fullyCovered(managers, partitions),
+      {
+        timeoutMs: 10_000,
+      },
+    );
     assert.deepEqual(duplicates(managers), []);
     assert.ok(Math.max(...managers.map((m) => m.assignment.version)) >= versionBefore);
     const malformed = errors.filter((e) => e instanceof MalformedDataError) as MalformedDataError[];
@@ -183,7 +186,8 @@ Deno.test("a bucket deleted under a running pool is reported, recreated, and the
       const before = errors.length;
       await jsm.streams.delete(`KV_parti_gone_${bucket}`);
       await waitFor(
-        () => errors.slice(before).some((e) => (e as { code?: string }).code === "BUCKET_NOT_FOUND"),
+        () =>
+          errors.slice(before).some((e) => (e as { code?: string }).code === "BUCKET_NOT_FOUND"),
         { timeoutMs: 10_000, message: `deletion of ${bucket} reported` },
       );
       await waitFor(async () => {
@@ -294,7 +298,11 @@ Deno.test("an outage longer than the TTLs: workers fence themselves, then the po
     assert.ok(managers.every((m) => m.state === "degraded"));
     await server.restart();
     await waitForSettled(managers, partitions, 20_000);
-    assert.deepEqual(managers.map((m) => m.workerId), ids, "IDs survive an outage shorter than their TTL");
+    assert.deepEqual(
+      managers.map((m) => m.workerId),
+      ids,
+      "IDs survive an outage shorter than their TTL",
+    );
     assert.equal(doubles, 0);
   } finally {
     clearInterval(probe);
