@@ -8,7 +8,14 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { freePorts } from "./free_port.ts";
-import { type NatsServer, PortInUseError, resolveBinary, serverInternals } from "./nats_server.ts";
+import {
+  type NatsServer,
+  PortInUseError,
+  registerTempDir,
+  resolveBinary,
+  serverInternals,
+  unregisterTempDir,
+} from "./nats_server.ts";
 import { waitFor } from "./wait.ts";
 
 /** Options for {@linkcode NatsCluster.start}. */
@@ -110,6 +117,7 @@ export class NatsCluster {
     const name = options.name ?? `parti-${crypto.randomUUID().slice(0, 8)}`;
     const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
     const dir = await Deno.makeTempDir({ prefix: "parti-nats-cluster-" });
+    registerTempDir(dir);
     let lastError: unknown;
     for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
       const ports = freePorts(size * 2);
@@ -159,6 +167,7 @@ export class NatsCluster {
       }
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    unregisterTempDir(dir);
     throw lastError;
   }
 
@@ -216,6 +225,7 @@ export class NatsCluster {
         await Promise.all(this.#servers.map((s) => s.stop()));
       } finally {
         await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+        unregisterTempDir(this.#dir);
       }
     })();
     return this.#stopping;

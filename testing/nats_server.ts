@@ -88,25 +88,86 @@ const PROBE_INTERVAL_MS = 20;
 const START_ATTEMPTS = 5;
 const LOG_TAIL_LINES = 20;
 
-/** Processes spawned by this module that have not exited yet; killed if this process unloads. */
+/** Processes spawned by this module that have not exited yet. */
 const live = new Set<Deno.ChildProcess>();
+/** Temporary directories of servers and clusters not stopped yet. */
+const openDirs = new Set<string>();
 let unloadHookInstalled = false;
+const EXIT_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const SIGNAL_NUMBERS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+let signalHandlers: Map<Deno.Signal, () => void> | undefined;
+
+/** Last-resort cleanup when this process exits with servers left: kill them, remove their dirs. */
+function cleanUpAll(): void {
+  for (const c of live) {
+    try {
+      c.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  for (const dir of openDirs) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already gone, or busy: nothing more can be done while exiting
+    }
+  }
+}
+
+/**
+ * Registers a temporary directory to be removed if this process exits before it is
+ * unregistered. Internal to the testing entry point.
+ */
+export function registerTempDir(dir: string): void {
+  installUnloadHook();
+  openDirs.add(dir);
+}
+
+/** Undoes {@linkcode registerTempDir} once the directory has been removed. */
+export function unregisterTempDir(dir: string): void {
+  openDirs.delete(dir);
+}
+
+function installUnloadHook(): void {
+  if (unloadHookInstalled) return;
+  unloadHookInstalled = true;
+  // A test that exits (or calls Deno.exit) with servers running must not leave them behind.
+  globalThis.addEventListener("unload", cleanUpAll);
+}
+
+/**
+ * While servers run, Ctrl-C or a SIGTERM/SIGHUP of this process kills them before exiting: the
+ * default exit would orphan them, holding ports and disk. The listeners are removed as soon as
+ * the last server exits, so they never outlive the servers (nor trip test sanitizers).
+ */
+function updateSignalHandlers(): void {
+  if (Deno.build.os === "windows") return;
+  if (live.size > 0 && signalHandlers === undefined) {
+    signalHandlers = new Map();
+    for (const signal of EXIT_SIGNALS) {
+      const handler = () => {
+        cleanUpAll();
+        Deno.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
+      };
+      Deno.addSignalListener(signal, handler);
+      signalHandlers.set(signal, handler);
+    }
+  } else if (live.size === 0 && signalHandlers !== undefined) {
+    for (const [signal, handler] of signalHandlers) Deno.removeSignalListener(signal, handler);
+    signalHandlers = undefined;
+  }
+}
 
 function track(child: Deno.ChildProcess): void {
-  if (!unloadHookInstalled) {
-    unloadHookInstalled = true;
-    // A crashed or forgotten test must not leave servers behind holding ports and disk.
-    globalThis.addEventListener("unload", () => {
-      for (const c of live) {
-        try {
-          c.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    });
-  }
+  installUnloadHook();
   live.add(child);
+  updateSignalHandlers();
+}
+
+function untrack(child: Deno.ChildProcess): void {
+  live.delete(child);
+  updateSignalHandlers();
 }
 
 /** Reads the last lines of a log file from byte `from` on, or a note when it cannot be read. */
@@ -233,6 +294,7 @@ export class NatsServer {
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const binary = resolveBinary(options.binary);
     const dir = await Deno.makeTempDir({ prefix: "parti-nats-" });
+    registerTempDir(dir);
     const serverName = `parti-${randomId()}`;
     let lastError: unknown;
     for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
@@ -258,6 +320,7 @@ export class NatsServer {
       }
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    unregisterTempDir(dir);
     throw lastError;
   }
 
@@ -344,7 +407,7 @@ export class NatsServer {
     }
     this.#pump = Promise.all([output.pipeTo(log.writable).catch(() => {}), echo]).then(() => {});
     this.#exited = child.status.then((status) => {
-      live.delete(child);
+      untrack(child);
       if (this.#child === child) this.#child = undefined;
       return status;
     });
@@ -495,6 +558,7 @@ export class NatsServer {
         await Deno.remove(this.#spec.dir, { recursive: true }).catch((error) => {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
         });
+        unregisterTempDir(this.#spec.dir);
       }
     })();
     return this.#stopping;
