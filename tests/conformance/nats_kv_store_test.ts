@@ -13,6 +13,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { NatsServer } from "../../testing/nats_server.ts";
 import { FaultProxy } from "../../testing/tcp_proxy.ts";
+import { NatsCluster } from "../../testing/cluster.ts";
 import { waitFor } from "../../testing/wait.ts";
 import { CoordinationUnavailableError, OperationTimeoutError } from "../../src/errors.ts";
 import {
@@ -235,5 +236,68 @@ Deno.test("NATS KV store: a purge written by another client reads as a delete", 
   } finally {
     watch.stop();
     await got.done;
+  }
+});
+
+Deno.test("NATS KV store: after a silent partition heals, a watch delivers what was written meanwhile, once", async () => {
+  await using server = await NatsServer.start();
+  await using proxy = await FaultProxy.start({
+    target: { hostname: "127.0.0.1", port: server.port },
+  });
+  const watcherNc = await connect({ servers: proxy.url, ...recommendedConnectionOptions });
+  const writerNc = await connect({ servers: server.url, ...recommendedConnectionOptions });
+  const statuses: string[] = [];
+  const statusLoop = (async () => {
+    for await (const s of watcherNc.status()) statuses.push(s.type);
+  })();
+  try {
+    const name = uniqueBucket();
+    const writer = await natsKvStore(writerNc, STORE_OPTIONS).bucket(name, { ttlMs: 0 });
+    const reader = await natsKvStore(watcherNc, STORE_OPTIONS).bucket(name, { ttlMs: 0 });
+    await writer.put("k", bytes("before"));
+    const watch = reader.watch({ key: "k" });
+    const got = collect(watch);
+    try {
+      await seen(got, (e) => text(e) === "before", "initial value");
+      proxy.setMode("blackhole");
+      // Pings go unanswered: the client declares the connection stale after about 3 s.
+      await waitFor(() => statuses.includes("disconnect"), {
+        timeoutMs: 8000,
+        message: "the watcher's client noticing the partition",
+      });
+      await writer.put("k", bytes("during-1"));
+      await writer.put("k", bytes("during-2"));
+      proxy.setMode("pass");
+      await seen(got, (e) => text(e) === "during-2", "the last write made during the partition");
+      const revisions = got.entries.map((e) => e.revision);
+      assert.equal(new Set(revisions).size, revisions.length, "no revision delivered twice");
+      assert.deepEqual(revisions, [...revisions].sort((a, b) => a - b));
+    } finally {
+      watch.stop();
+      await got.done;
+    }
+  } finally {
+    await writerNc.close();
+    await watcherNc.close();
+    await statusLoop;
+  }
+});
+
+Deno.test("NATS KV store on a 3-node cluster: a replicated bucket has one create winner and checks replicas", async () => {
+  await using cluster = await NatsCluster.start(3);
+  const nc = await connect({ servers: cluster.urls, ...recommendedConnectionOptions });
+  try {
+    const store = natsKvStore(nc, { ...STORE_OPTIONS, operationTimeoutMs: 5000 });
+    const name = uniqueBucket();
+    const bucket = await store.bucket(name, { ttlMs: 0, replicas: 3 });
+    assert.equal((await bucket.status()).replicas, 3);
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => bucket.create("leader", bytes(`c${i}`))),
+    );
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+    const mismatch = await store.bucket(name, { ttlMs: 0 }).catch((e) => e);
+    assert.match(String(mismatch), /replicas/);
+  } finally {
+    await nc.close();
   }
 });
