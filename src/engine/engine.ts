@@ -24,6 +24,8 @@ import {
 import type { AssignInput, AssignmentEngine, AssignmentResult, AssignmentStats } from "./types.ts";
 
 const encoder = new TextEncoder();
+/** Characters per encodeInto call when marshalling keys. */
+const CHUNK_CHARS = 8192;
 const DEFAULT_STRATEGY = weightedConsistentHash();
 
 /** What a result remembers so that passing its map back as `previous` needs no look-ups. */
@@ -37,14 +39,19 @@ interface Snapshot {
   readonly slotIds: readonly string[];
 }
 
-const snapshots = new WeakMap<object, Snapshot>();
-
 /** An immutable `Map` of partition ID to owner, filled on first read. */
 class AssignmentMap extends Map<string, string> {
   #fill: (() => void) | undefined;
+  readonly #snapshot: Snapshot | undefined;
 
-  constructor(ids: () => readonly string[], owners: readonly string[]) {
+  /** The snapshot behind `value` when it is an assignment map made by an engine. */
+  static snapshotOf(value: unknown): Snapshot | undefined {
+    return value instanceof AssignmentMap ? value.#snapshot : undefined;
+  }
+
+  constructor(ids: () => readonly string[], owners: readonly string[], snapshot?: Snapshot) {
     super();
+    this.#snapshot = snapshot;
     this.#fill = () => {
       const list = ids();
       for (let i = 0; i < list.length; i++) Map.prototype.set.call(this, list[i]!, owners[i]!);
@@ -239,7 +246,6 @@ export class Engine implements AssignmentEngine {
       const owners = new Array<string>(n);
       const slots = k.owners;
       for (let i = 0; i < n; i++) owners[i] = slotIds[slots[i]!]!;
-      const assignment = new AssignmentMap(() => this.#partitionIds(partitions), owners);
       // Keep the owner slots in one of two reused buffers (no allocation per call); an older
       // result passed as `previous` falls back to the look-up path.
       const pool = this.#poolNext;
@@ -247,7 +253,7 @@ export class Engine implements AssignmentEngine {
       if (this.#pool[pool]!.length < n) this.#pool[pool] = new Uint32Array(Math.ceil(n * 1.25));
       this.#pool[pool]!.set(slots);
       const epoch = ++this.#poolEpoch[pool]!;
-      snapshots.set(assignment, {
+      const assignment = new AssignmentMap(() => this.#partitionIds(partitions), owners, {
         engine: this,
         partitions,
         generation: this.#generation,
@@ -323,8 +329,7 @@ export class Engine implements AssignmentEngine {
     }
     this.#parts = undefined;
     this.#ids = undefined;
-    // One pass: validate, collect key lengths and weights, and concatenate all keys (a rope that
-    // encodeInto flattens once; much cheaper than an encode per key).
+    // Pass 1: validate and collect key lengths, counts and weights.
     if (this.#counts.length < n) {
       this.#counts = new Uint32Array(n * 1.25);
       this.#weights = new Float64Array(n * 1.25);
@@ -332,7 +337,7 @@ export class Engine implements AssignmentEngine {
     const counts = this.#counts;
     const weights = this.#weights;
     let lens = this.#lens;
-    let text = "";
+    let chars = 0;
     let keyCount = 0;
     let total = 0;
     let maxWeight = 0;
@@ -361,7 +366,7 @@ export class Engine implements AssignmentEngine {
           break;
         }
         lens[keyCount++] = key.length;
-        text += key;
+        chars += key.length;
       }
       if (bad) break;
       counts[i] = keys.length;
@@ -383,22 +388,45 @@ export class Engine implements AssignmentEngine {
       validatePartitions(partitions);
       throw new TypeError("Invalid partitions");
     }
-    // A '/' inside a key can make two different key lists share one ID; the hash-based duplicate
-    // check below cannot see that, so check IDs directly.
-    if (text.indexOf("/") !== -1) validatePartitions(partitions);
+    // Pass 2: UTF-8 into the kernel. Keys are concatenated into short strings (small ropes that
+    // die young) and each is written with one encodeInto; lengths in UTF-16 units equal byte
+    // lengths as long as everything is ASCII, which encodeInto's counts reveal.
     const kernel = this.#kernel;
-    let buffers = kernel.partitionBuffers(n, keyCount, text.length);
-    const { read, written } = encoder.encodeInto(text, buffers.bytes);
-    const ascii = read === text.length && written === text.length;
-    if (!ascii) {
-      // Multi-byte characters: byte lengths per key.
-      buffers = kernel.partitionBuffers(n, keyCount, text.length * 3);
-      encoder.encodeInto(text, buffers.bytes);
-      let k = 0;
-      for (let i = 0; i < n; i++) {
-        for (const key of partitions[i]!.keys) lens[k++] = encoder.encode(key).length;
+    let buffers = kernel.partitionBuffers(n, keyCount, chars);
+    let bytes = buffers.bytes;
+    let at = 0;
+    let chunk = "";
+    let ascii = true;
+    let slash = false;
+    for (let i = 0; i < n && ascii; i++) {
+      const keys = partitions[i]!.keys;
+      for (let j = 0; j < keys.length; j++) chunk += keys[j]!;
+      if (chunk.length >= CHUNK_CHARS || i === n - 1) {
+        const { read, written } = encoder.encodeInto(chunk, bytes.subarray(at));
+        if (read !== chunk.length || written !== chunk.length) ascii = false;
+        if (!slash && chunk.indexOf("/") !== -1) slash = true;
+        at += written;
+        chunk = "";
       }
     }
+    if (!ascii) {
+      // Multi-byte characters: encode key by key to learn each key's byte length.
+      buffers = kernel.partitionBuffers(n, keyCount, chars * 3);
+      bytes = buffers.bytes;
+      at = 0;
+      let k = 0;
+      for (let i = 0; i < n; i++) {
+        for (const key of partitions[i]!.keys) {
+          const { written } = encoder.encodeInto(key, bytes.subarray(at));
+          lens[k++] = written;
+          at += written;
+          if (!slash && key.indexOf("/") !== -1) slash = true;
+        }
+      }
+    }
+    // A '/' inside a key can make two different key lists share one ID; the hash-based duplicate
+    // check below cannot see that, so check IDs directly.
+    if (slash) validatePartitions(partitions);
     buffers.keyLens.set(lens.subarray(0, keyCount));
     buffers.keyCounts.set(counts.subarray(0, n));
     buffers.weights.set(weights.subarray(0, n));
@@ -406,7 +434,10 @@ export class Engine implements AssignmentEngine {
     // Equal hashes mean equal key lists (or a 64-bit collision); let validation name the duplicate.
     if (dups > 0) validatePartitions(partitions);
     this.#parts = partitions;
-    this.#partRefs = partitions.slice();
+    // Reuse the array (already in the old generation) rather than allocating a copy per load.
+    const refs = this.#partRefs;
+    refs.length = n;
+    for (let i = 0; i < n; i++) refs[i] = partitions[i]!;
     this.#n = n;
     this.#total = total;
     this.#maxWeight = maxWeight;
@@ -485,7 +516,7 @@ export class Engine implements AssignmentEngine {
   /** Fills the kernel's previous-owner slots; returns false when there is nothing to compare. */
   #fillPrevious(previous: ReadonlyMap<string, string>, partitions: readonly Partition[]): boolean {
     const n = this.#n;
-    const snap = snapshots.get(previous);
+    const snap = AssignmentMap.snapshotOf(previous);
     const prev = this.#kernel.prevView(n);
     if (
       snap !== undefined && snap.engine === this && snap.partitions === partitions &&
