@@ -37,7 +37,7 @@
  */
 
 export { NatsServer, type NatsServerOptions } from "./nats_server.ts";
-export { NatsCluster, type NatsClusterOptions } from "./cluster.ts";
+export { NatsCluster, type NatsClusterOptions, type NatsClusterReadyOptions } from "./cluster.ts";
 export {
   type FaultMode,
   FaultProxy,

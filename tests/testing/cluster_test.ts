@@ -42,6 +42,8 @@ Deno.test("NatsCluster.start(3) serves a replicas:3 KV bucket across nodes and s
     await kv1.put("k", "while-node-down");
     await victim.restart();
     assert.equal(victim.running, true);
+    // All three nodes must be back in the JetStream cluster for a replicas:3 probe to succeed.
+    await cluster.waitReady({ timeoutMs: 20_000 });
     await waitFor(async () => (await kv3.get("k"))?.string() === "while-node-down", {
       timeoutMs: 10_000,
       message: "the value written during the outage to be readable through n3",
