@@ -64,11 +64,11 @@ export {
   type Assignment,
   type AssignmentChange,
   type DegradedAlertLevel,
+  type FencingToken,
   type Hooks,
   type LogFields,
   type Logger,
   type NatsConnectionLike,
-  type OwnedPartition,
   type PartitionSource,
   State,
 } from "./src/types.ts";
@@ -97,6 +97,7 @@ export {
   WorkerIdExhaustedError,
 } from "./src/errors.ts";
 export { type Clock, systemClock } from "./src/clock.ts";
+export type { Topology, TopologyWorker } from "./src/topology.ts";
 export {
   type Bucket,
   type BucketOptions,

@@ -9,6 +9,8 @@ import { type ManagerOptions, resolveConfig, type ResolvedConfig } from "./confi
 import { Controller, type ControllerState } from "./controller/controller.ts";
 import { Membership } from "./controller/membership.ts";
 import { Publisher } from "./controller/publisher.ts";
+import { ControlWatch, readDrained, sendRequest, setDrained } from "./controller/control.ts";
+import { readAssignments, readTopology, type Topology } from "./topology.ts";
 import {
   type AssignmentEngine,
   type AssignmentStrategy,
@@ -32,7 +34,7 @@ import {
 } from "./protocol.ts";
 import { natsKvStore } from "./store/nats_kv.ts";
 import type { Bucket, CoordinationStore } from "./store/store.ts";
-import { type Assignment, type Hooks, State } from "./types.ts";
+import { type Assignment, type FencingToken, type Hooks, State } from "./types.ts";
 import { AssignmentWatch, type ReceivedAssignment } from "./worker/assignment_watch.ts";
 import { LeaderElection } from "./worker/election.ts";
 import { StableId } from "./worker/stable_id.ts";
@@ -96,6 +98,9 @@ export class Manager implements AsyncDisposable {
   #watch: AssignmentWatch | undefined;
   #membership: Membership | undefined;
   #controller: Controller | undefined;
+  #controlWatch: ControlWatch | undefined;
+  /** Fencing token of each owned partition: the publication that gave it to this worker. */
+  readonly #tokens = new Map<string, FencingToken>();
   #heartbeatLoop: Promise<void> | undefined;
   #heartbeatWake = new Signal();
   #assignment: Assignment = EMPTY;
@@ -391,9 +396,29 @@ export class Manager implements AsyncDisposable {
     // after it was handed to the application as "stop".
     this.#assignment = assignment;
     if (!force && added.length === 0 && removed.length === 0) return;
-    await this.#callHook(this.#hooks.onAssignmentChanged, { added, removed, assignment });
-    for (const p of removed) await this.#callHook(this.#hooks.onPartitionRemoved, p);
-    for (const p of added) await this.#callHook(this.#hooks.onPartitionAdded, p);
+    const token: FencingToken = { epoch: assignment.epoch, version: assignment.version };
+    const released = removed.map((p) => {
+      const id = partitionId(p);
+      const held = this.#tokens.get(id) ?? token;
+      this.#tokens.delete(id);
+      return held;
+    });
+    for (const p of added) this.#tokens.set(partitionId(p), token);
+    await this.#callHook(this.#hooks.onAssignmentChanged, { added, removed, assignment, token });
+    for (let i = 0; i < removed.length; i++) {
+      await this.#callHook(this.#hooks.onPartitionRemoved, removed[i]!, released[i]!);
+    }
+    for (const p of added) await this.#callHook(this.#hooks.onPartitionAdded, p, token);
+  }
+
+  /**
+   * The fencing token under which this worker owns a partition, or `undefined` if it does not.
+   *
+   * @param partition The partition or its ID.
+   * @returns The (epoch, version) of the publication that gave it to this worker.
+   */
+  fencingToken(partition: Partition | string): FencingToken | undefined {
+    return this.#tokens.get(typeof partition === "string" ? partition : partitionId(partition));
   }
 
   /** Releases every partition through the hooks (fencing and shutdown). */
@@ -422,7 +447,6 @@ export class Manager implements AsyncDisposable {
       appliedVersion: this.#applied.version,
       owned: ids.length,
       ownedDigest: digestIds(ids),
-      drained: false,
     };
   }
 
@@ -542,12 +566,21 @@ export class Manager implements AsyncDisposable {
       },
       onPublished: (info) => c.logger?.info("Assignment published", { ...info }),
       onError: (e) => this.#reportError(e),
+      readDrained: async () =>
+        (await readDrained(buckets.assignments, (e) => this.#reportError(e))).workers,
       clock: c.clock,
       logger: c.logger,
     });
     ref.controller = controller;
     this.#membership = membership;
     this.#controller = controller;
+    this.#controlWatch = new ControlWatch(buckets.assignments, {
+      onDrained: (workers) => controller.setDrained(workers),
+      onRefresh: () => void controller.refreshPartitions(),
+      onRebalance: () => controller.triggerRebalance(),
+      onError: (e) => this.#reportError(e),
+    });
+    void this.#controlWatch.start();
     membership.start();
     // Let the heartbeat snapshot arrive before the controller's first decision.
     void sleep(Math.min(100, c.heartbeatIntervalMs)).then(() => {
@@ -558,10 +591,99 @@ export class Manager implements AsyncDisposable {
   async #stopController(): Promise<void> {
     const controller = this.#controller;
     this.#controller = undefined;
+    this.#controlWatch?.stop();
+    this.#controlWatch = undefined;
     this.#membership?.stop();
     this.#membership = undefined;
     this.#leaderState = "stable";
     await controller?.stop();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Control, from any worker.
+
+  #requireRunning(): Buckets {
+    if (!this.#started || this.#stopping !== undefined || !this.#buckets || !this.workerId) {
+      throw new NotStartedError();
+    }
+    return this.#buckets;
+  }
+
+  /**
+   * Re-reads the partition source. On the leader it resolves once the source was read; on a
+   * follower once the request was handed to the leader.
+   *
+   * @throws {NotStartedError} If the manager is not running.
+   */
+  async refreshPartitions(): Promise<void> {
+    const buckets = this.#requireRunning();
+    if (this.#controller && this.isLeader) return await this.#controller.refreshPartitions();
+    await sendRequest(buckets.assignments, "refresh", this.workerId!);
+  }
+
+  /**
+   * Asks the leader to rebalance now, ignoring windows and the minimum interval (the exclusive
+   * hand-off still applies).
+   *
+   * @throws {NotStartedError} If the manager is not running.
+   */
+  async triggerRebalance(): Promise<void> {
+    const buckets = this.#requireRunning();
+    if (this.#controller && this.isLeader) return this.#controller.triggerRebalance();
+    await sendRequest(buckets.assignments, "rebalance", this.workerId!);
+  }
+
+  /**
+   * Drains a worker: it stays alive and keeps its ID but is given no partitions (for rolling
+   * deploys). Persisted in the group, so it survives leader changes.
+   *
+   * @param workerId The worker to drain, e.g. `"worker-3"`.
+   * @returns Whether the drain list changed.
+   * @throws {NotStartedError} If the manager is not running.
+   */
+  drainWorker(workerId: string): Promise<boolean> {
+    const buckets = this.#requireRunning();
+    if (typeof workerId !== "string" || workerId.length === 0) {
+      throw new TypeError("drainWorker() needs a worker ID such as 'worker-3'");
+    }
+    return setDrained(buckets.assignments, workerId, true, (e) => this.#reportError(e));
+  }
+
+  /**
+   * Undoes {@link Manager.drainWorker}.
+   *
+   * @param workerId The worker to undrain.
+   * @returns Whether the drain list changed.
+   * @throws {NotStartedError} If the manager is not running.
+   */
+  undrainWorker(workerId: string): Promise<boolean> {
+    const buckets = this.#requireRunning();
+    if (typeof workerId !== "string" || workerId.length === 0) {
+      throw new TypeError("undrainWorker() needs a worker ID such as 'worker-3'");
+    }
+    return setDrained(buckets.assignments, workerId, false, (e) => this.#reportError(e));
+  }
+
+  /**
+   * Reads every worker's published assignment.
+   *
+   * @returns A map from worker ID to its assignment.
+   * @throws {NotStartedError} If the manager is not running.
+   */
+  getAssignments(): Promise<Map<string, Assignment>> {
+    const buckets = this.#requireRunning();
+    return readAssignments(buckets.assignments, (e) => this.#reportError(e));
+  }
+
+  /**
+   * Reads the group's topology: workers with their states, versions, partition counts and load,
+   * the leader and its epoch, and the latest version.
+   *
+   * @throws {NotStartedError} If the manager is not running.
+   */
+  getTopology(): Promise<Topology> {
+    const buckets = this.#requireRunning();
+    return readTopology(buckets, (e) => this.#reportError(e));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -598,10 +720,17 @@ export class Manager implements AsyncDisposable {
       await this.#stopController();
       await this.#election?.stop();
       const workerId = this.workerId;
-      if (workerId && this.#buckets) {
+      if (workerId && this.#buckets && c.instance !== undefined) {
+        // Static membership: a process with a stable instance name is expected back (a rolling
+        // restart). It keeps its ID and leaves a heartbeat saying it holds nothing; the leader
+        // keeps its partitions reserved for emergencyGraceMs so a quick restart moves nothing.
+        const record = { ...this.#heartbeatRecord(), state: State.Shutdown };
+        await this.#buckets.heartbeats.put(workerId, encode(record))
+          .catch((e) => this.#reportError(e));
+      } else if (workerId && this.#buckets) {
         await this.#buckets.heartbeats.delete(workerId).catch((e) => this.#reportError(e));
+        await this.#stableId?.release().catch((e) => this.#reportError(e));
       }
-      await this.#stableId?.release().catch((e) => this.#reportError(e));
     };
     await Promise.race([cleanup().catch((e) => this.#reportError(e)), budget]);
     this.#setState(State.Shutdown);
@@ -611,10 +740,5 @@ export class Manager implements AsyncDisposable {
   /** Same as {@link Manager.stop}; enables `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
-  }
-
-  /** @internal Ensures the manager runs; used by control methods. */
-  protected requireStarted(): void {
-    if (!this.#started || this.#stopping) throw new NotStartedError();
   }
 }

@@ -76,10 +76,8 @@ export interface HeartbeatRecord {
   readonly appliedVersion: number;
   /** Number of partitions the worker owns. */
   readonly owned: number;
-  /** Short digest of the owned partition IDs (for operators and audits). */
+  /** Short digest of the owned partition IDs (the leader compares it with what it published). */
   readonly ownedDigest: string;
-  /** Whether the worker is drained (kept alive without partitions). */
-  readonly drained: boolean;
 }
 
 /** The leader lease. */
@@ -205,7 +203,6 @@ export function decodeHeartbeat(bucket: string, key: string, bytes: Uint8Array):
     appliedVersion: num(bucket, key, o, "appliedVersion"),
     owned: num(bucket, key, o, "owned"),
     ownedDigest: str(bucket, key, o, "ownedDigest"),
-    drained: o.drained === true,
   };
 }
 
@@ -289,4 +286,37 @@ export function digestIds(ids: Iterable<string>): string {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return `${sorted.length}:${h.toString(16).padStart(8, "0")}`;
+}
+
+/** Key of the persisted list of drained workers (assignment bucket). */
+export const DRAIN_KEY = "ctl.drain";
+/** Key a follower writes to ask the leader to re-read the partition source. */
+export const REFRESH_KEY = "ctl.refresh";
+/** Key a follower writes to ask the leader to rebalance now. */
+export const REBALANCE_KEY = "ctl.rebalance";
+/** Filter matching every control key. */
+export const CONTROL_FILTER = "ctl.>";
+
+/** The drained workers: kept alive, given no partitions. */
+export interface DrainRecord {
+  /** Drained worker IDs. */
+  readonly workers: readonly string[];
+}
+
+/** A request from any worker to the leader. */
+export interface RequestRecord {
+  /** The requesting worker. */
+  readonly from: string;
+  /** Unique per request, so two equal requests are two revisions. */
+  readonly id: string;
+}
+
+/** Reads the drain list; throws `MalformedDataError` on foreign data. */
+export function decodeDrain(bucket: string, key: string, bytes: Uint8Array): DrainRecord {
+  const o = parse(bucket, key, bytes);
+  const workers = o.workers;
+  if (!Array.isArray(workers) || workers.some((w) => typeof w !== "string")) {
+    throw new MalformedDataError(bucket, key, "'workers' is not an array of strings");
+  }
+  return { workers: workers as string[] };
 }

@@ -32,14 +32,6 @@ export const State = {
 /** One of the {@link State} values. */
 export type State = typeof State[keyof typeof State];
 
-/** A partition handed to this worker together with its fencing token. */
-export interface OwnedPartition {
-  /** The partition. */
-  readonly partition: Partition;
-  /** Its ID (`keys.join("/")`). */
-  readonly id: string;
-}
-
 /** The assignment a worker currently holds. */
 export interface Assignment {
   /** Leader epoch of the publication this assignment came from (0 before the first one). */
@@ -50,8 +42,22 @@ export interface Assignment {
   readonly partitions: readonly Partition[];
 }
 
+/**
+ * A fencing token: the (epoch, version) of the publication that gave a partition to this worker.
+ * Tokens of one partition increase with every hand-over, so a downstream system that remembers
+ * the highest token it has seen per partition can reject writes from a deposed owner.
+ */
+export interface FencingToken {
+  /** Leader epoch of the publication. */
+  readonly epoch: number;
+  /** Version of the publication. */
+  readonly version: number;
+}
+
 /** What `onAssignmentChanged` receives. */
 export interface AssignmentChange {
+  /** Fencing token of this change: compare tokens as (epoch, version) pairs. */
+  readonly token: FencingToken;
   /** Partitions this worker gained. */
   readonly added: readonly Partition[];
   /** Partitions this worker lost. */
@@ -74,10 +80,10 @@ export interface Hooks {
    * mode the leader hands those partitions to another worker only after this resolves.
    */
   onAssignmentChanged?(change: AssignmentChange): void | Promise<void>;
-  /** Called once per partition gained, after `onAssignmentChanged`. */
-  onPartitionAdded?(partition: Partition): void | Promise<void>;
-  /** Called once per partition lost, after `onAssignmentChanged`. */
-  onPartitionRemoved?(partition: Partition): void | Promise<void>;
+  /** Called once per partition gained, after `onAssignmentChanged`, with its fencing token. */
+  onPartitionAdded?(partition: Partition, token: FencingToken): void | Promise<void>;
+  /** Called once per partition lost, after `onAssignmentChanged`, with the token it was held by. */
+  onPartitionRemoved?(partition: Partition, token: FencingToken): void | Promise<void>;
   /** The manager moved from one state to another. */
   onStateChanged?(from: State, to: State): void | Promise<void>;
   /** This worker became (`true`) or stopped being (`false`) the leader. */

@@ -48,6 +48,8 @@ export interface ControllerOptions {
   readonly onPublished: (info: PublicationInfo) => void;
   /** Receives recoverable problems. */
   readonly onError: (error: Error) => void;
+  /** Reads the persisted drain list. */
+  readonly readDrained: () => Promise<ReadonlySet<string>>;
   /** Monotonic clock. */
   readonly clock: Clock;
   /** Logger. */
@@ -98,6 +100,10 @@ export class Controller {
   #nextRefreshAt = Number.POSITIVE_INFINITY;
   #loop: Promise<void> | undefined;
   #state: ControllerState | undefined;
+  #drained: ReadonlySet<string> = new Set();
+  /** Workers that stopped for a restart (static membership), with the local time first seen so. */
+  readonly #away = new Map<string, number>();
+  #refreshed = new Signal();
 
   /** @param options Dependencies and callbacks. */
   constructor(options: ControllerOptions) {
@@ -119,20 +125,22 @@ export class Controller {
   }
 
   /** A worker joined. */
-  workerJoined(_workerId: string): void {
+  workerJoined(workerId: string): void {
     this.#holds.set(
-      _workerId,
-      this.#holdFromHeartbeat(_workerId) ?? {
+      workerId,
+      this.#holdFromHeartbeat(workerId) ?? {
         acked: "unknown",
         unacked: [],
       },
     );
     this.#openWindow("planned");
+    this.#trackAway(workerId);
   }
 
   /** A worker left (gracefully or declared dead). */
   workerLeft(workerId: string, reason: LeaveReason): void {
     this.#holds.delete(workerId);
+    this.#away.delete(workerId);
     this.#openWindow(reason === "dead" ? "emergency" : "planned");
   }
 
@@ -140,15 +148,29 @@ export class Controller {
   workerUpdated(workerId: string): void {
     const hold = this.#holdFromHeartbeat(workerId);
     if (hold) this.#holds.set(workerId, hold);
+    this.#trackAway(workerId);
     if (this.#waitingForAcks || this.#lostItsAssignment(workerId)) {
       this.#dirty = true;
       this.#wake.notify();
     }
   }
 
-  /** Re-read the partition source now. */
-  refreshPartitions(): void {
+  /** Re-read the partition source now; resolves once it was read (or failed and was reported). */
+  refreshPartitions(): Promise<void> {
     this.#refreshRequested = true;
+    const done = this.#refreshed.wait();
+    this.#wake.notify();
+    return done;
+  }
+
+  /** The drain list changed: drained workers keep running with no partitions. */
+  setDrained(workers: ReadonlySet<string>): void {
+    const same = workers.size === this.#drained.size &&
+      [...workers].every((w) => this.#drained.has(w));
+    if (same) return;
+    this.#drained = workers;
+    this.#dirty = true;
+    this.#reason = "manual";
     this.#wake.notify();
   }
 
@@ -160,6 +182,30 @@ export class Controller {
     this.#reason = "manual";
     this.#lastPlannedAt = Number.NEGATIVE_INFINITY;
     this.#wake.notify();
+  }
+
+  /**
+   * A worker with a stable instance name that stops keeps its ID and reports state `shutdown`: it
+   * is expected back (a rolling restart). Its partitions stay reserved for `emergencyGraceMs`, so
+   * a restart within the grace moves nothing; after that they are handed to others.
+   */
+  #trackAway(workerId: string): void {
+    const member = this.#o.membership.get(workerId);
+    if (!member) return;
+    if (member.heartbeat.state === "shutdown") {
+      if (!this.#away.has(workerId)) {
+        this.#away.set(workerId, this.#o.clock.now());
+        this.#openWindow("emergency");
+      }
+    } else if (this.#away.delete(workerId)) {
+      this.#dirty = true;
+      this.#wake.notify();
+    }
+  }
+
+  #isAway(workerId: string, now: number): boolean {
+    const since = this.#away.get(workerId);
+    return since !== undefined && now - since >= this.#o.config.emergencyGraceMs;
   }
 
   /**
@@ -259,6 +305,7 @@ export class Controller {
       minVersion = Math.max(minVersion, m.heartbeat.appliedVersion);
     }
     await publisher.adopt(minVersion);
+    this.#drained = await this.#o.readDrained();
     for (const m of membership.members()) {
       this.#holds.set(
         m.workerId,
@@ -305,6 +352,14 @@ export class Controller {
   }
 
   async #refresh(): Promise<void> {
+    try {
+      await this.#readSource();
+    } finally {
+      this.#refreshed.notify();
+    }
+  }
+
+  async #readSource(): Promise<void> {
     const { config } = this.#o;
     this.#refreshRequested = false;
     if (config.partitionRefreshIntervalMs > 0) {
@@ -346,7 +401,11 @@ export class Controller {
   async #converge(): Promise<void> {
     const { membership, publisher, engine, strategy, epoch } = this.#o;
     const members = membership.members();
-    const live = members.filter((m) => !m.heartbeat.drained).map((m) => m.workerId).sort();
+    const now = this.#o.clock.now();
+    const live = members
+      .filter((m) => !this.#drained.has(m.workerId) && !this.#isAway(m.workerId, now))
+      .map((m) => m.workerId)
+      .sort();
     const memberIds = new Set(members.map((m) => m.workerId));
 
     const previous = new Map<string, string>();
@@ -433,7 +492,6 @@ export class Controller {
       workers: live.length,
     });
     this.#lastPhase = phase;
-    this.#o.logger?.info("Published assignment", { version, epoch, phase, moved, pending });
   }
 
   #lastPhase: "revoke" | "assign" = "assign";

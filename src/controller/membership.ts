@@ -35,7 +35,7 @@ export interface MembershipOptions {
   readonly onJoin: (workerId: string) => void;
   /** A worker left. */
   readonly onLeave: (workerId: string, reason: LeaveReason) => void;
-  /** A live worker's heartbeat changed (applied version, state, drain flag). */
+  /** A live worker's heartbeat changed (applied version, state, owned partitions). */
   readonly onUpdate: (workerId: string) => void;
   /** Receives malformed heartbeats and watch problems. */
   readonly onError: (error: Error) => void;

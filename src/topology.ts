@@ -1,0 +1,162 @@
+/**
+ * Read-only views of a group that any worker (or an operator tool) can take: the published
+ * assignments and the topology (workers, leader, versions, load).
+ *
+ * @module
+ */
+import type { Partition } from "./partition.ts";
+import {
+  ASSIGNMENT_PREFIX,
+  chunkKey,
+  decodeChunk,
+  decodeHeartbeat,
+  decodeLeader,
+  decodeMeta,
+  decodeWorkerAssignment,
+  LEADER_KEY,
+  META_KEY,
+} from "./protocol.ts";
+import type { Bucket } from "./store/store.ts";
+import type { Assignment } from "./types.ts";
+import { readDrained } from "./controller/control.ts";
+
+/** One worker as seen in the topology. */
+export interface TopologyWorker {
+  /** Worker ID. */
+  readonly workerId: string;
+  /** State it last reported (`undefined` if its heartbeat is gone but it still has a key). */
+  readonly state: string | undefined;
+  /** Whether it is the leader. */
+  readonly isLeader: boolean;
+  /** Whether it is drained (alive, given no partitions). */
+  readonly drained: boolean;
+  /** Version of its published assignment. */
+  readonly publishedVersion: number;
+  /** Version it reported as applied. */
+  readonly appliedVersion: number;
+  /** Number of partitions published for it. */
+  readonly partitions: number;
+  /** Total weight of those partitions. */
+  readonly load: number;
+}
+
+/** A snapshot of a group. */
+export interface Topology {
+  /** The current leader, if any. */
+  readonly leader: { readonly workerId: string; readonly epoch: number } | undefined;
+  /** Epoch of the latest publication. */
+  readonly epoch: number;
+  /** Version of the latest publication. */
+  readonly version: number;
+  /** Partitions published in total. */
+  readonly partitionCount: number;
+  /** Partitions held back in a hand-off. */
+  readonly pending: number;
+  /** Workers, sorted by ID. */
+  readonly workers: readonly TopologyWorker[];
+}
+
+/** Buckets a topology is read from. */
+export interface TopologyBuckets {
+  /** Heartbeats. */
+  readonly heartbeats: Bucket;
+  /** Leader lease. */
+  readonly leader: Bucket;
+  /** Assignments. */
+  readonly assignments: Bucket;
+}
+
+/** Reads every worker's published assignment. */
+export async function readAssignments(
+  bucket: Bucket,
+  onError: (error: Error) => void,
+): Promise<Map<string, Assignment>> {
+  const out = new Map<string, Assignment>();
+  for (const key of await bucket.keys()) {
+    if (!key.startsWith(ASSIGNMENT_PREFIX)) continue;
+    const workerId = key.slice(ASSIGNMENT_PREFIX.length);
+    if (workerId.includes(".")) continue;
+    const entry = await bucket.get(key);
+    if (!entry) continue;
+    try {
+      const record = decodeWorkerAssignment(bucket.name, key, entry.value);
+      let partitions: readonly Partition[] | undefined = record.partitions;
+      if (partitions === undefined) {
+        const collected: Partition[] = [];
+        for (let i = 0; i < (record.chunks ?? 0); i++) {
+          const chunk = await bucket.get(chunkKey(workerId, i));
+          if (chunk) collected.push(...decodeChunk(bucket.name, chunk.key, chunk.value).partitions);
+        }
+        partitions = collected;
+      }
+      out.set(workerId, { epoch: record.epoch, version: record.version, partitions });
+    } catch (error) {
+      onError(error as Error);
+    }
+  }
+  return out;
+}
+
+/** Reads the topology of a group. */
+export async function readTopology(
+  buckets: TopologyBuckets,
+  onError: (error: Error) => void,
+): Promise<Topology> {
+  const [assignments, drained, leaderEntry, metaEntry, hbKeys] = await Promise.all([
+    readAssignments(buckets.assignments, onError),
+    readDrained(buckets.assignments, onError),
+    buckets.leader.get(LEADER_KEY),
+    buckets.assignments.get(META_KEY),
+    buckets.heartbeats.keys(),
+  ]);
+  let leader: Topology["leader"];
+  if (leaderEntry) {
+    try {
+      const record = decodeLeader(buckets.leader.name, LEADER_KEY, leaderEntry.value);
+      leader = { workerId: record.workerId, epoch: record.epoch };
+    } catch (error) {
+      onError(error as Error);
+    }
+  }
+  let meta = { epoch: 0, version: 0, partitionCount: 0, pending: 0 };
+  if (metaEntry) {
+    try {
+      meta = decodeMeta(buckets.assignments.name, META_KEY, metaEntry.value);
+    } catch (error) {
+      onError(error as Error);
+    }
+  }
+  const heartbeats = new Map<string, { state: string; appliedVersion: number }>();
+  await Promise.all(hbKeys.map(async (key) => {
+    const entry = await buckets.heartbeats.get(key);
+    if (!entry) return;
+    try {
+      heartbeats.set(key, decodeHeartbeat(buckets.heartbeats.name, key, entry.value));
+    } catch (error) {
+      onError(error as Error);
+    }
+  }));
+  const ids = new Set([...heartbeats.keys(), ...assignments.keys()]);
+  const workers: TopologyWorker[] = [...ids].sort().map((workerId) => {
+    const published = assignments.get(workerId);
+    const hb = heartbeats.get(workerId);
+    return {
+      workerId,
+      state: hb?.state,
+      isLeader: leader?.workerId === workerId,
+      drained: drained.workers.has(workerId),
+      publishedVersion: published?.version ?? 0,
+      appliedVersion: hb?.appliedVersion ?? 0,
+      partitions: published?.partitions.length ?? 0,
+      load: published?.partitions.reduce((sum, p) => sum + (p.weight ?? 1), 0) ?? 0,
+    };
+  }).filter((w) => w.state !== undefined || w.partitions > 0);
+  return {
+    leader,
+    epoch: meta.epoch,
+    version: meta.version,
+    partitionCount: meta.partitionCount,
+    pending: meta.pending,
+    workers,
+  };
+}
