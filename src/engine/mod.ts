@@ -29,7 +29,7 @@
  */
 import { Engine } from "./engine.ts";
 import { createTsKernel } from "./ts_engine.ts";
-import { compileKernelModule, createWasmKernel } from "./wasm_engine.ts";
+import { compileKernelModule, createWasmKernel, kernelModuleBytes } from "./wasm_engine.ts";
 import type { AssignmentEngine, CreateAssignmentEngineOptions } from "./types.ts";
 
 export type {
@@ -109,4 +109,20 @@ export async function createAssignmentEngine(
  */
 export function compileAssignmentKernel(): Promise<WebAssembly.Module> {
   return compileKernelModule();
+}
+
+/**
+ * Returns the bytes of the WebAssembly kernel, for runtimes that only accept modules prepared at
+ * build time (write them to a `.wasm` file, then pass the runtime's module as `module`).
+ *
+ * @returns A fresh copy of the module bytes.
+ *
+ * @example Save the kernel next to a worker script
+ * ```ts ignore
+ * import { assignmentKernelBytes } from "@parti/core/engine";
+ * await Deno.writeFile("dist/parti_kernel.wasm", assignmentKernelBytes());
+ * ```
+ */
+export function assignmentKernelBytes(): Uint8Array {
+  return kernelModuleBytes();
 }

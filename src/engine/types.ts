@@ -16,7 +16,8 @@ export interface CreateAssignmentEngineOptions {
   readonly backend?: "auto" | "wasm" | "ts";
   /**
    * A precompiled kernel module, for runtimes that forbid compiling WebAssembly from bytes at run
-   * time (compile `kernelModuleBytes()` at build time and pass the module here).
+   * time: write `assignmentKernelBytes()` to a `.wasm` file at build time, import it as a module
+   * the way the runtime prescribes, and pass it here.
    */
   readonly module?: WebAssembly.Module;
 }

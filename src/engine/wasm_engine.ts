@@ -73,6 +73,11 @@ function decodeBase64(text: string): Uint8Array {
   return bytes;
 }
 
+/** The kernel module's bytes (a fresh copy). */
+export function kernelModuleBytes(): Uint8Array {
+  return decodeBase64(WASM_BASE64);
+}
+
 /** Compiles the inlined kernel once per process (asynchronously). */
 export function compileKernelModule(): Promise<WebAssembly.Module> {
   compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as Uint8Array<ArrayBuffer>);

@@ -1,6 +1,7 @@
-import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import {
   type AssignmentEngine,
+  assignmentKernelBytes,
   compileAssignmentKernel,
   consistentHash,
   createAssignmentEngine,
@@ -35,6 +36,16 @@ Deno.test("a precompiled kernel module can be passed in", async () => {
   const engine = await createAssignmentEngine({ backend: "wasm", module });
   strictEqual(engine.backend, "wasm");
   strictEqual(engine.assign({ workers: ["a"], partitions: [{ keys: ["x"] }] }).owners[0], "a");
+});
+
+Deno.test("backend 'auto' falls back to TypeScript when the kernel module is unusable", async () => {
+  const empty = new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  strictEqual((await createAssignmentEngine({ module: empty })).backend, "ts");
+  await rejects(() => createAssignmentEngine({ backend: "wasm", module: empty }));
+});
+
+Deno.test("assignmentKernelBytes() returns a valid WebAssembly module", () => {
+  ok(WebAssembly.validate(assignmentKernelBytes() as Uint8Array<ArrayBuffer>));
 });
 
 Deno.test("every partition gets exactly one owner from the worker list", () => {
