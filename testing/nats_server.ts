@@ -230,8 +230,10 @@ export let serverInternals: ServerInternals;
  *
  * Start one with {@linkcode NatsServer.start}. The process keeps running until
  * {@linkcode NatsServer.stop} (or `await using`) ends it: always stop what you start, in a
- * `finally` block or with `await using`. As a last resort, servers still running when this
- * process unloads are killed.
+ * `finally` block or with `await using`. A running server also keeps the Deno process alive.
+ * As a last resort, servers still running when this process exits (unload, `Deno.exit`) or is
+ * interrupted (SIGINT, SIGTERM, SIGHUP) are killed and their directories removed; a SIGKILL of
+ * this process leaves them running.
  *
  * @example Start a server for one test
  * ```ts ignore
@@ -434,7 +436,9 @@ export class NatsServer {
       }
       if (exitStatus !== undefined) await this.#failExited(exitStatus);
       if (performance.now() >= deadline) break;
-      await Promise.race([sleep(PROBE_INTERVAL_MS), exited]);
+      const pause = new AbortController();
+      await Promise.race([sleep(PROBE_INTERVAL_MS, pause.signal).catch(() => {}), exited]);
+      pause.abort();
     }
     await this.kill();
     const what = readiness === "jetstream"
