@@ -9,6 +9,7 @@ import { StrategyError } from "../errors.ts";
 import { type Partition, partitionId, validatePartitions } from "../partition.ts";
 import {
   type Kernel,
+  MAX_SHARED,
   STRATEGY_GIVEN,
   STRATEGY_RING,
   STRATEGY_ROUND_ROBIN,
@@ -24,6 +25,13 @@ import {
 import type { AssignInput, AssignmentEngine, AssignmentResult, AssignmentStats } from "./types.ts";
 
 const encoder = new TextEncoder();
+/** Most keys per partition (the kernels pack the count into 24 bits). */
+const MAX_KEYS = 0xffffff;
+
+function tooManyKeys(index: number): never {
+  throw new RangeError(`Partition at index ${index} has more than ${MAX_KEYS} keys`);
+}
+
 /** Characters per encodeInto call when marshalling keys. */
 const CHUNK_CHARS = 8192;
 const DEFAULT_STRATEGY = weightedConsistentHash();
@@ -343,6 +351,7 @@ export class Engine implements AssignmentEngine {
     let maxWeight = 0;
     let equal = true;
     let bad = false;
+    let prevKeys: readonly string[] = [];
     for (let i = 0; i < n; i++) {
       const p = partitions[i] as Partition | null | undefined;
       if (typeof p !== "object" || p === null) {
@@ -354,22 +363,29 @@ export class Engine implements AssignmentEngine {
         bad = true;
         break;
       }
+      if (keys.length > MAX_KEYS) tooManyKeys(i);
       if (lens.length < keyCount + keys.length) {
         const next = new Uint32Array(Math.max(2 * lens.length, keyCount + keys.length, 1024));
         next.set(lens);
         lens = this.#lens = next;
       }
+      // Leading keys shared with the previous partition are hashed once (see MAX_SHARED).
+      let shared = 0;
+      const limit = Math.min(keys.length, prevKeys.length, MAX_SHARED);
+      while (shared < limit && keys[shared] === prevKeys[shared]) shared++;
       for (let j = 0; j < keys.length; j++) {
         const key = keys[j];
         if (typeof key !== "string" || key.length === 0) {
           bad = true;
           break;
         }
+        if (j < shared) continue;
         lens[keyCount++] = key.length;
         chars += key.length;
       }
       if (bad) break;
-      counts[i] = keys.length;
+      counts[i] = (keys.length << 8) | shared;
+      prevKeys = keys;
       const w = p.weight;
       let weight = 1;
       if (w !== undefined) {
@@ -400,7 +416,7 @@ export class Engine implements AssignmentEngine {
     let slash = false;
     for (let i = 0; i < n && ascii; i++) {
       const keys = partitions[i]!.keys;
-      for (let j = 0; j < keys.length; j++) chunk += keys[j]!;
+      for (let j = counts[i]! & 0xff; j < keys.length; j++) chunk += keys[j]!;
       if (chunk.length >= CHUNK_CHARS || i === n - 1) {
         const { read, written } = encoder.encodeInto(chunk, bytes.subarray(at));
         if (read !== chunk.length || written !== chunk.length) ascii = false;
@@ -416,7 +432,9 @@ export class Engine implements AssignmentEngine {
       at = 0;
       let k = 0;
       for (let i = 0; i < n; i++) {
-        for (const key of partitions[i]!.keys) {
+        const keys = partitions[i]!.keys;
+        for (let j = counts[i]! & 0xff; j < keys.length; j++) {
+          const key = keys[j]!;
           const { written } = encoder.encodeInto(key, bytes.subarray(at));
           lens[k++] = written;
           at += written;

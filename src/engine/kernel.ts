@@ -15,13 +15,19 @@ export const STRATEGY_ROUND_ROBIN = 2;
 /** Owners given by the host (user strategy); only statistics are computed. */
 export const STRATEGY_GIVEN = 3;
 
+/** Most leading keys a partition may share with the previous one (see `keyCounts`). */
+export const MAX_SHARED = 15;
+
 /** Views into the partition input buffers (valid until the next kernel call that may grow). */
 export interface PartitionBuffers {
   /** UTF-8 bytes of every key of every partition, back to back. */
   readonly bytes: Uint8Array;
   /** Byte length of each key. */
   readonly keyLens: Uint32Array;
-  /** Number of keys of each partition. */
+  /**
+   * Per partition: `keys << 8 | shared`, where `shared` (at most {@link MAX_SHARED}) leading keys
+   * equal the previous partition's and are left out of `bytes` and `keyLens`.
+   */
   readonly keyCounts: Uint32Array;
   /** Weight of each partition. */
   readonly weights: Float64Array;

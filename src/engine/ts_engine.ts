@@ -8,6 +8,7 @@
 import {
   type Kernel,
   type KernelStats,
+  MAX_SHARED,
   type PartitionBuffers,
   type SlotViews,
   STRATEGY_GIVEN,
@@ -80,6 +81,8 @@ class TsKernel implements Kernel {
   #wHi = u32(0);
   #wLo = u32(0);
   #vnodeBytes = new Uint8Array(8);
+  #chainHi = new Uint32Array(MAX_SHARED + 1);
+  #chainLo = new Uint32Array(MAX_SHARED + 1);
 
   partitionBuffers(n: number, keyCount: number, byteLength: number): PartitionBuffers {
     this.#bytes = grow(this.#bytes, byteLength, u8);
@@ -164,17 +167,27 @@ class TsKernel implements Kernel {
   preparePartitions(n: number, equalWeights: boolean): number {
     const bytes = this.#bytes, lens = this.#keyLens, counts = this.#keyCounts;
     const hashHi = this.#hashHi, hashLo = this.#hashLo;
+    const chainHi = this.#chainHi, chainLo = this.#chainLo;
+    chainHi[0] = 0;
+    chainLo[0] = 0;
     let p = 0;
     let key = 0;
     for (let i = 0; i < n; i++) {
-      const c = counts[i]!;
-      let hh = 0, hl = 0;
-      for (let j = 0; j < c; j++) {
+      // Leading keys equal to the previous partition's were not marshalled: resume its chain.
+      const word = counts[i]!;
+      const c = word >>> 8;
+      const shared = word & 0xff;
+      let hh = chainHi[shared]!, hl = chainLo[shared]!;
+      for (let j = shared; j < c; j++) {
         const len = lens[key++]!;
         xxh3Raw(bytes, p, len, hh, hl);
         hh = xxh3Out[0]!;
         hl = xxh3Out[1]!;
         p += len;
+        if (j < MAX_SHARED) {
+          chainHi[j + 1] = hh;
+          chainLo[j + 1] = hl;
+        }
       }
       hashHi[i] = hh;
       hashLo[i] = hl;

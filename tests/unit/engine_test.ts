@@ -268,7 +268,22 @@ Deno.test("consistentHash places a partition on the first ring point at or after
     for (let i = 0; i < vnodes; i++) points.push([xxh3_64(le64(i), xxh3_64(w)), w]);
   }
   points.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
-  const partitions = Array.from({ length: 200 }, (_, i) => ({ keys: ["t", `k${i}`, "日本"] }));
+  const long = Array.from({ length: 20 }, (_, i) => `level${i}`);
+  const partitions = [
+    ...Array.from({ length: 200 }, (_, i) => ({ keys: ["t", `k${i}`, "日本"] })),
+    // Shared leading keys (hashed once by the engine), prefixes, and more than 15 shared keys.
+    { keys: ["a", "b", "c"] },
+    { keys: ["a", "b"] },
+    { keys: ["a", "b", "d"] },
+    { keys: ["a"] },
+    { keys: ["a", "x", "y"] },
+    { keys: ["é", "b"] },
+    { keys: ["é", "c"] },
+    { keys: long },
+    { keys: [...long, "tail"] },
+    { keys: long.slice(0, 17) },
+    { keys: [...long.slice(0, 16), "other"] },
+  ];
   const expected = partitions.map(({ keys }) => {
     let h = xxh3_64(keys[0]!);
     for (const key of keys.slice(1)) h = xxh3_64(key, h);

@@ -15,7 +15,7 @@ const P_START: i32 = 4; // u32[P]   ring index of the first point >= the partiti
 const P_PREV: i32 = 5; // i32[P]    previous owner slot; -1 = not in previous, -2 = owner gone
 const P_OWNER: i32 = 6; // u32[P]   result: owner slot
 const KEY_LENS: i32 = 7; // u32[K]
-const KEY_COUNTS: i32 = 8; // u32[P]
+const KEY_COUNTS: i32 = 8; // u32[P]   keys << 8 | leading keys shared with the previous partition
 const BYTES: i32 = 9; // u8[B]     UTF-8 of all keys, back to back
 const T_KEYS: i32 = 10; // u64[T]  sort scratch
 const T_KEYS2: i32 = 11;
@@ -37,6 +37,9 @@ const S_LOAD2: i32 = 26; // f64[S]
 const REGION_COUNT: i32 = 27;
 
 const REGIONS: usize = memory.data(REGION_COUNT * 8, 8);
+// Chain states of the previous partition: CHAIN[d] = hash after its first d keys (d < MAX_SHARED + 1).
+const MAX_SHARED: u32 = 15;
+const CHAIN: usize = memory.data(8 * (MAX_SHARED + 1), 8);
 
 const UNASSIGNED: u32 = 0xffffffff;
 const DIGIT_BITS: u64 = 11;
@@ -148,14 +151,19 @@ export function preparePartitions(n: u32, equalWeights: bool): u32 {
   const hashes = reg(P_HASH);
   let p = bytes;
   let key: usize = 0;
+  store<u64>(CHAIN, 0);
   for (let i: u32 = 0; i < n; i++) {
-    const c = load<u32>(counts + (<usize>i << 2));
-    let h: u64 = 0;
-    for (let j: u32 = 0; j < c; j++) {
+    // Leading keys equal to the previous partition's were not marshalled: resume its chain.
+    const word = load<u32>(counts + (<usize>i << 2));
+    const c = word >> 8;
+    const shared = word & 0xff;
+    let h = load<u64>(CHAIN + (<usize>shared << 3));
+    for (let j = shared; j < c; j++) {
       const len = <usize>load<u32>(lens + (key << 2));
       h = xxh3(p, len, h);
       p += len;
       key++;
+      if (j < MAX_SHARED) store<u64>(CHAIN + (<usize>(j + 1) << 3), h);
     }
     store<u64>(hashes + (<usize>i << 3), h);
   }
