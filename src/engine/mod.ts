@@ -5,9 +5,11 @@
  *
  * Hashing is XXH3-64 over each key's UTF-8 bytes, chained key to key (the hash of `["a", "b"]` is
  * `XXH3("b", seed = XXH3("a"))`); ring point `i` of worker `w` is `XXH3(LE64(i), seed = XXH3(w))`.
- * Ring positions compare as unsigned 64-bit integers, ties by worker ID. Results depend only on
- * the worker set, the partitions (and their order for round robin), the strategy and `previous`,
- * never on the order of `workers` or on earlier calls.
+ * Ring positions compare as unsigned 64-bit integers, ties by worker ID. The weighted strategy
+ * places partitions heaviest first, ties by partition hash (then input position, which only matters
+ * for a 64-bit hash collision). Results depend only on the worker set, the partitions (and their
+ * order for round robin), the strategy and `previous`, never on the order of `workers` or on
+ * earlier calls; both backends return identical owners.
  *
  * @example Assign partitions, then recalculate after a worker joins
  * ```ts
