@@ -48,3 +48,12 @@ export { waitFor, type WaitForOptions } from "./wait.ts";
 export { freePorts } from "./free_port.ts";
 export { ensureNatsServer, findNatsServer } from "./ensure_nats_server.ts";
 export { type FaultyStore, faultyStore } from "./faulty_store.ts";
+export type {
+  Bucket,
+  BucketOptions,
+  BucketStatus,
+  CoordinationStore,
+  KvEntry,
+  KvWatch,
+  WatchOptions,
+} from "../src/store/store.ts";

@@ -101,6 +101,9 @@ export class Controller {
   #loop: Promise<void> | undefined;
   #state: ControllerState | undefined;
   #drained: ReadonlySet<string> = new Set();
+  /** Workers that joined since the last publication (for restart detection). */
+  readonly #joinedInWindow = new Set<string>();
+  #adopted = false;
   /** Workers that stopped for a restart (static membership), with the local time first seen so. */
   readonly #away = new Map<string, number>();
   #refreshed = new Signal();
@@ -133,7 +136,21 @@ export class Controller {
         unacked: [],
       },
     );
-    this.#openWindow("planned");
+    // Members seen before the first adoption are the pool this leader inherits, not arrivals.
+    if (!this.#adopted) return;
+    this.#joinedInWindow.add(workerId);
+    const members = this.#o.membership.members().length;
+    if (
+      (this.#windowKind === undefined || this.#windowKind === "planned") && members > 1 &&
+      this.#joinedInWindow.size >= this.#o.config.restartDetectionRatio * members
+    ) {
+      // A large share of the pool arrived at once: a restart of the pool, not a scale-out. Wait
+      // the cold-start window for the rest instead of rebalancing repeatedly.
+      this.#windowKind = undefined;
+      this.#openWindow("coldStart");
+    } else {
+      this.#openWindow("planned");
+    }
     this.#trackAway(workerId);
   }
 
@@ -141,6 +158,7 @@ export class Controller {
   workerLeft(workerId: string, reason: LeaveReason): void {
     this.#holds.delete(workerId);
     this.#away.delete(workerId);
+    if (!this.#adopted) return;
     this.#openWindow(reason === "dead" ? "emergency" : "planned");
   }
 
@@ -306,6 +324,8 @@ export class Controller {
     }
     await publisher.adopt(minVersion);
     this.#drained = await this.#o.readDrained();
+    this.#adopted = true;
+    this.#dirty = true;
     for (const m of membership.members()) {
       this.#holds.set(
         m.workerId,
@@ -416,6 +436,19 @@ export class Controller {
     const desired = new Map<string, Partition[]>();
     for (const workerId of publisher.published.keys()) desired.set(workerId, []);
     for (const workerId of memberIds) desired.set(workerId, []);
+    const force = new Set(
+      members.map((m) => m.workerId).filter((id) => this.#lostItsAssignment(id)),
+    );
+    if (
+      this.#reason !== "manual" && force.size === 0 && !this.#waitingForAcks &&
+      this.#isBalanceOnly(live, previous) && this.#imbalance(live) < this.#o.config.minRebalanceThreshold
+    ) {
+      // Nothing is orphaned or stale and the gain would only be balance below the threshold.
+      this.#o.logger?.debug("Rebalance skipped: imbalance below minRebalanceThreshold", {
+        imbalance: this.#imbalance(live),
+      });
+      return;
+    }
     if (live.length > 0 && this.#partitions.length > 0) {
       let owners: readonly string[];
       try {
@@ -469,11 +502,9 @@ export class Controller {
       next.set(workerId, out);
     }
     const phase = pending > 0 ? "revoke" : "assign";
-    const force = new Set(
-      members.map((m) => m.workerId).filter((id) => this.#lostItsAssignment(id)),
-    );
     const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force);
     this.#waitingForAcks = pending > 0;
+    this.#joinedInWindow.clear();
     if (version === undefined) return;
     for (const [workerId, partitions] of next) {
       const published = publisher.published.get(workerId);
@@ -495,6 +526,36 @@ export class Controller {
   }
 
   #lastPhase: "revoke" | "assign" = "assign";
+
+  /** True when every partition has a live owner and no live worker holds a partition that is gone. */
+  #isBalanceOnly(live: readonly string[], previous: ReadonlyMap<string, string>): boolean {
+    const liveSet = new Set(live);
+    // A worker that has never been published for waits for its first (possibly empty) assignment.
+    for (const workerId of live) if (!this.#o.publisher.published.has(workerId)) return false;
+    for (const p of this.#partitions) {
+      const owner = previous.get(partitionId(p));
+      if (owner === undefined || !liveSet.has(owner)) return false;
+    }
+    const current = new Set(this.#partitions.map(partitionId));
+    for (const [workerId, published] of this.#o.publisher.published) {
+      if (!liveSet.has(workerId) && published.ids.size > 0) return false;
+      for (const id of published.ids) if (!current.has(id)) return false;
+    }
+    return true;
+  }
+
+  /** (max − min) / mean of the live workers' current loads by weight. */
+  #imbalance(live: readonly string[]): number {
+    if (live.length === 0) return 0;
+    const weights = new Map(this.#partitions.map((p) => [partitionId(p), p.weight ?? 1]));
+    const loads = live.map((w) => {
+      let load = 0;
+      for (const id of this.#o.publisher.published.get(w)?.ids ?? []) load += weights.get(id) ?? 0;
+      return load;
+    });
+    const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
+    return mean === 0 ? 0 : (Math.max(...loads) - Math.min(...loads)) / mean;
+  }
 
   #mayHold(member: MemberView): Set<string> | "unknown" {
     const hold = this.#holds.get(member.workerId);

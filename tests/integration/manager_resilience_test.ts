@@ -256,14 +256,12 @@ Deno.test("skewed clocks have no effect: timing uses only local monotonic differ
   try {
     await Promise.all(managers.map((m) => m.start()));
     await waitForSettled(managers, partitions);
-    // Stable for several leases: no spurious takeover, death or rebalance.
+    // Observation window (not synchronisation): over three leases nothing may change, no
+    // spurious takeover, death or rebalance, whatever the offsets between the clocks.
     const version = Math.max(...managers.map((m) => m.assignment.version));
     const leader = managers.find((m) => m.isLeader);
     const lease = presets.fastTest.electionLeaseMs!;
-    const until = performance.now() + 3 * lease;
-    await waitFor(() => performance.now() > until || managers.find((m) => m.isLeader) !== leader, {
-      timeoutMs: 4 * lease,
-    });
+    await new Promise((resolve) => setTimeout(resolve, 3 * lease));
     assert.equal(managers.find((m) => m.isLeader), leader);
     assert.equal(Math.max(...managers.map((m) => m.assignment.version)), version);
     // And a crash is still detected on time by a skewed leader.
