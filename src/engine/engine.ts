@@ -369,9 +369,13 @@ export class Engine implements AssignmentEngine {
         next.set(lens);
         lens = this.#lens = next;
       }
-      // Leading keys shared with the previous partition are hashed once (see MAX_SHARED).
+      // Leading keys shared with the previous partition are hashed once (see MAX_SHARED); the
+      // last key is always marshalled, which keeps the comparison to one string per partition in
+      // the common two-key case.
       let shared = 0;
-      const limit = Math.min(keys.length, prevKeys.length, MAX_SHARED);
+      let limit = keys.length - 1;
+      if (limit > prevKeys.length) limit = prevKeys.length;
+      if (limit > MAX_SHARED) limit = MAX_SHARED;
       while (shared < limit && keys[shared] === prevKeys[shared]) shared++;
       for (let j = 0; j < keys.length; j++) {
         const key = keys[j];
