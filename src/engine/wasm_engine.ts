@@ -58,7 +58,8 @@ const W_LENS = 23;
 const HIST = 24;
 const STATS = 25;
 const S_LOAD2 = 26;
-const REGION_COUNT = 27;
+const P_HSORTED = 27;
+const REGION_COUNT = 28;
 
 const PAGE = 65536;
 const encoder = new TextEncoder();
@@ -202,6 +203,7 @@ class WasmKernel implements Kernel {
     if (n > this.#partCap) {
       const cap = Math.max(n, Math.ceil(this.#partCap * 1.5));
       this.#set(P_HASH, this.#alloc(cap * 8));
+      this.#set(P_HSORTED, this.#alloc(cap * 8));
       this.#set(P_WEIGHT, this.#alloc(cap * 8));
       this.#set(P_HORDER, this.#alloc(cap * 4));
       this.#set(P_WORDER, this.#alloc(cap * 4));

@@ -34,7 +34,8 @@ const W_LENS: i32 = 23; // u32[S]
 const HIST: i32 = 24; // u32[3 * 2048]
 const STATS: i32 = 25; // f64[4]  maxLoad, moved, minimalMoves
 const S_LOAD2: i32 = 26; // f64[S]
-const REGION_COUNT: i32 = 27;
+const P_HSORTED: i32 = 27; // u64[P] partition hashes in ascending order (parallel to P_HORDER)
+const REGION_COUNT: i32 = 28;
 
 const REGIONS: usize = memory.data(REGION_COUNT * 8, 8);
 // Chain states of the previous partition: CHAIN[d] = hash after its first d keys (d < MAX_SHARED + 1).
@@ -42,6 +43,13 @@ const MAX_SHARED: u32 = 15;
 const CHAIN: usize = memory.data(8 * (MAX_SHARED + 1), 8);
 
 const UNASSIGNED: u32 = 0xffffffff;
+
+// Whether the loaded partitions all weigh the same (then weight order = hash order).
+let allEqual = false;
+// Failure memos of the ring walk during one assign() call (loads only grow, so a weight that found
+// no room once finds none later).
+let fail1: f64 = Infinity;
+let fail2 = false;
 const DIGIT_BITS: u64 = 11;
 const DIGITS: u32 = 2048;
 const PASSES: u32 = 3;
@@ -181,6 +189,8 @@ export function preparePartitions(n: u32, equalWeights: bool): u32 {
   const horder = reg(P_HORDER);
   const worder = reg(P_WORDER);
   memory.copy(horder, ti, <usize>n << 2);
+  memory.copy(reg(P_HSORTED), tk, <usize>n << 3);
+  allEqual = equalWeights;
   if (!equalWeights) {
     const weights = reg(P_WEIGHT);
     for (let k: u32 = 0; k < n; k++) {
@@ -296,16 +306,15 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
 // Ring index of the first point at or after each partition's hash (wrapping to 0): one merge pass
 // over the partitions in hash order.
 function computeStarts(n: u32, ringLen: u32): void {
-  const hashes = reg(P_HASH);
+  const hsorted = reg(P_HSORTED);
   const horder = reg(P_HORDER);
   const start = reg(P_START);
   const rh = reg(R_HASH);
   let j: u32 = 0;
   for (let k: u32 = 0; k < n; k++) {
-    const i = load<u32>(horder + (<usize>k << 2));
-    const h = load<u64>(hashes + (<usize>i << 3));
+    const h = load<u64>(hsorted + (<usize>k << 3));
     while (j < ringLen && load<u64>(rh + (<usize>j << 3)) < h) j++;
-    store<u32>(start + (<usize>i << 2), j == ringLen ? 0 : j);
+    store<u32>(start + (<usize>load<u32>(horder + (<usize>k << 2)) << 2), j == ringLen ? 0 : j);
   }
 }
 
@@ -397,6 +406,45 @@ function minimalMoves(n: u32, workers: u32, share: f64, floor: f64, maxWeight: f
   return fillMoves > shed ? fillMoves : shed;
 }
 
+// Places one partition of weight `w` whose ring walk starts at `first`; returns the slot.
+// Tier 1: the next worker on the ring that stays within `share` with it; tier 2: the next worker
+// still below `share`; else the least-loaded worker.
+@inline function place(first: u32, w: f64, share: f64, ringLen: u32, workers: u32): u32 {
+  const loads = reg(S_LOAD);
+  const rs = reg(R_SLOT);
+  let found: u32 = UNASSIGNED;
+  if (w < fail1) {
+    let j = first;
+    for (let steps: u32 = 0; steps < ringLen; steps++) {
+      const s = load<u32>(rs + (<usize>j << 2));
+      if (load<f64>(loads + (<usize>s << 3)) + w <= share) {
+        found = s;
+        break;
+      }
+      j++;
+      if (j == ringLen) j = 0;
+    }
+    if (found == UNASSIGNED) fail1 = w;
+  }
+  if (found == UNASSIGNED && !fail2) {
+    let j = first;
+    for (let steps: u32 = 0; steps < ringLen; steps++) {
+      const s = load<u32>(rs + (<usize>j << 2));
+      if (load<f64>(loads + (<usize>s << 3)) < share) {
+        found = s;
+        break;
+      }
+      j++;
+      if (j == ringLen) j = 0;
+    }
+    if (found == UNASSIGNED) fail2 = true;
+  }
+  if (found == UNASSIGNED) found = leastLoaded(workers);
+  const a = loads + (<usize>found << 3);
+  store<f64>(a, load<f64>(a) + w);
+  return found;
+}
+
 /**
  * Assigns the `n` partitions. strategy: 0 = weighted consistent hash (bounded, sticky),
  * 1 = consistent hash, 2 = round robin, 3 = owners already in P_OWNER (statistics only). `share` = loadFactor x mean load. Writes owners to P_OWNER
@@ -427,48 +475,32 @@ export function assign(
     } else {
       memory.fill(owner, 0xff, <usize>n << 2);
     }
-    computeStarts(n, ringLen);
-    const worder = reg(P_WORDER);
-    let fail1: f64 = Infinity;
-    let fail2 = false;
-    for (let k: u32 = 0; k < n; k++) {
-      const i = load<u32>(worder + (<usize>k << 2));
-      if (load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
-      const w = load<f64>(weights + (<usize>i << 3));
-      const first = load<u32>(start + (<usize>i << 2));
-      let found: u32 = UNASSIGNED;
-      // Tier 1: the next worker on the ring that stays within its share with this partition.
-      if (w < fail1) {
-        let j = first;
-        for (let steps: u32 = 0; steps < ringLen; steps++) {
-          const s = load<u32>(rs + (<usize>j << 2));
-          if (load<f64>(loads + (<usize>s << 3)) + w <= share) {
-            found = s;
-            break;
-          }
-          j++;
-          if (j == ringLen) j = 0;
-        }
-        if (found == UNASSIGNED) fail1 = w;
+    fail1 = Infinity;
+    fail2 = false;
+    if (allEqual) {
+      // Weight order is hash order: merge with the ring on the fly, touching memory in sequence.
+      const hsorted = reg(P_HSORTED);
+      const horder = reg(P_HORDER);
+      const rh = reg(R_HASH);
+      const w = load<f64>(weights);
+      let j: u32 = 0;
+      for (let k: u32 = 0; k < n; k++) {
+        const h = load<u64>(hsorted + (<usize>k << 3));
+        while (j < ringLen && load<u64>(rh + (<usize>j << 3)) < h) j++;
+        const i = load<u32>(horder + (<usize>k << 2));
+        if (load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
+        store<u32>(owner + (<usize>i << 2), place(j == ringLen ? 0 : j, w, share, ringLen, workers));
       }
-      // Tier 2: the next worker still below its share.
-      if (found == UNASSIGNED && !fail2) {
-        let j = first;
-        for (let steps: u32 = 0; steps < ringLen; steps++) {
-          const s = load<u32>(rs + (<usize>j << 2));
-          if (load<f64>(loads + (<usize>s << 3)) < share) {
-            found = s;
-            break;
-          }
-          j++;
-          if (j == ringLen) j = 0;
-        }
-        if (found == UNASSIGNED) fail2 = true;
+    } else {
+      computeStarts(n, ringLen);
+      const worder = reg(P_WORDER);
+      for (let k: u32 = 0; k < n; k++) {
+        const i = load<u32>(worder + (<usize>k << 2));
+        if (load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
+        const w = load<f64>(weights + (<usize>i << 3));
+        const first = load<u32>(start + (<usize>i << 2));
+        store<u32>(owner + (<usize>i << 2), place(first, w, share, ringLen, workers));
       }
-      if (found == UNASSIGNED) found = leastLoaded(workers);
-      const a = loads + (<usize>found << 3);
-      store<f64>(a, load<f64>(a) + w);
-      store<u32>(owner + (<usize>i << 2), found);
     }
   } else {
     if (strategy == 1) {
