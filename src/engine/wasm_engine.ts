@@ -148,7 +148,7 @@ class WasmKernel implements Kernel {
     this.#ex = ex;
     this.#memory = ex.memory;
     this.#top = ex.heapBase();
-    this.#set(HIST, this.#alloc(6 * 2048 * 4));
+    this.#set(HIST, this.#alloc(65536 * 4));
     this.#set(STATS, this.#alloc(32));
     this.ensureSlots(64, 64 * 150);
     this.partitionBuffers(1024, 2048, 16384);

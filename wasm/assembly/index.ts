@@ -31,7 +31,7 @@ const S_RANK2SLOT: i32 = 20; // u32[S]
 const ADDED: i32 = 21; // u32[S]   slots joining the ring, in rank order
 const W_BYTES: i32 = 22; // u8[]   UTF-8 of the joining worker IDs
 const W_LENS: i32 = 23; // u32[S]
-const HIST: i32 = 24; // u32[3 * 2048]
+const HIST: i32 = 24; // u32[2^16]
 const STATS: i32 = 25; // f64[4]  maxLoad, moved, minimalMoves
 const S_LOAD2: i32 = 26; // f64[S]
 const P_HSORTED: i32 = 27; // u64[P] partition hashes in ascending order (parallel to P_HORDER)
@@ -53,6 +53,7 @@ let fail2 = false;
 const DIGIT_BITS: u64 = 11;
 const DIGITS: u32 = 2048;
 const PASSES: u32 = 3;
+const MAX_BUCKET_BITS: u32 = 16;
 
 @inline function reg(id: i32): usize {
   return load<usize>(REGIONS + (<usize>id << 3));
@@ -125,6 +126,11 @@ function sortPairs(n: u32): void {
     memory.copy(reg(T_KEYS), srcK, <usize>n << 3);
     memory.copy(reg(T_IDX), srcI, <usize>n << 2);
   }
+  insertionFix(n);
+}
+
+// Stable insertion pass over (T_KEYS, T_IDX)[0..n): cheap when the keys are nearly sorted.
+function insertionFix(n: u32): void {
   const keys = reg(T_KEYS);
   const idx = reg(T_IDX);
   let prev = load<u64>(keys);
@@ -146,6 +152,49 @@ function sortPairs(n: u32): void {
     store<u64>(keys + (<usize>j << 3), k);
     store<u32>(idx + (<usize>j << 2), v);
   }
+}
+
+// Stable sort of (T_KEYS, T_IDX)[0..n) for uniformly distributed keys (hashes): one counting
+// scatter into about n buckets by the top bits, then the insertion pass (about one key per bucket).
+function sortHashes(n: u32): void {
+  if (n < 2) return;
+  // Beyond ~4 keys per bucket the insertion pass would dominate; use the radix sort instead.
+  if (n > (<u32>1 << (MAX_BUCKET_BITS + 2))) {
+    sortPairs(n);
+    return;
+  }
+  let bits: u32 = 8;
+  while (bits < MAX_BUCKET_BITS && (<u32>1 << bits) < n) bits++;
+  const buckets: u32 = <u32>1 << bits;
+  const shift = <u64>(64 - bits);
+  const hist = reg(HIST);
+  memory.fill(hist, 0, <usize>buckets << 2);
+  const srcK = reg(T_KEYS);
+  const srcI = reg(T_IDX);
+  const dstK = reg(T_KEYS2);
+  const dstI = reg(T_IDX2);
+  for (let i: u32 = 0; i < n; i++) {
+    const a = hist + (<usize>(load<u64>(srcK + (<usize>i << 3)) >> shift) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+  }
+  let sum: u32 = 0;
+  for (let d: u32 = 0; d < buckets; d++) {
+    const a = hist + (<usize>d << 2);
+    const c = load<u32>(a);
+    store<u32>(a, sum);
+    sum += c;
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    const k = load<u64>(srcK + (<usize>i << 3));
+    const a = hist + (<usize>(k >> shift) << 2);
+    const pos = load<u32>(a);
+    store<u32>(a, pos + 1);
+    store<u64>(dstK + (<usize>pos << 3), k);
+    store<u32>(dstI + (<usize>pos << 2), load<u32>(srcI + (<usize>i << 2)));
+  }
+  memory.copy(srcK, dstK, <usize>n << 3);
+  memory.copy(srcI, dstI, <usize>n << 2);
+  insertionFix(n);
 }
 
 /**
@@ -181,7 +230,7 @@ export function preparePartitions(n: u32, equalWeights: bool): u32 {
     store<u64>(tk + (<usize>i << 3), load<u64>(hashes + (<usize>i << 3)));
     store<u32>(ti + (<usize>i << 2), i);
   }
-  sortPairs(n);
+  sortHashes(n);
   let dups: u32 = 0;
   for (let i: u32 = 1; i < n; i++) {
     if (load<u64>(tk + (<usize>i << 3)) == load<u64>(tk + (<usize>(i - 1) << 3))) dups++;
@@ -254,7 +303,7 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
       m++;
     }
   }
-  sortPairs(m);
+  sortHashes(m);
   if (len == 0) {
     memory.copy(rh, tk, <usize>m << 3);
     memory.copy(rs, ti, <usize>m << 2);
