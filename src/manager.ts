@@ -462,36 +462,56 @@ export class Manager implements AsyncDisposable {
   async #runHeartbeats(): Promise<void> {
     const c = this.#config;
     const signal = this.#abort.signal;
-    while (!signal.aborted) {
-      await waitOrTimeout(this.#heartbeatWake, c.heartbeatIntervalMs, signal);
-      if (signal.aborted) break;
-      try {
-        await this.#beat();
-        if (this.#fenced) {
-          // Coordination is back: ask for the current assignment again. Only a newer version than
-          // the one held when fencing is accepted, and the leader republishes on seeing owned = 0.
-          this.#setState(this.#workingState());
+    // The fence deadline is watched by its own timer: a heartbeat request can hang for up to
+    // operationTimeoutMs, longer than the deadline itself.
+    const fenceTimer = setInterval(
+      () => this.#checkFence(),
+      Math.max(10, Math.min(c.heartbeatIntervalMs / 4, 250)),
+    );
+    let failing = false;
+    try {
+      while (!signal.aborted) {
+        await waitOrTimeout(this.#heartbeatWake, c.heartbeatIntervalMs, signal);
+        if (signal.aborted) break;
+        // After a pause (SIGSTOP, GC, a frozen VM) the deadline may have passed: fence before the
+        // first request, so nothing is worked on after the leader may have moved it.
+        this.#checkFence();
+        try {
+          await this.#beat();
+          if (failing) c.logger?.info("Heartbeat recovered", { workerId: this.workerId });
+          failing = false;
+          if (this.#fenced) this.#setState(this.#workingState());
+          await this.#watch?.poll();
+        } catch (error) {
+          if (error instanceof RevisionConflictError) {
+            await this.#lostId(error);
+            return;
+          }
+          // One report per streak of failures; the state (degraded) tells the rest.
+          if (!failing) this.#reportError(error as Error);
+          failing = true;
         }
-        await this.#watch?.poll();
-      } catch (error) {
-        if (error instanceof RevisionConflictError) {
-          await this.#enqueue(() =>
-            this.#callOnError(
-              new PartiError(
-                "COORDINATION_UNAVAILABLE",
-                `Worker ID '${this.workerId}' was taken over by another process; releasing all partitions`,
-                { cause: error },
-              ),
-            )
-          );
-          await this.#enqueue(() => this.#fence());
-          void this.stop();
-          return;
-        }
-        this.#reportError(error as Error);
+        this.#checkFence();
       }
-      this.#checkFence();
+    } finally {
+      clearInterval(fenceTimer);
     }
+  }
+
+  /** Another process holds our ID now: release everything at once and stop. */
+  async #lostId(cause: Error): Promise<void> {
+    await this.#enqueue(() =>
+      this.#callOnError(
+        new PartiError(
+          "COORDINATION_UNAVAILABLE",
+          `Worker ID '${this.workerId}' was taken over by another process; releasing all ` +
+            `partitions and stopping`,
+          { cause },
+        ),
+      )
+    );
+    await this.#enqueue(() => this.#fence());
+    void this.stop();
   }
 
   #checkFence(): void {
@@ -527,7 +547,7 @@ export class Manager implements AsyncDisposable {
         await this.#stopController();
       }
       this.#setState(this.#workingState());
-      await this.#callHook(this.#hooks.onLeadershipChanged, isLeader);
+      await this.#callHook(this.#hooks.onLeadershipChanged, isLeader, epoch);
     });
   }
 

@@ -86,8 +86,8 @@ export interface Hooks {
   onPartitionRemoved?(partition: Partition, token: FencingToken): void | Promise<void>;
   /** The manager moved from one state to another. */
   onStateChanged?(from: State, to: State): void | Promise<void>;
-  /** This worker became (`true`) or stopped being (`false`) the leader. */
-  onLeadershipChanged?(isLeader: boolean): void | Promise<void>;
+  /** This worker became (`true`) or stopped being (`false`) the leader of term `epoch`. */
+  onLeadershipChanged?(isLeader: boolean, epoch: number): void | Promise<void>;
   /** Leader only: a worker joined the group. */
   onWorkerJoined?(workerId: string): void | Promise<void>;
   /** Leader only: a worker left the group (graceful stop or declared dead). */

@@ -57,3 +57,11 @@ export type {
   KvWatch,
   WatchOptions,
 } from "../src/store/store.ts";
+export {
+  type CheckOptions,
+  checkOwnershipLog,
+  type OwnershipEvent,
+  OwnershipLog,
+  type OwnershipReport,
+  readOwnershipLog,
+} from "./ownership_audit.ts";

@@ -13,6 +13,9 @@ export class WorkerProcess {
   partitions: string[] = [];
   started = false;
   exited = false;
+  /** Set by a test that is stopping or killing this process. */
+  stopping = false;
+  state = "init";
   readonly errors: string[] = [];
   readonly events: Record<string, unknown>[] = [];
 
@@ -59,6 +62,9 @@ export class WorkerProcess {
         case "leadership":
           this.isLeader = event.isLeader as boolean;
           break;
+        case "state":
+          this.state = event.state as string;
+          break;
         case "error":
           this.errors.push(String(event.message));
           break;
@@ -85,6 +91,11 @@ export class WorkerProcess {
   /** Sends a signal without waiting (e.g. SIGSTOP / SIGCONT). */
   signal(signal: Deno.Signal): void {
     this.#child.kill(signal);
+  }
+
+  /** The process ID (the owner identity in the ownership log). */
+  get pid(): number {
+    return this.#child.pid;
   }
 
   /** Waits for exit. */
