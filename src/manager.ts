@@ -20,6 +20,7 @@ import {
 import {
   AlreadyStartedError,
   BucketNotFoundError,
+  CoordinationUnavailableError,
   NotStartedError,
   PartiError,
   RevisionConflictError,
@@ -205,7 +206,7 @@ export class Manager implements AsyncDisposable {
     this.#setState(State.ClaimingId);
     this.#store = c.store ??
       natsKvStore(c.connection!, { operationTimeoutMs: c.operationTimeoutMs });
-    this.#buckets = await this.#openBuckets();
+    this.#buckets = await this.#retrying("open the group's buckets", () => this.#openBuckets());
     const { ids, leader, assignments } = this.#buckets;
     this.#engine = await createAssignmentEngine();
     this.#throwIfStopping();
@@ -218,14 +219,15 @@ export class Manager implements AsyncDisposable {
       stableInstance: c.instance !== undefined,
       onError: (e) => this.#reportError(e),
     });
-    const workerId = await this.#stableId.claim();
+    const stableId = this.#stableId;
+    const workerId = await this.#retrying("claim a worker ID", () => stableId.claim());
     this.#throwIfStopping();
     if (this.#stableId.reclaimed) {
       this.#acceptAfter = c.clock.now() + c.heartbeatTtlMs - c.heartbeatIntervalMs;
     }
     c.logger?.info("Claimed worker ID", { workerId });
 
-    await this.#beat();
+    await this.#retrying("send the first heartbeat", () => this.#beat());
     this.#heartbeatLoop = this.#runHeartbeats();
 
     this.#watch = new AssignmentWatch(assignments, workerId, {
@@ -253,6 +255,25 @@ export class Manager implements AsyncDisposable {
       await waitOrTimeout(this.#firstAssignment, 1_000, this.#abort.signal);
     }
     this.#throwIfStopping();
+  }
+
+  /**
+   * Runs a startup step, retrying while coordination is unavailable (a reconnecting client, a
+   * server restarting); other errors, such as an exhausted ID pool, fail the start at once. The
+   * overall bound is `startupTimeoutMs`.
+   */
+  async #retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
+    for (let delay = 50;; delay = Math.min(delay * 2, 1_000)) {
+      this.#throwIfStopping();
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof CoordinationUnavailableError)) throw error;
+        if (error instanceof BucketNotFoundError && this.#buckets) this.#recreateBuckets();
+        this.#config.logger?.warn(`Could not ${what}; retrying`, { error: error.message });
+        await sleep(delay, this.#abort.signal);
+      }
+    }
   }
 
   /** Opens (creating when absent) the group's four buckets. */
