@@ -97,6 +97,7 @@ export {
   WorkerIdExhaustedError,
 } from "./src/errors.ts";
 export { type Clock, systemClock } from "./src/clock.ts";
+export { PollingSource, type PollingSourceOptions, StaticSource } from "./src/source.ts";
 export type { Topology, TopologyWorker } from "./src/topology.ts";
 export {
   type Bucket,

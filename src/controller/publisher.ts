@@ -138,7 +138,7 @@ export class Publisher {
       const current = this.#published.get(workerId);
       const ids = partitions.map(partitionId);
       const same = current !== undefined && current.ids.size === ids.length &&
-        ids.every((id) => current.ids.has(id));
+        sameWeights(current.partitions, partitions);
       if (same && !force.has(workerId)) continue;
       const shrinks = current !== undefined && ids.every((id) => current.ids.has(id));
       changes.push({ workerId, partitions, shrinks });
@@ -214,4 +214,11 @@ export class Publisher {
       throw error;
     }
   }
+}
+
+/** Whether two lists hold the same partitions with the same weights (in any order). */
+function sameWeights(a: readonly Partition[], b: readonly Partition[]): boolean {
+  if (a.length !== b.length) return false;
+  const weights = new Map(a.map((p) => [partitionId(p), p.weight ?? 1]));
+  return b.every((p) => weights.get(partitionId(p)) === (p.weight ?? 1));
 }

@@ -1,0 +1,248 @@
+/**
+ * The assignment controller's decisions, on the in-memory store (one process, no server): windows,
+ * movement, drain, refresh, weights and failing sources.
+ */
+import assert from "node:assert/strict";
+import {
+  type CoordinationStore,
+  Manager,
+  type ManagerOptions,
+  memoryStore,
+  type Partition,
+  partitionId,
+  presets,
+  StaticSource,
+} from "../../mod.ts";
+import { createAssignmentEngine } from "../../src/engine/mod.ts";
+import { waitFor } from "../../testing/mod.ts";
+import { duplicates, fullyCovered, makePartitions, waitForSettled } from "../helpers/pool.ts";
+
+const engine = await createAssignmentEngine();
+
+function start(
+  store: CoordinationStore,
+  group: string,
+  source: ManagerOptions["source"],
+  extra: Partial<ManagerOptions> = {},
+): Manager {
+  return new Manager({ ...presets.fastTest, store, group, source, ...extra } as ManagerOptions);
+}
+
+function ownership(managers: readonly Manager[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of managers) {
+    for (const p of m.assignment.partitions) out.set(partitionId(p), m.workerId!);
+  }
+  return out;
+}
+
+function movement(
+  before: Map<string, string>,
+  after: Map<string, string>,
+  partitions: readonly Partition[],
+) {
+  let moved = 0;
+  for (const [id, owner] of before) if (after.get(id) !== owner) moved++;
+  const workers = [...new Set(after.values())];
+  const { stats } = engine.assign({ workers, partitions, previous: before });
+  return { moved, minimal: stats.minimalMoves };
+}
+
+Deno.test("a cold start of 10 workers within the window takes at most 2 publications, balanced", async () => {
+  const store = memoryStore();
+  const partitions = makePartitions(200);
+  const managers = Array.from(
+    { length: 10 },
+    () => start(store, "cold", partitions, { coldStartWindowMs: 1_500 }),
+  );
+  try {
+    await Promise.all(managers.map(async (m, i) => {
+      await new Promise((r) => setTimeout(r, i * 50)); // arrivals spread over 0.5 s
+      await m.start();
+    }));
+    await waitForSettled(managers, partitions);
+    const topology = await managers[0]!.getTopology();
+    assert.ok(topology.version <= 2, `publications: ${topology.version}`);
+    const loads = topology.workers.map((w) => w.load);
+    const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
+    assert.ok(Math.max(...loads) / mean <= 1.1, `max/mean ${Math.max(...loads) / mean}`);
+  } finally {
+    await Promise.all(managers.map((m) => m.stop()));
+  }
+});
+
+Deno.test("planned scale 3 → 5 → 3 moves at most 1.15 × the minimal number of partitions", async () => {
+  const store = memoryStore();
+  const partitions = makePartitions(300);
+  const pool = Array.from({ length: 3 }, () => start(store, "scale", partitions));
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    let before = ownership(pool);
+    const added = [start(store, "scale", partitions), start(store, "scale", partitions)];
+    pool.push(...added);
+    await Promise.all(added.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    let after = ownership(pool);
+    const up = movement(before, after, partitions);
+    console.log(`3 → 5: moved ${up.moved}, minimal ${up.minimal}`);
+    assert.ok(up.moved <= 1.15 * up.minimal, JSON.stringify(up));
+    before = after;
+    const leaving = pool.filter((m) => !m.isLeader).slice(0, 2);
+    await Promise.all(leaving.map((m) => m.stop()));
+    const rest = pool.filter((m) => !leaving.includes(m));
+    await waitForSettled(rest, partitions);
+    after = ownership(rest);
+    const down = movement(before, after, partitions);
+    console.log(`5 → 3: moved ${down.moved}, minimal ${down.minimal}`);
+    assert.ok(down.moved <= 1.15 * down.minimal, JSON.stringify(down));
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
+
+Deno.test("a rolling restart that reclaims each ID within the grace moves nothing", async () => {
+  const store = memoryStore();
+  const partitions = makePartitions(60);
+  const options = { emergencyGraceMs: 800, heartbeatTtlMs: 1_000 };
+  const pool = Array.from(
+    { length: 4 },
+    (_, i) => start(store, "rolling", partitions, { ...options, instance: `pod-${i}` }),
+  );
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    const initial = ownership(pool);
+    const version = (await pool[0]!.getTopology()).version;
+    for (let i = 0; i < pool.length; i++) {
+      const old = pool[i]!;
+      const id = old.workerId;
+      await old.stop();
+      const again = start(store, "rolling", partitions, { ...options, instance: `pod-${i}` });
+      pool[i] = again;
+      await again.start();
+      assert.equal(again.workerId, id);
+      await waitForSettled(pool, partitions);
+    }
+    assert.deepEqual(ownership(pool), initial, "every partition is back with its owner");
+    assert.equal((await pool[0]!.getTopology()).version, version, "no new publication");
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
+
+Deno.test("drainWorker() empties a live worker and undrainWorker() gives it work again", async () => {
+  const store = memoryStore();
+  const partitions = makePartitions(40);
+  const pool = Array.from({ length: 3 }, () => start(store, "drain", partitions));
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    const follower = pool.find((m) => !m.isLeader)!;
+    const target = pool.find((m) => m !== follower && !m.isLeader) ?? pool.find((m) => m.isLeader)!;
+    assert.equal(await follower.drainWorker(target.workerId!), true);
+    await waitFor(
+      () => target.assignment.partitions.length === 0 && fullyCovered(pool, partitions),
+      {
+        timeoutMs: 5_000,
+      },
+    );
+    assert.equal(target.state === "shutdown", false, "a drained worker stays alive");
+    const topology = await follower.getTopology();
+    assert.equal(topology.workers.find((w) => w.workerId === target.workerId)?.drained, true);
+    assert.equal(await follower.undrainWorker(target.workerId!), true);
+    await waitFor(() => target.assignment.partitions.length > 0 && fullyCovered(pool, partitions), {
+      timeoutMs: 5_000,
+    });
+    assert.deepEqual(duplicates(pool), []);
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
+
+Deno.test("refreshPartitions() on a follower reaches the leader; weights are rebalanced", async () => {
+  const store = memoryStore();
+  const source = new StaticSource(makePartitions(30, false));
+  const pool = Array.from({ length: 3 }, () => start(store, "refresh", source));
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, source.partitions);
+    const follower = pool.find((m) => !m.isLeader)!;
+    // Add partitions and make one very heavy: the follower asks, the leader re-reads.
+    const next = [...makePartitions(36, false)];
+    next[0] = { keys: next[0]!.keys, weight: 20 };
+    source.update(next);
+    await follower.refreshPartitions();
+    await waitFor(() => fullyCovered(pool, next), { timeoutMs: 5_000 });
+    const heavyOwner = pool.find((m) => m.assignment.partitions.some((p) => p.weight === 20))!;
+    const load = (m: Manager) => m.assignment.partitions.reduce((s, p) => s + (p.weight ?? 1), 0);
+    const loads = pool.map(load);
+    assert.ok(heavyOwner.assignment.partitions.length < 36 / 3, "the heavy partition counts");
+    assert.ok(Math.max(...loads) - Math.min(...loads) <= 20, `loads ${loads}`);
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
+
+Deno.test("a throwing partition source keeps the last good list and reports the failure", async () => {
+  const store = memoryStore();
+  const good = makePartitions(12);
+  let fail = false;
+  const errors: Error[] = [];
+  const source = {
+    listPartitions: () =>
+      fail ? Promise.reject(new Error("inventory service down")) : Promise.resolve(good),
+  };
+  const manager = start(store, "flaky", source, {
+    partitionRefreshIntervalMs: 100,
+    hooks: { onError: (e) => void errors.push(e) },
+  });
+  try {
+    await manager.start();
+    await waitForSettled([manager], good);
+    fail = true;
+    await waitFor(() => errors.some((e) => /keeping the last good/.test(e.message)), {
+      timeoutMs: 3_000,
+    });
+    assert.equal(manager.assignment.partitions.length, 12);
+    const bad = [...good, { keys: [] }, good[0]!];
+    fail = false;
+    source.listPartitions = () => Promise.resolve(bad as Partition[]);
+    await waitFor(() => errors.some((e) => /duplicates the ID/.test(e.message)), {
+      timeoutMs: 3_000,
+    });
+    assert.equal(manager.assignment.partitions.length, 12, "bad entries are skipped, not applied");
+  } finally {
+    await manager.stop();
+  }
+});
+
+Deno.test("triggerRebalance() from a follower publishes even when windows would wait", async () => {
+  const store = memoryStore();
+  const partitions = makePartitions(20);
+  const pool = Array.from(
+    { length: 2 },
+    () => start(store, "manual", partitions, { minRebalanceIntervalMs: 60_000 }),
+  );
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    const late = start(store, "manual", partitions, {
+      minRebalanceIntervalMs: 60_000,
+      plannedScaleWindowMs: 30_000,
+      coldStartWindowMs: 30_000,
+    });
+    pool.push(late);
+    // The leader's planned window (its own options) would hold the newcomer back; a manual
+    // rebalance from a follower does not wait for it.
+    const follower = pool.find((m) => !m.isLeader)!;
+    const starting = late.start();
+    await waitFor(() => late.workerId !== undefined, { timeoutMs: 2_000 });
+    await follower.triggerRebalance();
+    await starting;
+    await waitForSettled(pool, partitions);
+    assert.ok(late.assignment.partitions.length > 0);
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
