@@ -66,7 +66,7 @@ const TARGETS: Record<string, string> = {
 /** Max/mean and moves for ±1 worker: printed once, before the timings. */
 function qualityTable(): void {
   const rows: string[] = [
-    "| workers × partitions | weights | strategy | max/mean | +1 moved / minimal | −1 moved / minimal |",
+    "| workers × partitions | weights | strategy | max/mean | +1 worker: moved / minimal | −1 worker: moved / minimal |",
     "|---|---|---|---|---|---|",
   ];
   for (const [w, p] of [[100, 10_000], [1_000, 100_000]] as const) {
@@ -88,7 +88,10 @@ function qualityTable(): void {
           previous: base.assignment,
         });
         const ratio = (r: AssignmentResult) =>
-          `${r.stats.moved} / ${r.stats.minimalMoves} (${(100 * r.stats.moved / p).toFixed(2)} %)`;
+          `${r.stats.moved} / ${r.stats.minimalMoves} (${
+            (100 * r.stats.moved / p).toFixed(2)
+          } %), ` +
+          `max/mean ${(r.stats.maxLoad / r.stats.meanLoad).toFixed(3)}`;
         rows.push(
           `| ${w} × ${fmt(p)} | ${weighted ? "1–100" : "equal"} | ${name} | ${
             (base.stats.maxLoad / base.stats.meanLoad).toFixed(3)
