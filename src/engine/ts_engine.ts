@@ -20,8 +20,8 @@ import { xxh3Out, xxh3Raw } from "./xxh3.ts";
 
 const UNASSIGNED = 0xffffffff;
 const encoder = new TextEncoder();
-const f64 = new Float64Array(1);
-const f64Bits = new Uint32Array(f64.buffer); // little-endian: [low, high]
+// Bit pattern of a double as two u32 halves, independent of platform byte order.
+const bits = new DataView(new ArrayBuffer(8));
 
 function grow<T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(
   array: T,
@@ -208,9 +208,9 @@ class TsKernel implements Kernel {
       const weights = this.#weights, horder = this.#horder;
       for (let k = 0; k < n; k++) {
         const i = horder[k]!;
-        f64[0] = weights[i]!;
-        kHi[k] = ~f64Bits[1]! >>> 0;
-        kLo[k] = ~f64Bits[0]! >>> 0;
+        bits.setFloat64(0, weights[i]!, true);
+        kHi[k] = ~bits.getUint32(4, true) >>> 0;
+        kLo[k] = ~bits.getUint32(0, true) >>> 0;
         idx[k] = i;
       }
       this.#sortPairs(n);
