@@ -61,6 +61,8 @@ export {
 } from "./strategies.ts";
 export { xxh3_64 } from "./xxh3.ts";
 export type { Partition } from "../partition.ts";
+export { InvalidPartitionError, PartiError, StrategyError } from "../errors.ts";
+export type { PartiErrorCode } from "../errors.ts";
 
 /**
  * Creates an assignment engine. Each engine keeps its own caches (partition hashes, the hash ring,
