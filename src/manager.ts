@@ -29,9 +29,11 @@ import { type Partition, partitionId } from "./partition.ts";
 import {
   bucketNames,
   compareVersions,
+  decodeMeta,
   digestIds,
   encode,
   type HeartbeatRecord,
+  META_KEY,
 } from "./protocol.ts";
 import { natsKvStore } from "./store/nats_kv.ts";
 import type { Bucket, CoordinationStore } from "./store/store.ts";
@@ -244,7 +246,7 @@ export class Manager implements AsyncDisposable {
       nonce: this.#nonce,
       leaseMs: c.electionLeaseMs,
       clock: c.clock,
-      minEpoch: () => this.#accepted.epoch,
+      minEpoch: () => this.#durableEpoch(),
       onChange: (isLeader, epoch) => this.#onLeadership(isLeader, epoch),
       onError: (e) => this.#reportError(e),
     });
@@ -285,7 +287,12 @@ export class Manager implements AsyncDisposable {
     const [ids, heartbeats, leader, assignments] = await Promise.all([
       store.bucket(names.ids, { ...common, ttlMs: c.workerIdTtlMs }),
       store.bucket(names.heartbeats, { ...common, ttlMs: c.heartbeatTtlMs }),
-      store.bucket(names.leader, { ...common, ttlMs: c.electionLeaseMs }),
+      // The lease is judged by observed revisions, never by expiry; a long TTL keeps the last
+      // epoch around for the next leader and only collects the key of an abandoned group.
+      store.bucket(names.leader, {
+        ...common,
+        ttlMs: Math.max(10 * c.electionLeaseMs, c.workerIdTtlMs),
+      }),
       store.bucket(names.assignments, { ...common, ttlMs: 0 }),
     ]);
     return { ids, heartbeats, leader, assignments };
@@ -304,6 +311,23 @@ export class Manager implements AsyncDisposable {
       )
       .catch((error) => this.#reportError(error as Error))
       .finally(() => (this.#recreating = undefined));
+  }
+
+  /** The highest epoch recorded outside the lease: the held assignment and the last publication. */
+  async #durableEpoch(): Promise<number> {
+    let epoch = this.#accepted.epoch;
+    try {
+      const meta = await this.#buckets?.assignments.get(META_KEY);
+      if (meta) {
+        epoch = Math.max(
+          epoch,
+          decodeMeta(this.#buckets!.assignments.name, META_KEY, meta.value).epoch,
+        );
+      }
+    } catch (error) {
+      this.#reportError(error as Error);
+    }
+    return epoch;
   }
 
   #throwIfStopping(): void {

@@ -92,6 +92,11 @@ export interface LeaderRecord {
   readonly epoch: number;
   /** Lease duration the leader runs with (informational; observers use their own). */
   readonly leaseMs: number;
+  /**
+   * Set by a leader that resigned (graceful stop): the lease is free at once, and the record
+   * keeps the epoch so the next leader continues above it.
+   */
+  readonly released?: boolean;
 }
 
 /** One worker's published assignment. */
@@ -215,6 +220,7 @@ export function decodeLeader(bucket: string, key: string, bytes: Uint8Array): Le
     nonce: str(bucket, key, o, "nonce"),
     epoch: num(bucket, key, o, "epoch"),
     leaseMs: num(bucket, key, o, "leaseMs"),
+    ...(o.released === true ? { released: true } : {}),
   };
 }
 

@@ -113,7 +113,7 @@ export async function readTopology(
   if (leaderEntry) {
     try {
       const record = decodeLeader(buckets.leader.name, LEADER_KEY, leaderEntry.value);
-      leader = { workerId: record.workerId, epoch: record.epoch };
+      if (!record.released) leader = { workerId: record.workerId, epoch: record.epoch };
     } catch (error) {
       onError(error as Error);
     }

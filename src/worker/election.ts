@@ -26,8 +26,11 @@ export interface ElectionOptions {
   readonly leaseMs: number;
   /** Monotonic clock. */
   readonly clock: Clock;
-  /** Lowest epoch this worker may claim (e.g. from the assignment it holds). */
-  readonly minEpoch: () => number;
+  /**
+   * Highest epoch known from durable state (the assignment it holds, the last publication), so a
+   * new term is numbered above every earlier one even when the lease key itself expired.
+   */
+  readonly minEpoch: () => Promise<number>;
   /** Called when leadership is gained or lost. */
   readonly onChange: (isLeader: boolean, epoch: number) => void;
   /** Receives recoverable problems. */
@@ -114,7 +117,11 @@ export class LeaderElection {
             this.#options.onError(error as Error);
           }
         }
-        this.#observe(entry.revision, record, entry.operation === "delete");
+        this.#observe(
+          entry.revision,
+          record,
+          entry.operation === "delete" || record?.released === true,
+        );
         // Our own renewals come back through the watch too (possibly before update() resolves);
         // only a write by someone else, or a deletion, ends our term early.
         const foreign = entry.operation === "delete" || record?.nonce !== this.#options.nonce;
@@ -161,13 +168,17 @@ export class LeaderElection {
       if (!(this.#observed as Observation | undefined)?.deleted) return;
     }
     const observed = this.#observed!;
-    const epoch = Math.max(this.#maxEpochSeen, this.#options.minEpoch()) + 1;
-    if (observed.deleted) {
-      // Deleted (graceful hand-off) or absent: create succeeds only if nobody was faster.
-      await this.#tryCreate(epoch);
+    if (!observed.deleted && this.#options.clock.now() - observed.at < this.#options.leaseMs) {
       return;
     }
-    if (this.#options.clock.now() - observed.at < this.#options.leaseMs) return;
+    const epoch = Math.max(this.#maxEpochSeen, await this.#options.minEpoch()) + 1;
+    if (observed.deleted) {
+      // Released by a resigning leader (a record that keeps its epoch: take it by CAS), or
+      // deleted or absent (create succeeds only if nobody was faster).
+      if (observed.record?.released) await this.#takeOver(observed.revision, epoch);
+      else await this.#tryCreate(epoch);
+      return;
+    }
     // No renewal observed for a whole lease: take over by CAS on the revision last seen (a
     // foreign value is replaced the same way). An expired key makes the CAS fail; the refresh that
     // follows then observes it as absent and the next round creates it.
@@ -209,7 +220,7 @@ export class LeaderElection {
     } catch (error) {
       this.#options.onError(error as Error);
     }
-    this.#observe(entry.revision, record);
+    this.#observe(entry.revision, record, record?.released === true);
   }
 
   async #renew(): Promise<void> {
@@ -254,16 +265,20 @@ export class LeaderElection {
     this.#options.onChange(false, this.#epoch);
   }
 
-  /** Stops campaigning; a leader deletes the lease so a follower takes over at once. */
+  /**
+   * Stops campaigning. A leader marks the lease released (keeping its epoch) so a follower takes
+   * over at once and numbers its term above this one.
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
     this.#watch?.stop();
     await this.#loop?.catch(() => {});
     if (this.#leading) {
       const revision = this.#revision;
+      const record = { ...this.#record(this.#epoch), released: true };
       this.#stepDown();
       try {
-        await this.#bucket.delete(LEADER_KEY, { revision });
+        await this.#bucket.update(LEADER_KEY, encode(record), revision);
       } catch (error) {
         if (!(error instanceof RevisionConflictError)) this.#options.onError(error as Error);
       }
