@@ -41,6 +41,7 @@ import { type Assignment, type FencingToken, type Hooks, State } from "./types.t
 import { AssignmentWatch, type ReceivedAssignment } from "./worker/assignment_watch.ts";
 import { LeaderElection } from "./worker/election.ts";
 import { StableId } from "./worker/stable_id.ts";
+import { DegradedMonitor } from "./worker/degraded.ts";
 import { randomHex, Signal, sleep, waitOrTimeout } from "./util.ts";
 
 /** Options of {@link Manager.start}. */
@@ -122,6 +123,9 @@ export class Manager implements AsyncDisposable {
   #recreating: Promise<void> | undefined;
   /** A reclaimed ID takes no work before its previous incarnation has surely fenced itself. */
   #acceptAfter = Number.NEGATIVE_INFINITY;
+  /** `onCoordinationLoss: "keep"`: the heartbeat deadline passed and the worker kept serving. */
+  #pastDeadline = false;
+  readonly #health: DegradedMonitor;
 
   /**
    * Validates every option before any I/O.
@@ -134,6 +138,27 @@ export class Manager implements AsyncDisposable {
     this.#hooks = this.#config.hooks;
     this.#instance = this.#config.instance ?? `anon-${randomHex(6)}`;
     this.#strategy = this.#config.strategy ?? weightedConsistentHash();
+    this.#health = new DegradedMonitor({
+      settings: this.#config.degraded,
+      clock: this.#config.clock,
+      onEnter: () => {
+        this.#config.logger?.warn("Coordination degraded", { workerId: this.workerId });
+        this.#setState(this.#workingState());
+      },
+      onExit: (durationMs) => {
+        this.#config.logger?.info("Coordination recovered", {
+          workerId: this.workerId,
+          durationMs,
+        });
+        // A leader that was cut off saw no heartbeats either: give everyone a fresh start.
+        this.#membership?.refreshAll(this.#config.degraded.recoveryGraceMs);
+        this.#setState(this.#workingState());
+      },
+      onAlert: (level, durationMs) =>
+        void this.#enqueue(() =>
+          this.#callHook(this.#hooks.onDegradedAlert, { level, durationMs })
+        ),
+    });
   }
 
   /** This worker's stable ID once claimed (e.g. `"worker-3"`), else `undefined`. */
@@ -368,6 +393,7 @@ export class Manager implements AsyncDisposable {
   }
 
   #reportError(error: Error): void {
+    if (error instanceof CoordinationUnavailableError) this.#health.failure();
     if (error instanceof BucketNotFoundError) this.#recreateBuckets();
     void this.#enqueue(() => this.#callOnError(error));
   }
@@ -382,7 +408,7 @@ export class Manager implements AsyncDisposable {
 
   /** The state a working worker shows: its leader-side state when it leads. */
   #workingState(): State {
-    if (this.#fenced) return State.Degraded;
+    if (this.#fenced || this.#pastDeadline || this.#health.degraded) return State.Degraded;
     if (!this.#hasFirstAssignment) return State.WaitingAssignment;
     if (this.#controller) {
       switch (this.#leaderState) {
@@ -509,10 +535,10 @@ export class Manager implements AsyncDisposable {
     const signal = this.#abort.signal;
     // The fence deadline is watched by its own timer: a heartbeat request can hang for up to
     // operationTimeoutMs, longer than the deadline itself.
-    const fenceTimer = setInterval(
-      () => this.#checkFence(),
-      Math.max(10, Math.min(c.heartbeatIntervalMs / 4, 250)),
-    );
+    const fenceTimer = setInterval(() => {
+      this.#checkFence();
+      this.#health.tick();
+    }, Math.max(10, Math.min(c.heartbeatIntervalMs / 4, 250)));
     let failing = false;
     try {
       while (!signal.aborted) {
@@ -523,9 +549,11 @@ export class Manager implements AsyncDisposable {
         this.#checkFence();
         try {
           await this.#beat();
+          this.#health.success();
           if (failing) c.logger?.info("Heartbeat recovered", { workerId: this.workerId });
           failing = false;
-          if (this.#fenced) this.#setState(this.#workingState());
+          this.#pastDeadline = false;
+          this.#setState(this.#workingState());
           await this.#watch?.poll();
         } catch (error) {
           if (error instanceof RevisionConflictError) {
@@ -534,6 +562,7 @@ export class Manager implements AsyncDisposable {
           }
           // One report per streak of failures; the state (degraded) tells the rest.
           if (!failing) this.#reportError(error as Error);
+          else this.#health.failure();
           failing = true;
         }
         this.#checkFence();
@@ -566,7 +595,9 @@ export class Manager implements AsyncDisposable {
     if (this.#fenced || silentFor <= c.heartbeatTtlMs - c.heartbeatIntervalMs) return;
     if (c.onCoordinationLoss === "fence") {
       void this.#enqueue(() => this.#fence());
-    } else if (this.#state !== State.Degraded) {
+    } else if (!this.#pastDeadline) {
+      // Availability over exclusivity: keep serving the last assignment, visibly degraded.
+      this.#pastDeadline = true;
       this.#setState(State.Degraded);
     }
   }

@@ -106,7 +106,8 @@ export class Controller {
   #adopted = false;
   /** Workers that stopped for a restart (static membership), with the local time first seen so. */
   readonly #away = new Map<string, number>();
-  #refreshed = new Signal();
+  readonly #refreshed = new Signal();
+  #lastPhase: "revoke" | "assign" = "assign";
 
   /** @param options Dependencies and callbacks. */
   constructor(options: ControllerOptions) {
@@ -293,14 +294,14 @@ export class Controller {
     if (config.partitionRefreshIntervalMs > 0) {
       this.#nextRefreshAt = this.#o.clock.now() + config.partitionRefreshIntervalMs;
     }
-    let adopted = false;
+    let needsAdopt = true;
     let first = true;
     while (!signal.aborted) {
       if (!this.#o.isLeader()) return;
       try {
-        if (!adopted) {
+        if (needsAdopt) {
           await this.#adopt();
-          adopted = true;
+          needsAdopt = false;
           if (first && publisher.published.size === 0) this.#openWindow("coldStart");
           first = false;
         }
@@ -309,7 +310,7 @@ export class Controller {
         if (signal.aborted || !this.#o.isLeader()) return;
         // A conflicting write or a recreated bucket: re-read what is published and carry on.
         this.#o.onError(error as Error);
-        adopted = false;
+        needsAdopt = true;
         this.#dirty = true;
         await waitOrTimeout(this.#wake, config.heartbeatIntervalMs, signal);
       }
@@ -339,36 +340,33 @@ export class Controller {
 
   async #step(): Promise<void> {
     const { config } = this.#o;
-    const signal = this.#abort.signal;
-    {
-      const now = this.#o.clock.now();
-      if (this.#refreshRequested || now >= this.#nextRefreshAt) await this.#refresh();
-      let waitMs = Math.max(50, Math.min(config.heartbeatIntervalMs, 1_000));
-      if (this.#windowKind !== undefined && now < this.#windowUntil) {
-        this.#setState(this.#windowKind === "emergency" ? "emergency" : "scaling");
-        waitMs = this.#windowUntil - now;
-      } else if (
-        this.#windowKind === "planned" &&
-        now < this.#lastPlannedAt + config.minRebalanceIntervalMs
-      ) {
-        this.#setState("scaling");
-        waitMs = this.#lastPlannedAt + config.minRebalanceIntervalMs - now;
-      } else if (this.#dirty && this.#partitionsLoaded) {
-        const kind = this.#windowKind;
-        this.#windowKind = undefined;
-        if (kind === "planned" || kind === "coldStart") this.#lastPlannedAt = now;
-        this.#dirty = false;
-        this.#setState(kind === "emergency" ? "emergency" : "rebalancing");
-        await this.#converge();
-        if (!this.#waitingForAcks) this.#setState("stable");
-      } else if (!this.#waitingForAcks) {
-        this.#setState("stable");
-      }
-      if (config.partitionRefreshIntervalMs > 0) {
-        waitMs = Math.min(waitMs, Math.max(0, this.#nextRefreshAt - this.#o.clock.now()));
-      }
-      await waitOrTimeout(this.#wake, Math.max(1, waitMs), signal);
+    const now = this.#o.clock.now();
+    if (this.#refreshRequested || now >= this.#nextRefreshAt) await this.#refresh();
+    let waitMs = Math.max(50, Math.min(config.heartbeatIntervalMs, 1_000));
+    if (this.#windowKind !== undefined && now < this.#windowUntil) {
+      this.#setState(this.#windowKind === "emergency" ? "emergency" : "scaling");
+      waitMs = this.#windowUntil - now;
+    } else if (
+      this.#windowKind === "planned" &&
+      now < this.#lastPlannedAt + config.minRebalanceIntervalMs
+    ) {
+      this.#setState("scaling");
+      waitMs = this.#lastPlannedAt + config.minRebalanceIntervalMs - now;
+    } else if (this.#dirty && this.#partitionsLoaded) {
+      const kind = this.#windowKind;
+      this.#windowKind = undefined;
+      if (kind === "planned" || kind === "coldStart") this.#lastPlannedAt = now;
+      this.#dirty = false;
+      this.#setState(kind === "emergency" ? "emergency" : "rebalancing");
+      await this.#converge();
+      if (!this.#waitingForAcks) this.#setState("stable");
+    } else if (!this.#waitingForAcks) {
+      this.#setState("stable");
     }
+    if (config.partitionRefreshIntervalMs > 0) {
+      waitMs = Math.min(waitMs, Math.max(0, this.#nextRefreshAt - this.#o.clock.now()));
+    }
+    await waitOrTimeout(this.#wake, Math.max(1, waitMs), this.#abort.signal);
   }
 
   async #refresh(): Promise<void> {
@@ -441,7 +439,8 @@ export class Controller {
     );
     if (
       this.#reason !== "manual" && force.size === 0 && !this.#waitingForAcks &&
-      this.#isBalanceOnly(live, previous) && this.#imbalance(live) < this.#o.config.minRebalanceThreshold
+      this.#isBalanceOnly(live, previous) &&
+      this.#imbalance(live) < this.#o.config.minRebalanceThreshold
     ) {
       // Nothing is orphaned or stale and the gain would only be balance below the threshold.
       this.#o.logger?.debug("Rebalance skipped: imbalance below minRebalanceThreshold", {
@@ -505,6 +504,10 @@ export class Controller {
     const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force);
     this.#waitingForAcks = pending > 0;
     this.#joinedInWindow.clear();
+    const reason = this.#lastPhase === "revoke" ? "handoff" : this.#reason;
+    // A manual request is served by this round (and the hand-off rounds it starts); later rounds
+    // are judged on their own merits again.
+    if (!this.#waitingForAcks) this.#reason = "planned";
     if (version === undefined) return;
     for (const [workerId, partitions] of next) {
       const published = publisher.published.get(workerId);
@@ -512,11 +515,10 @@ export class Controller {
       const hold = this.#holds.get(workerId);
       if (hold) hold.unacked.push({ version, ids: new Set(partitions.map(partitionId)) });
     }
-    const reason = pending > 0 && this.#reason !== "emergency" ? this.#reason : this.#reason;
     this.#o.onPublished({
       version,
       epoch,
-      reason: phase === "assign" && this.#lastPhase === "revoke" ? "handoff" : reason,
+      reason,
       phase,
       moved,
       pending,
@@ -524,8 +526,6 @@ export class Controller {
     });
     this.#lastPhase = phase;
   }
-
-  #lastPhase: "revoke" | "assign" = "assign";
 
   /** True when every partition has a live owner and no live worker holds a partition that is gone. */
   #isBalanceOnly(live: readonly string[], previous: ReadonlyMap<string, string>): boolean {

@@ -49,6 +49,7 @@ export class Membership {
   readonly #abort = new AbortController();
   #watch: KvWatch | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #graceUntil = Number.NEGATIVE_INFINITY;
 
   /**
    * @param bucket The heartbeat bucket.
@@ -99,6 +100,7 @@ export class Membership {
 
   #expire(): void {
     const now = this.#options.clock.now();
+    if (now < this.#graceUntil) return;
     for (const [id, member] of this.#members) {
       if (now - member.observedAt > this.#options.heartbeatTtlMs) {
         this.#members.delete(id);
@@ -108,11 +110,12 @@ export class Membership {
   }
 
   /**
-   * Treats every known worker as just observed: used after this leader regains coordination, so
-   * an outage of its own does not make it evict everyone.
+   * Treats every known worker as just observed and declares nobody dead for `graceMs`: used when
+   * this leader regains coordination, so an outage of its own does not make it evict everyone.
    */
-  refreshAll(): void {
+  refreshAll(graceMs: number): void {
     const now = this.#options.clock.now();
+    this.#graceUntil = now + graceMs;
     for (const [id, member] of this.#members) this.#members.set(id, { ...member, observedAt: now });
   }
 

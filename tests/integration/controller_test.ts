@@ -14,7 +14,7 @@ import {
   StaticSource,
 } from "../../mod.ts";
 import { createAssignmentEngine } from "../../src/engine/mod.ts";
-import { waitFor } from "../../testing/mod.ts";
+import { faultyStore, waitFor } from "../../testing/mod.ts";
 import { duplicates, fullyCovered, makePartitions, waitForSettled } from "../helpers/pool.ts";
 
 const engine = await createAssignmentEngine();
@@ -242,6 +242,45 @@ Deno.test("triggerRebalance() from a follower publishes even when windows would 
     await starting;
     await waitForSettled(pool, partitions);
     assert.ok(late.assignment.partitions.length > 0);
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
+
+Deno.test("onCoordinationLoss 'keep' keeps serving in degraded state; 'fence' releases", async () => {
+  const shared = memoryStore();
+  const partitions = makePartitions(20);
+  const alerts: string[] = [];
+  const stores = [faultyStore(shared), faultyStore(shared), faultyStore(shared)];
+  const pool = stores.map((store, i) =>
+    start(store, "loss", partitions, {
+      onCoordinationLoss: i === 1 ? "keep" : "fence",
+      degraded: {
+        enterAfterMs: 300,
+        exitAfterMs: 300,
+        alertThresholdsMs: { info: 100, warn: 200, error: 300, critical: 400 },
+      },
+      hooks: i === 1 ? { onDegradedAlert: ({ level }) => void alerts.push(level) } : {},
+    })
+  );
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    const keeper = pool[1]!;
+    const fencer = pool.find((m, i) => i !== 1 && !m.isLeader)!;
+    const kept = keeper.assignment.partitions.length;
+    stores[1]!.cut();
+    stores[pool.indexOf(fencer)]!.cut();
+    await waitFor(() => keeper.state === "degraded" && fencer.state === "degraded", {
+      timeoutMs: 5_000,
+    });
+    await waitFor(() => fencer.assignment.partitions.length === 0, { timeoutMs: 5_000 });
+    assert.equal(keeper.assignment.partitions.length, kept, "'keep' serves its last assignment");
+    await waitFor(() => alerts.includes("critical"), { timeoutMs: 5_000 });
+    assert.deepEqual(alerts, ["info", "warn", "error", "critical"]);
+    stores[1]!.heal();
+    stores[pool.indexOf(fencer)]!.heal();
+    await waitForSettled(pool, partitions, 20_000);
   } finally {
     await Promise.all(pool.map((m) => m.stop()));
   }
