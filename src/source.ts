@@ -22,6 +22,8 @@ export class StaticSource implements PartitionSource {
   #partitions: readonly Partition[];
 
   /**
+   * Creates a source holding `partitions`.
+   *
    * @param partitions The initial list.
    * @throws {InvalidPartitionError} On a malformed or duplicate partition.
    */
@@ -84,6 +86,8 @@ export class PollingSource implements PartitionSource {
   #at = Number.NEGATIVE_INFINITY;
 
   /**
+   * Wraps `inner` with a cache.
+   *
    * @param inner The source to poll.
    * @param options Cache age.
    */
