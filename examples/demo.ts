@@ -148,7 +148,7 @@ interface Event {
 }
 const events: Event[] = [];
 
-async function measure(name: string, action: () => Promise<void>): Promise<void> {
+async function measure(name: string, action: () => void | Promise<void>): Promise<void> {
   const before = snapshot();
   const start = performance.now();
   await action();
@@ -185,7 +185,7 @@ try {
   });
   render(`cold start: all stable in ${(performance.now() - startedAt).toFixed(0)} ms`);
 
-  await measure("crash a worker", async () => {
+  await measure("crash a worker", () => {
     const victim = live().find((w) => !w.manager.isLeader)!;
     victim.crashed = true;
     victim.store.cut();
