@@ -1,7 +1,8 @@
 /**
  * Measures the lifecycle on a real nats-server: time until 1, 5 and 10 workers are stable with a
- * full assignment, graceful leader failover, and crash failover (a worker cut off from the server
- * as a crashed process would be). Not a `deno bench` file: these are end-to-end timings driven by
+ * full assignment, a scale-out burst (publications and hand-off latency from the old owner's
+ * release to the new owner's start), graceful leader failover, and crash failover (a worker cut
+ * off from the server as a crashed process would be). Times in ms. Not a `deno bench` file: these are end-to-end timings driven by
  * the configured windows and TTLs, printed as a table.
  *
  * Run: deno run -A bench/lifecycle_timing.ts [--runs 3]
@@ -52,17 +53,65 @@ for (let run = 0; run < runs; run++) {
       ),
     );
     const stores = ncs.map((nc) => faultyStore(natsKvStore(nc, { operationTimeoutMs: 2_000 })));
+    // Hand-off latency: when a partition's old owner finished releasing it (hook resolved) and
+    // when its new owner was told to start.
+    const released = new Map<string, number>();
+    const handoffs: number[] = [];
     const managers = stores.map((store) =>
-      new Manager({ ...timing, store, group: g, source: partitions })
+      new Manager({
+        ...timing,
+        store,
+        group: g,
+        source: partitions,
+        hooks: {
+          onPartitionRemoved: (p) => void released.set(partitionId(p), performance.now()),
+          onPartitionAdded: (p) => {
+            const at = released.get(partitionId(p));
+            if (at !== undefined) handoffs.push(performance.now() - at);
+          },
+        },
+      })
     );
     const t0 = performance.now();
     await Promise.all(managers.map((m) => m.start()));
     await waitFor(() => settled(managers), { timeoutMs: 30_000, intervalMs: 2 });
     record(`time to stable, ${n} worker${n > 1 ? "s" : ""}`, performance.now() - t0);
     if (n === 5) {
+      // Scale-out burst: two workers join at once; count publications and hand-off latency.
+      const versionBefore = Math.max(...managers.map((m) => m.assignment.version));
+      handoffs.length = 0;
+      const extraNcs = await Promise.all(
+        [0, 1].map(() => connect({ servers: server.url, ...recommendedConnectionOptions })),
+      );
+      const extra = extraNcs.map((nc) =>
+        new Manager({
+          ...timing,
+          store: natsKvStore(nc),
+          group: g,
+          source: partitions,
+          hooks: {
+            onPartitionAdded: (p) => {
+              const at = released.get(partitionId(p));
+              if (at !== undefined) handoffs.push(performance.now() - at);
+            },
+          },
+        })
+      );
+      let t = performance.now();
+      await Promise.all(extra.map((m) => m.start()));
+      await waitFor(() => settled([...managers, ...extra]), { timeoutMs: 10_000, intervalMs: 2 });
+      record("scale-out 5 → 7 → full coverage", performance.now() - t);
+      const versionAfter = Math.max(...[...managers, ...extra].map((m) => m.assignment.version));
+      record("publications per scale-out burst", versionAfter - versionBefore);
+      record("hand-off, release → new owner told (median)", median(handoffs));
+      record("hand-off, release → new owner told (max)", Math.max(...handoffs));
+      await Promise.all(extra.map((m) => m.stop()));
+      await Promise.all(extraNcs.map((nc) => nc.close()));
+      await waitFor(() => settled(managers), { timeoutMs: 10_000, intervalMs: 2 });
+
       const leader = managers.find((m) => m.isLeader)!;
       let rest = managers.filter((m) => m !== leader);
-      let t = performance.now();
+      t = performance.now();
       await leader.stop();
       await waitFor(() => rest.some((m) => m.isLeader), { timeoutMs: 10_000, intervalMs: 1 });
       record("graceful leader stop → new leader", performance.now() - t);
@@ -86,7 +135,7 @@ console.log(
     `${timing.electionLeaseMs} ms, cold start window ${timing.coldStartWindowMs} ms, grace ` +
     `${timing.emergencyGraceMs} ms); ${runs} runs`,
 );
-console.log("| measurement | median ms | min | max |\n| --- | ---: | ---: | ---: |");
+console.log("| measurement | median | min | max |\n| --- | ---: | ---: | ---: |");
 for (const [name, xs] of results) {
   console.log(
     `| ${name} | ${median(xs).toFixed(0)} | ${Math.min(...xs).toFixed(0)} | ${

@@ -31,7 +31,7 @@ async function pool(
 
 Deno.test("a SIGKILLed worker's partitions, and only those, move to the survivors", async () => {
   await using server = await NatsServer.start();
-  const workers = await pool(server.url, "crash", 4);
+  const workers = await pool(server.url, "crash", 5);
   try {
     const victim = workers.find((w) => !w.isLeader)!;
     const survivors = workers.filter((w) => w !== victim);

@@ -285,3 +285,44 @@ Deno.test("onCoordinationLoss 'keep' keeps serving in degraded state; 'fence' re
     await Promise.all(pool.map((m) => m.stop()));
   }
 });
+
+Deno.test("a balance-only change below minRebalanceThreshold publishes nothing; the leader shows its states", async () => {
+  const store = memoryStore();
+  const source = new StaticSource(makePartitions(60, false));
+  const leaderStates = new Set<string>();
+  const pool = Array.from(
+    { length: 3 },
+    () =>
+      start(store, "threshold", source, {
+        minRebalanceThreshold: 0.5,
+        hooks: { onStateChanged: (_from, to) => void leaderStates.add(to) },
+      }),
+  );
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, source.partitions);
+    const leader = pool.find((m) => m.isLeader)!;
+    const version = (await leader.getTopology()).version;
+    // A small weight change: imbalance (max − min) / mean stays under 0.5, so no publication.
+    // Observation window (proving an absence, not synchronising): three planned windows.
+    const small = source.partitions.map((p, i) => (i === 0 ? { keys: p.keys, weight: 3 } : p));
+    source.update(small);
+    await leader.refreshPartitions();
+    await new Promise((r) => setTimeout(r, 3 * presets.fastTest.plannedScaleWindowMs!));
+    assert.equal((await leader.getTopology()).version, version, "no rebalance below the threshold");
+    // A large one, all on one worker, crosses the threshold and is rebalanced.
+    const heavy = new Set(pool[0]!.assignment.partitions.slice(0, 5).map(partitionId));
+    const large = source.partitions.map((p) =>
+      heavy.has(partitionId(p)) ? { keys: p.keys, weight: 10 } : p
+    );
+    source.update(large);
+    await leader.refreshPartitions();
+    await waitFor(async () => (await leader.getTopology()).version > version, { timeoutMs: 5_000 });
+    assert.ok(
+      leaderStates.has("scaling") && leaderStates.has("rebalancing"),
+      [...leaderStates].join(),
+    );
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Kvm } from "@nats-io/kv";
 import { AlreadyStartedError, Manager, type State } from "../../mod.ts";
 import { NatsServer, waitFor } from "../../testing/mod.ts";
 import {
@@ -178,6 +179,31 @@ Deno.test("a worker joining later gets partitions through a hand-off with no dou
   } finally {
     clearInterval(probe);
     await Promise.all(all.map((m) => m.stop()));
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("an assignment larger than one KV value is written in chunks and read back whole", async () => {
+  await using server = await NatsServer.start();
+  const partitions = Array.from({ length: 8_000 }, (_, i) => ({
+    keys: ["tenant-with-a-rather-long-name", `shard-${String(i).padStart(6, "0")}`],
+  }));
+  const connections = await Promise.all([0, 1].map(() => connectTo(server.url)));
+  const managers = connections.map((nc) =>
+    new Manager(fastOptions({ connection: nc, group: "chunks", source: partitions }))
+  );
+  try {
+    await Promise.all(managers.map((m) => m.start()));
+    await waitForSettled(managers, partitions, 30_000);
+    const kv = await new Kvm(connections[0]!).open("parti_chunks_assign");
+    const keys: string[] = [];
+    for await (const key of await kv.keys()) keys.push(key);
+    assert.ok(keys.some((k) => /^w\.worker-\d+\.c\d+$/.test(k)), `chunk keys: ${keys.join(",")}`);
+    const assignments = await managers[0]!.getAssignments();
+    const total = [...assignments.values()].reduce((n, a) => n + a.partitions.length, 0);
+    assert.equal(total, partitions.length);
+  } finally {
+    await Promise.all(managers.map((m) => m.stop()));
     await Promise.all(connections.map((nc) => nc.close()));
   }
 });
