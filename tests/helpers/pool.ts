@@ -2,7 +2,7 @@
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
-  type Manager,
+  Manager,
   type ManagerOptions,
   type Partition,
   partitionId,
@@ -71,4 +71,40 @@ export async function waitForSettled(
       managers.every((m) => m.state === "stable"),
     { timeoutMs, intervalMs: 20 },
   );
+}
+
+/** Managers on their own NATS connections, stopped and closed on disposal. */
+export interface NatsPool extends AsyncDisposable {
+  /** The managers, not yet started. */
+  readonly managers: Manager[];
+  /** Their connections, in the same order. */
+  readonly connections: NatsConnection[];
+}
+
+/**
+ * Creates `count` managers with fast timings, each on its own connection to `url`.
+ *
+ * @param options Options for every manager, or a function of the index giving them.
+ */
+export async function natsPool(
+  url: string,
+  count: number,
+  options:
+    | (Partial<ManagerOptions> & Pick<ManagerOptions, "group" | "source">)
+    | ((i: number) => Partial<ManagerOptions> & Pick<ManagerOptions, "group" | "source">),
+): Promise<NatsPool> {
+  const connections = await Promise.all(Array.from({ length: count }, () => connectTo(url)));
+  const managers = connections.map((nc, i) =>
+    new Manager(
+      fastOptions({ ...(typeof options === "function" ? options(i) : options), connection: nc }),
+    )
+  );
+  return {
+    managers,
+    connections,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(managers.map((m) => m.stop()));
+      await Promise.all(connections.map((nc) => nc.close()));
+    },
+  };
 }

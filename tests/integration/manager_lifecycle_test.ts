@@ -7,6 +7,7 @@ import {
   duplicates,
   fastOptions,
   makePartitions,
+  natsPool,
   waitForSettled,
 } from "../helpers/pool.ts";
 
@@ -55,42 +56,28 @@ Deno.test("a single worker becomes stable with every partition, and its hooks se
 Deno.test("five workers started concurrently get unique IDs, one leader and every partition once", async () => {
   await using server = await NatsServer.start();
   const partitions = makePartitions(50);
-  const connections = await Promise.all(Array.from({ length: 5 }, () => connectTo(server.url)));
-  const managers = connections.map((nc) =>
-    new Manager(fastOptions({ connection: nc, group: "five", source: partitions }))
-  );
-  try {
-    await Promise.all(managers.map((m) => m.start()));
-    const ids = managers.map((m) => m.workerId);
-    assert.equal(new Set(ids).size, 5);
-    await waitForSettled(managers, partitions);
-    assert.deepEqual(duplicates(managers), []);
-  } finally {
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
-  }
+  await using pool = await natsPool(server.url, 5, { group: "five", source: partitions });
+  const { managers } = pool;
+  await Promise.all(managers.map((m) => m.start()));
+  const ids = managers.map((m) => m.workerId);
+  assert.equal(new Set(ids).size, 5);
+  await waitForSettled(managers, partitions);
+  assert.deepEqual(duplicates(managers), []);
 });
 
 Deno.test("ten workers share 1,000 partitions with one owner each and one leader", async () => {
   await using server = await NatsServer.start();
   const partitions = makePartitions(1_000);
-  const connections = await Promise.all(Array.from({ length: 10 }, () => connectTo(server.url)));
-  const managers = connections.map((nc) =>
-    new Manager(fastOptions({ connection: nc, group: "ten", source: partitions }))
+  await using pool = await natsPool(server.url, 10, { group: "ten", source: partitions });
+  const { managers } = pool;
+  await Promise.all(managers.map((m) => m.start()));
+  assert.equal(new Set(managers.map((m) => m.workerId)).size, 10);
+  await waitForSettled(managers, partitions, 20_000);
+  const loads = managers.map((m) =>
+    m.assignment.partitions.reduce((sum, p) => sum + (p.weight ?? 1), 0)
   );
-  try {
-    await Promise.all(managers.map((m) => m.start()));
-    assert.equal(new Set(managers.map((m) => m.workerId)).size, 10);
-    await waitForSettled(managers, partitions, 20_000);
-    const loads = managers.map((m) =>
-      m.assignment.partitions.reduce((sum, p) => sum + (p.weight ?? 1), 0)
-    );
-    const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
-    assert.ok(Math.max(...loads) / mean < 1.1, `balanced: ${loads.join(",")}`);
-  } finally {
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
-  }
+  const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
+  assert.ok(Math.max(...loads) / mean < 1.1, `balanced: ${loads.join(",")}`);
 });
 
 Deno.test("a graceful leader stop hands leadership over within 1 s without orphaning partitions", async () => {

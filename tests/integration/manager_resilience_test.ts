@@ -19,6 +19,7 @@ import {
   fastOptions,
   fullyCovered,
   makePartitions,
+  natsPool,
   waitForSettled,
 } from "../helpers/pool.ts";
 
@@ -98,47 +99,39 @@ Deno.test("an exhausted ID pool fails start() with WorkerIdExhaustedError", asyn
 Deno.test("foreign JSON in every bucket is reported through onError and changes nothing", async () => {
   await using server = await NatsServer.start();
   const partitions = makePartitions(20);
-  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
   const errors: Error[] = [];
-  const managers = connections.map((nc) =>
-    new Manager(fastOptions({
-      connection: nc,
-      group: "foreign",
-      source: partitions,
-      hooks: { onError: (e) => void errors.push(e) },
-    }))
+  await using pool = await natsPool(server.url, 3, {
+    group: "foreign",
+    source: partitions,
+    hooks: { onError: (e) => void errors.push(e) },
+  });
+  const { managers, connections } = pool;
+  await Promise.all(managers.map((m) => m.start()));
+  await waitForSettled(managers, partitions);
+  const versionBefore = Math.max(...managers.map((m) => m.assignment.version));
+  const kvm = new Kvm(connections[0]!);
+  const junk = new TextEncoder().encode('{"hello":"world"}');
+  const notJson = new TextEncoder().encode("\u0000garbage");
+  await (await kvm.open("parti_foreign_hb")).put("worker-77", junk);
+  await (await kvm.open("parti_foreign_assign")).put("w.worker-0", junk);
+  await (await kvm.open("parti_foreign_assign")).put("w.worker-1", notJson);
+  await (await kvm.open("parti_foreign_ids")).put("worker-50", junk);
+  await waitFor(() => errors.filter((e) => e instanceof MalformedDataError).length >= 3, {
+    timeoutMs: 5_000,
+  });
+  // A foreign value in a worker's assignment key means the leader's next write conflicts; it
+  // re-reads, reports, and republishes: the pool must end covered, with nobody crashed.
+  await waitFor(
+    () => managers.every((m) => m.state !== "shutdown") && fullyCovered(managers, partitions),
+    {
+      timeoutMs: 10_000,
+    },
   );
-  try {
-    await Promise.all(managers.map((m) => m.start()));
-    await waitForSettled(managers, partitions);
-    const versionBefore = Math.max(...managers.map((m) => m.assignment.version));
-    const kvm = new Kvm(connections[0]!);
-    const junk = new TextEncoder().encode('{"hello":"world"}');
-    const notJson = new TextEncoder().encode("\u0000garbage");
-    await (await kvm.open("parti_foreign_hb")).put("worker-77", junk);
-    await (await kvm.open("parti_foreign_assign")).put("w.worker-0", junk);
-    await (await kvm.open("parti_foreign_assign")).put("w.worker-1", notJson);
-    await (await kvm.open("parti_foreign_ids")).put("worker-50", junk);
-    await waitFor(() => errors.filter((e) => e instanceof MalformedDataError).length >= 3, {
-      timeoutMs: 5_000,
-    });
-    // A foreign value in a worker's assignment key means the leader's next write conflicts; it
-    // re-reads, reports, and republishes: the pool must end covered, with nobody crashed.
-    await waitFor(
-      () => managers.every((m) => m.state !== "shutdown") && fullyCovered(managers, partitions),
-      {
-        timeoutMs: 10_000,
-      },
-    );
-    assert.deepEqual(duplicates(managers), []);
-    assert.ok(Math.max(...managers.map((m) => m.assignment.version)) >= versionBefore);
-    const malformed = errors.filter((e) => e instanceof MalformedDataError) as MalformedDataError[];
-    assert.ok(malformed.some((e) => e.bucket === "parti_foreign_hb"));
-    assert.ok(malformed.some((e) => e.bucket === "parti_foreign_assign"));
-  } finally {
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
-  }
+  assert.deepEqual(duplicates(managers), []);
+  assert.ok(Math.max(...managers.map((m) => m.assignment.version)) >= versionBefore);
+  const malformed = errors.filter((e) => e instanceof MalformedDataError) as MalformedDataError[];
+  assert.ok(malformed.some((e) => e.bucket === "parti_foreign_hb"));
+  assert.ok(malformed.some((e) => e.bucket === "parti_foreign_assign"));
 });
 
 Deno.test("a foreign value in the leader key is replaced after a lease, and a leader emerges", async () => {
@@ -169,67 +162,57 @@ Deno.test("a foreign value in the leader key is replaced after a lease, and a le
 Deno.test("a bucket deleted under a running pool is reported, recreated, and the pool recovers", async () => {
   await using server = await NatsServer.start();
   const partitions = makePartitions(20);
-  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
   const errors: Error[] = [];
-  const managers = connections.map((nc) =>
-    new Manager(fastOptions({
-      connection: nc,
-      group: "gone",
-      source: partitions,
-      hooks: { onError: (e) => void errors.push(e) },
-    }))
-  );
-  try {
-    await Promise.all(managers.map((m) => m.start()));
-    await waitForSettled(managers, partitions);
-    const jsm = await jetstreamManager(connections[0]!);
-    const streamExists = async (name: string) => {
-      try {
-        await jsm.streams.info(name);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    for (const bucket of ["hb", "assign", "leader", "ids"]) {
-      const stream = `KV_parti_gone_${bucket}`;
-      await jsm.streams.delete(stream);
-      // Recreated by the pool (a concurrent recreation after an earlier deletion may beat the
-      // report of this one), and the pool back to full coverage before the next deletion.
-      await waitFor(() => streamExists(stream), {
-        timeoutMs: 10_000,
-        message: `${bucket} recreated`,
-      });
-      await waitFor(
-        () => fullyCovered(managers, partitions) && managers.filter((m) => m.isLeader).length === 1,
-        { timeoutMs: 15_000, message: `pool recovered after deleting ${bucket}` },
-      );
+  await using pool = await natsPool(server.url, 3, {
+    group: "gone",
+    source: partitions,
+    hooks: { onError: (e) => void errors.push(e) },
+  });
+  const { managers, connections } = pool;
+  await Promise.all(managers.map((m) => m.start()));
+  await waitForSettled(managers, partitions);
+  const jsm = await jetstreamManager(connections[0]!);
+  const streamExists = async (name: string) => {
+    try {
+      await jsm.streams.info(name);
+      return true;
+    } catch {
+      return false;
     }
-    const reported = errors.filter((e) => (e as { code?: string }).code === "BUCKET_NOT_FOUND");
-    assert.ok(reported.length > 0, "deleted buckets are reported as BUCKET_NOT_FOUND");
-    // After the dust settles: one leader, full coverage, no duplicates, no crashed worker.
-    const partitionsAfter = partitions;
+  };
+  for (const bucket of ["hb", "assign", "leader", "ids"]) {
+    const stream = `KV_parti_gone_${bucket}`;
+    await jsm.streams.delete(stream);
+    // Recreated by the pool (a concurrent recreation after an earlier deletion may beat the
+    // report of this one), and the pool back to full coverage before the next deletion.
+    await waitFor(() => streamExists(stream), {
+      timeoutMs: 10_000,
+      message: `${bucket} recreated`,
+    });
     await waitFor(
-      () =>
-        managers.every((m) => m.state !== "shutdown") &&
-        fullyCovered(managers, partitionsAfter) &&
-        managers.filter((m) => m.isLeader).length === 1,
-      { timeoutMs: 20_000, message: "pool recovered" },
+      () => fullyCovered(managers, partitions) && managers.filter((m) => m.isLeader).length === 1,
+      { timeoutMs: 15_000, message: `pool recovered after deleting ${bucket}` },
     );
-    assert.deepEqual(duplicates(managers), []);
-  } finally {
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
   }
+  const reported = errors.filter((e) => (e as { code?: string }).code === "BUCKET_NOT_FOUND");
+  assert.ok(reported.length > 0, "deleted buckets are reported as BUCKET_NOT_FOUND");
+  // After the dust settles: one leader, full coverage, no duplicates, no crashed worker.
+  const partitionsAfter = partitions;
+  await waitFor(
+    () =>
+      managers.every((m) => m.state !== "shutdown") &&
+      fullyCovered(managers, partitionsAfter) &&
+      managers.filter((m) => m.isLeader).length === 1,
+    { timeoutMs: 20_000, message: "pool recovered" },
+  );
+  assert.deepEqual(duplicates(managers), []);
 });
 
 Deno.test("a nats-server restart under a running pool keeps coverage without duplicate owners", async () => {
   await using server = await NatsServer.start();
   const partitions = makePartitions(30);
-  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
-  const managers = connections.map((nc) =>
-    new Manager(fastOptions({ connection: nc, group: "restart", source: partitions }))
-  );
+  await using pool = await natsPool(server.url, 3, { group: "restart", source: partitions });
+  const { managers } = pool;
   let doubles = 0;
   const probe = setInterval(() => (doubles += duplicates(managers).length), 5);
   try {
@@ -246,8 +229,6 @@ Deno.test("a nats-server restart under a running pool keeps coverage without dup
     assert.equal(doubles, 0, "no partition had two owners at any sampled instant");
   } finally {
     clearInterval(probe);
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
   }
 });
 
@@ -255,40 +236,32 @@ Deno.test("skewed clocks have no effect: timing uses only local monotonic differ
   await using server = await NatsServer.start();
   const partitions = makePartitions(30);
   const offsets = [0, 3_600_000, -86_400_000];
-  const connections = await Promise.all(offsets.map(() => connectTo(server.url)));
-  const managers = connections.map((nc, i) => {
-    const offset = offsets[i]!;
-    const clock: Clock = { now: () => performance.now() + offset };
-    return new Manager(fastOptions({ connection: nc, group: "skew", source: partitions, clock }));
+  await using pool = await natsPool(server.url, offsets.length, (i) => {
+    const clock: Clock = { now: () => performance.now() + offsets[i]! };
+    return { group: "skew", source: partitions, clock };
   });
-  try {
-    await Promise.all(managers.map((m) => m.start()));
-    await waitForSettled(managers, partitions);
-    // Observation window (not synchronisation): over three leases nothing may change, no
-    // spurious takeover, death or rebalance, whatever the offsets between the clocks.
-    const version = Math.max(...managers.map((m) => m.assignment.version));
-    const leader = managers.find((m) => m.isLeader);
-    const lease = presets.fastTest.electionLeaseMs!;
-    await new Promise((resolve) => setTimeout(resolve, 3 * lease));
-    assert.equal(managers.find((m) => m.isLeader), leader);
-    assert.equal(Math.max(...managers.map((m) => m.assignment.version)), version);
-    // And a crash is still detected on time by a skewed leader.
-    const victim = managers.find((m) => !m.isLeader)!;
-    await victim.stop();
-    await waitForSettled(managers.filter((m) => m !== victim), partitions);
-  } finally {
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
-  }
+  const { managers } = pool;
+  await Promise.all(managers.map((m) => m.start()));
+  await waitForSettled(managers, partitions);
+  // Observation window (not synchronisation): over three leases nothing may change, no
+  // spurious takeover, death or rebalance, whatever the offsets between the clocks.
+  const version = Math.max(...managers.map((m) => m.assignment.version));
+  const leader = managers.find((m) => m.isLeader);
+  const lease = presets.fastTest.electionLeaseMs!;
+  await new Promise((resolve) => setTimeout(resolve, 3 * lease));
+  assert.equal(managers.find((m) => m.isLeader), leader);
+  assert.equal(Math.max(...managers.map((m) => m.assignment.version)), version);
+  // And a crash is still detected on time by a skewed leader.
+  const victim = managers.find((m) => !m.isLeader)!;
+  await victim.stop();
+  await waitForSettled(managers.filter((m) => m !== victim), partitions);
 });
 
 Deno.test("an outage longer than the TTLs: workers fence themselves, then the pool recovers", async () => {
   await using server = await NatsServer.start();
   const partitions = makePartitions(30);
-  const connections = await Promise.all(Array.from({ length: 3 }, () => connectTo(server.url)));
-  const managers = connections.map((nc) =>
-    new Manager(fastOptions({ connection: nc, group: "outage", source: partitions }))
-  );
+  await using pool = await natsPool(server.url, 3, { group: "outage", source: partitions });
+  const { managers } = pool;
   let doubles = 0;
   const probe = setInterval(() => (doubles += duplicates(managers).length), 5);
   try {
@@ -312,7 +285,5 @@ Deno.test("an outage longer than the TTLs: workers fence themselves, then the po
     assert.equal(doubles, 0);
   } finally {
     clearInterval(probe);
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
   }
 });
