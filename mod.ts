@@ -92,6 +92,7 @@ export {
   OperationTimeoutError,
   PartiError,
   type PartiErrorCode,
+  PartitionSourceError,
   RevisionConflictError,
   StrategyError,
   WorkerIdExhaustedError,

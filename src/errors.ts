@@ -20,6 +20,7 @@ export type PartiErrorCode =
   | "BUCKET_CONFIG_MISMATCH"
   | "MALFORMED_DATA"
   | "STRATEGY_FAILED"
+  | "SOURCE_FAILED"
   | "TIMEOUT";
 
 /**
@@ -272,5 +273,19 @@ export class StrategyError extends PartiError {
   constructor(message: string, options?: ErrorOptions) {
     super("STRATEGY_FAILED", message, options);
     this.name = "StrategyError";
+  }
+}
+
+/** The partition source threw or returned something other than a list; the last good list stays. */
+export class PartitionSourceError extends PartiError {
+  /**
+   * Creates the error.
+   *
+   * @param message What went wrong.
+   * @param options Standard error options; `cause` is the source's error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("SOURCE_FAILED", message, options);
+    this.name = "PartitionSourceError";
   }
 }

@@ -12,7 +12,7 @@
 import type { Clock } from "../clock.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { AssignmentEngine, AssignmentStrategy } from "../engine/mod.ts";
-import { LeadershipLostError, StrategyError } from "../errors.ts";
+import { LeadershipLostError, PartitionSourceError, StrategyError } from "../errors.ts";
 import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
 import type { Logger, PartitionSource } from "../types.ts";
 import { Signal, waitOrTimeout } from "../util.ts";
@@ -163,7 +163,7 @@ export class Controller {
     this.#openWindow(reason === "dead" ? "emergency" : "planned");
   }
 
-  /** A live worker's heartbeat changed: it may acknowledge a publication or change its drain flag. */
+  /** A live worker's heartbeat changed: it may acknowledge a publication or report a restart. */
   workerUpdated(workerId: string): void {
     const hold = this.#holdFromHeartbeat(workerId);
     if (hold) this.#holds.set(workerId, hold);
@@ -234,7 +234,8 @@ export class Controller {
   #lostItsAssignment(workerId: string): boolean {
     const member = this.#o.membership.get(workerId);
     const published = this.#o.publisher.published.get(workerId);
-    if (!member || !published) return false;
+    // A worker away for a restart holds nothing on purpose; its key waits for it unchanged.
+    if (!member || !published || member.heartbeat.state === "shutdown") return false;
     return member.heartbeat.appliedVersion >= published.version &&
       member.heartbeat.ownedDigest !== digestIds(published.ids);
   }
@@ -393,9 +394,12 @@ export class Controller {
       } catch (error) {
         // Keep the last good list: a flaky source must not unassign everything.
         this.#o.onError(
-          new StrategyError("Partition source failed; keeping the last good partition list", {
-            cause: error,
-          }),
+          new PartitionSourceError(
+            "Partition source failed; keeping the last good partition list",
+            {
+              cause: error,
+            },
+          ),
         );
         return;
       }
