@@ -215,8 +215,11 @@ export class Manager implements AsyncDisposable {
         timeout,
       );
     });
+    const startup = this.#startup();
+    // After a timeout the startup steps still unwind (stop() aborts them); nobody awaits that.
+    startup.catch(() => {});
     try {
-      await Promise.race([this.#startup(), deadline]);
+      await Promise.race([startup, deadline]);
     } catch (error) {
       await this.stop();
       throw error;
@@ -804,7 +807,9 @@ export class Manager implements AsyncDisposable {
     this.#abort.abort();
     this.#heartbeatWake.notify();
     this.#firstAssignment.notify();
-    const budget = sleep(c.shutdownTimeoutMs);
+    // Cancelled at the end, so a finished stop() leaves no timer keeping the process alive.
+    const budgetTimer = new AbortController();
+    const budget = sleep(c.shutdownTimeoutMs, budgetTimer.signal);
     // Hooks in flight finish first (bounded), then everything owned is revoked through them.
     const revoke = this.#enqueue(async () => {
       this.#watch?.stop();
@@ -831,6 +836,7 @@ export class Manager implements AsyncDisposable {
     await Promise.race([cleanup().catch((e) => this.#reportError(e)), budget]);
     this.#setState(State.Shutdown);
     await Promise.race([this.#hookChain, budget]);
+    budgetTimer.abort();
   }
 
   /** Same as {@link Manager.stop}; enables `await using`. */

@@ -389,7 +389,9 @@ export class Controller {
       list = config.source;
     } else {
       try {
-        list = await (config.source as PartitionSource).listPartitions(this.#abort.signal);
+        list = await this.#withDeadline(
+          (config.source as PartitionSource).listPartitions(this.#abort.signal),
+        );
         if (!Array.isArray(list)) throw new TypeError("listPartitions() did not return an array");
       } catch (error) {
         // Keep the last good list: a flaky source must not unassign everything.
@@ -412,6 +414,29 @@ export class Controller {
     this.#partitionsLoaded = true;
     if (changed && !first) this.#openWindow("planned");
     else if (first) this.#dirty = true;
+  }
+
+  /**
+   * Bounds a source call by `operationTimeoutMs` and by this controller's stop, so a source that
+   * hangs (and ignores its signal) can neither stall the leader nor delay `stop()`.
+   */
+  #withDeadline<T>(work: Promise<T>): Promise<T> {
+    const ms = this.#o.config.operationTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const signal = this.#abort.signal;
+    let onAbort: (() => void) | undefined;
+    const bounds = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`listPartitions() did not answer within ${ms} ms`)),
+        ms,
+      );
+      onAbort = () => reject(new Error("the controller stopped"));
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    return Promise.race([work, bounds]).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort!);
+    });
   }
 
   #setState(state: ControllerState): void {

@@ -8,6 +8,7 @@ import {
   Manager,
   type ManagerOptions,
   memoryStore,
+  PartiError,
   type Partition,
   partitionId,
   PartitionSourceError,
@@ -329,4 +330,25 @@ Deno.test("a balance-only change below minRebalanceThreshold publishes nothing; 
   } finally {
     await Promise.all(pool.map((m) => m.stop()));
   }
+});
+
+Deno.test("start() is bounded by startupTimeoutMs and by its abort signal", async () => {
+  const store = memoryStore();
+  // A source that never answers: the leader never publishes, so no worker gets an assignment.
+  const stuck = { listPartitions: () => new Promise<Partition[]>(() => {}) };
+  const late = start(store, "bounded", stuck, { startupTimeoutMs: 300 });
+  await assert.rejects(late.start(), (e: unknown) => (e as PartiError).code === "TIMEOUT");
+  assert.equal(late.state, "shutdown");
+
+  const aborted = start(store, "bounded", stuck);
+  await assert.rejects(aborted.start({ signal: AbortSignal.abort() }), PartiError);
+  assert.equal(aborted.state, "shutdown");
+
+  const controller = new AbortController();
+  const cancelled = start(store, "bounded", stuck);
+  const starting = cancelled.start({ signal: controller.signal });
+  await waitFor(() => cancelled.state === "waitingAssignment", { timeoutMs: 2_000 });
+  controller.abort();
+  await assert.rejects(starting, PartiError);
+  assert.equal(cancelled.state, "shutdown");
 });
