@@ -352,3 +352,36 @@ Deno.test("start() is bounded by startupTimeoutMs and by its abort signal", asyn
   await assert.rejects(starting, PartiError);
   assert.equal(cancelled.state, "shutdown");
 });
+
+Deno.test("a dead worker's partitions move after heartbeatTtlMs + emergencyGraceMs, never before", async () => {
+  const shared = memoryStore();
+  const partitions = makePartitions(30);
+  const ttl = 1_000;
+  const grace = 400;
+  const interval = presets.fastTest.heartbeatIntervalMs!;
+  const stores = [0, 1, 2, 3, 4].map(() => faultyStore(shared));
+  const pool = stores.map((store) =>
+    start(store, "emergency", partitions, { heartbeatTtlMs: ttl, emergencyGraceMs: grace })
+  );
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    const victim = pool.find((m) => !m.isLeader)!;
+    const rest = pool.filter((m) => m !== victim);
+    const before = ownership(rest);
+    const orphans = new Set(victim.assignment.partitions.map(partitionId));
+    const cutAt = performance.now();
+    stores[pool.indexOf(victim)]!.cut();
+    await waitFor(() => fullyCovered(rest, partitions), { timeoutMs: 5_000, intervalMs: 2 });
+    const elapsed = performance.now() - cutAt;
+    // The victim's last heartbeat was at most one interval before the cut.
+    assert.ok(elapsed >= ttl + grace - interval, `moved after ${elapsed} ms`);
+    assert.ok(elapsed <= ttl + grace + 500, `moved after ${elapsed} ms`);
+    const after = ownership(rest);
+    for (const [id, owner] of after) {
+      assert.ok(orphans.has(id) || before.get(id) === owner, `${id} moved needlessly`);
+    }
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
