@@ -41,7 +41,7 @@ export const LEADER_KEY = "leader";
 export const META_KEY = "_meta";
 /** Prefix of per-worker assignment keys (`w.<workerId>`). */
 export const ASSIGNMENT_PREFIX = "w.";
-/** Values larger than this are split into chunks (`w.<workerId>.c<i>`). */
+/** Values larger than this are split into chunks (`w.<workerId>.e<epoch>v<version>.c<i>`). */
 export const CHUNK_BYTES = 64 * 1024;
 
 /** Key of a worker's assignment. */
@@ -49,9 +49,16 @@ export function assignmentKey(workerId: string): string {
   return `${ASSIGNMENT_PREFIX}${workerId}`;
 }
 
-/** Key of chunk `index` of a worker's assignment. */
-export function chunkKey(workerId: string, index: number): string {
-  return `${ASSIGNMENT_PREFIX}${workerId}.c${index}`;
+/**
+ * Key of chunk `index` of a worker's assignment published as (epoch, version). The names are unique
+ * per publication, so a deposed leader's late write can never replace a current chunk.
+ */
+export function chunkKey(
+  workerId: string,
+  publication: { readonly epoch: number; readonly version: number },
+  index: number,
+): string {
+  return `${ASSIGNMENT_PREFIX}${workerId}.e${publication.epoch}v${publication.version}.c${index}`;
 }
 
 /** A stable-ID claim. */

@@ -84,7 +84,7 @@ export async function readAssignments(
       if (partitions === undefined) {
         const collected: Partition[] = [];
         for (let i = 0; i < (record.chunks ?? 0); i++) {
-          const chunk = await bucket.get(chunkKey(workerId, i));
+          const chunk = await bucket.get(chunkKey(workerId, record, i));
           if (chunk) collected.push(...decodeChunk(bucket.name, chunk.key, chunk.value).partitions);
         }
         partitions = collected;

@@ -6,13 +6,14 @@
  *
  * @module
  */
-import { LeadershipLostError, RevisionConflictError } from "../errors.ts";
+import { LeadershipLostError, MalformedDataError, RevisionConflictError } from "../errors.ts";
 import { type Partition, partitionId } from "../partition.ts";
 import {
   ASSIGNMENT_PREFIX,
   assignmentKey,
   CHUNK_BYTES,
   chunkKey,
+  decodeChunk,
   decodeMeta,
   decodeWorkerAssignment,
   encode,
@@ -31,6 +32,8 @@ export interface PublishedWorker {
   readonly ids: ReadonlySet<string>;
   /** The partitions in the key. */
   readonly partitions: readonly Partition[];
+  /** Number of chunk keys the partitions are stored in (0 when inline). */
+  readonly chunks: number;
 }
 
 /** Publishes assignments for the current leader. */
@@ -91,6 +94,7 @@ export class Publisher {
           version: record.version,
           partitions,
           ids: new Set(partitions.map(partitionId)),
+          chunks: record.chunks ?? 0,
           revision: entry.revision,
         });
       } catch (error) {
@@ -102,7 +106,7 @@ export class Publisher {
   async #readChunks(workerId: string, record: WorkerAssignmentRecord): Promise<Partition[]> {
     const out: Partition[] = [];
     for (let i = 0; i < (record.chunks ?? 0); i++) {
-      const entry = await this.#bucket.get(chunkKey(workerId, i));
+      const entry = await this.#bucket.get(chunkKey(workerId, record, i));
       if (!entry) continue;
       const chunk = JSON.parse(new TextDecoder().decode(entry.value)) as {
         partitions: Partition[];
@@ -175,28 +179,35 @@ export class Publisher {
   ): Promise<void> {
     const key = assignmentKey(workerId);
     let value = encode({ epoch, version, phase, partitions });
+    let chunks = 0;
     if (value.byteLength > CHUNK_BYTES) {
       const perChunk = Math.max(
         1,
         Math.floor(partitions.length * CHUNK_BYTES / value.byteLength / 2),
       );
-      let chunks = 0;
       for (let i = 0; i < partitions.length; i += perChunk, chunks++) {
         await this.#bucket.put(
-          chunkKey(workerId, chunks),
+          chunkKey(workerId, { epoch, version }, chunks),
           encode({ epoch, version, partitions: partitions.slice(i, i + perChunk) }),
         );
       }
       value = encode({ epoch, version, phase, chunks });
     }
-    const revision = await this.#cas(key, value, this.#published.get(workerId)?.revision ?? 0);
+    const previous = this.#published.get(workerId);
+    const revision = await this.#cas(key, value, previous?.revision ?? 0);
     this.#published.set(workerId, {
       epoch,
       version,
       partitions,
       ids: new Set(partitions.map(partitionId)),
+      chunks,
       revision,
     });
+    // The previous publication's chunks are garbage now (a reader that still follows it sees the
+    // main key moved on and reads the new one).
+    for (let i = 0; i < (previous?.chunks ?? 0); i++) {
+      await this.#bucket.delete(chunkKey(workerId, previous!, i)).catch(this.#onError);
+    }
   }
 
   async #cas(key: string, value: Uint8Array, revision: number): Promise<number> {

@@ -87,9 +87,15 @@ export class AssignmentWatch {
       if (partitions === undefined) {
         const collected: Partition[] = [];
         for (let i = 0; i < (record.chunks ?? 0); i++) {
-          const key = chunkKey(this.#workerId, i);
+          const key = chunkKey(this.#workerId, record, i);
           const chunkEntry = await this.#bucket.get(key);
-          if (!chunkEntry) throw new MalformedDataError(this.#bucket.name, key, "chunk missing");
+          if (!chunkEntry) {
+            // Either a newer publication replaced this one (its chunks are collected), or the
+            // value is broken.
+            const current = await this.#bucket.get(this.#key);
+            if (current && current.revision !== entry.revision) return;
+            throw new MalformedDataError(this.#bucket.name, key, "chunk missing");
+          }
           const chunk = decodeChunk(this.#bucket.name, key, chunkEntry.value);
           if (chunk.version !== record.version || chunk.epoch !== record.epoch) {
             return; // a newer publication is being written; its main key will follow

@@ -175,22 +175,28 @@ Deno.test("an assignment larger than one KV value is written in chunks and read 
   const partitions = Array.from({ length: 8_000 }, (_, i) => ({
     keys: ["tenant-with-a-rather-long-name", `shard-${String(i).padStart(6, "0")}`],
   }));
-  const connections = await Promise.all([0, 1].map(() => connectTo(server.url)));
-  const managers = connections.map((nc) =>
-    new Manager(fastOptions({ connection: nc, group: "chunks", source: partitions }))
-  );
-  try {
-    await Promise.all(managers.map((m) => m.start()));
-    await waitForSettled(managers, partitions, 30_000);
-    const kv = await new Kvm(connections[0]!).open("parti_chunks_assign");
-    const keys: string[] = [];
-    for await (const key of await kv.keys()) keys.push(key);
-    assert.ok(keys.some((k) => /^w\.worker-\d+\.c\d+$/.test(k)), `chunk keys: ${keys.join(",")}`);
-    const assignments = await managers[0]!.getAssignments();
-    const total = [...assignments.values()].reduce((n, a) => n + a.partitions.length, 0);
-    assert.equal(total, partitions.length);
-  } finally {
-    await Promise.all(managers.map((m) => m.stop()));
-    await Promise.all(connections.map((nc) => nc.close()));
+  await using pool = await natsPool(server.url, 3, { group: "chunks", source: partitions });
+  const { managers, connections } = pool;
+  await Promise.all(managers.slice(0, 2).map((m) => m.start()));
+  await waitForSettled(managers.slice(0, 2), partitions, 30_000);
+  // A third worker: the two keys are rewritten (revoke, then assign), chunks and all.
+  await managers[2]!.start();
+  await waitFor(() => managers.every((m) => m.assignment.partitions.length > 2_000), {
+    timeoutMs: 30_000,
+  });
+  await waitForSettled(managers, partitions, 30_000);
+  const kv = await new Kvm(connections[0]!).open("parti_chunks_assign");
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  const chunkKeys = keys.filter((k) => /^w\.worker-\d+\.e\d+v\d+\.c\d+$/.test(k));
+  assert.ok(chunkKeys.length > 0, `chunk keys: ${keys.join(",")}`);
+  // Only the current publication's chunks remain: earlier ones were collected.
+  const assignments = await managers[0]!.getAssignments();
+  for (const key of chunkKeys) {
+    const [, workerId, publication] = key.match(/^w\.(worker-\d+)\.(e\d+v\d+)\.c\d+$/)!;
+    const current = assignments.get(workerId!)!;
+    assert.equal(publication, `e${current.epoch}v${current.version}`, `stale chunk ${key}`);
   }
+  const total = [...assignments.values()].reduce((n, a) => n + a.partitions.length, 0);
+  assert.equal(total, partitions.length);
 });
