@@ -106,12 +106,10 @@ export class Publisher {
   async #readChunks(workerId: string, record: WorkerAssignmentRecord): Promise<Partition[]> {
     const out: Partition[] = [];
     for (let i = 0; i < (record.chunks ?? 0); i++) {
-      const entry = await this.#bucket.get(chunkKey(workerId, record, i));
-      if (!entry) continue;
-      const chunk = JSON.parse(new TextDecoder().decode(entry.value)) as {
-        partitions: Partition[];
-      };
-      out.push(...chunk.partitions);
+      const key = chunkKey(workerId, record, i);
+      const entry = await this.#bucket.get(key);
+      if (!entry) throw new MalformedDataError(this.#bucket.name, key, "chunk missing");
+      out.push(...decodeChunk(this.#bucket.name, key, entry.value).partitions);
     }
     return out;
   }
