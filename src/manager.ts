@@ -553,11 +553,15 @@ export class Manager implements AsyncDisposable {
         try {
           await this.#beat();
           this.#health.success();
-          if (failing) c.logger?.info("Heartbeat recovered", { workerId: this.workerId });
-          failing = false;
           this.#pastDeadline = false;
           this.#setState(this.#workingState());
-          await this.#watch?.poll();
+          if (failing) {
+            // Coordination is back: read our key once in case the watch missed the outage's
+            // changes (the store's watchdog recreates the watch too, but only after its interval).
+            c.logger?.info("Heartbeat recovered", { workerId: this.workerId });
+            failing = false;
+            await this.#watch?.poll();
+          }
         } catch (error) {
           if (error instanceof RevisionConflictError) {
             await this.#lostId(error);

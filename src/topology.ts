@@ -4,18 +4,8 @@
  *
  * @module
  */
-import type { Partition } from "./partition.ts";
-import {
-  ASSIGNMENT_PREFIX,
-  chunkKey,
-  decodeChunk,
-  decodeHeartbeat,
-  decodeLeader,
-  decodeMeta,
-  decodeWorkerAssignment,
-  LEADER_KEY,
-  META_KEY,
-} from "./protocol.ts";
+import { decodeHeartbeat, decodeLeader, decodeMeta, LEADER_KEY, META_KEY } from "./protocol.ts";
+import { readAllAssignments } from "./published.ts";
 import type { Bucket } from "./store/store.ts";
 import type { Assignment } from "./types.ts";
 import { readDrained } from "./controller/control.ts";
@@ -72,27 +62,10 @@ export async function readAssignments(
   onError: (error: Error) => void,
 ): Promise<Map<string, Assignment>> {
   const out = new Map<string, Assignment>();
-  for (const key of await bucket.keys()) {
-    if (!key.startsWith(ASSIGNMENT_PREFIX)) continue;
-    const workerId = key.slice(ASSIGNMENT_PREFIX.length);
-    if (workerId.includes(".")) continue;
-    const entry = await bucket.get(key);
-    if (!entry) continue;
-    try {
-      const record = decodeWorkerAssignment(bucket.name, key, entry.value);
-      let partitions: readonly Partition[] | undefined = record.partitions;
-      if (partitions === undefined) {
-        const collected: Partition[] = [];
-        for (let i = 0; i < (record.chunks ?? 0); i++) {
-          const chunk = await bucket.get(chunkKey(workerId, record, i));
-          if (chunk) collected.push(...decodeChunk(bucket.name, chunk.key, chunk.value).partitions);
-        }
-        partitions = collected;
-      }
-      out.set(workerId, { epoch: record.epoch, version: record.version, partitions });
-    } catch (error) {
-      onError(error as Error);
-    }
+  for (
+    const [workerId, { epoch, version, partitions }] of await readAllAssignments(bucket, onError)
+  ) {
+    out.set(workerId, { epoch, version, partitions });
   }
   return out;
 }

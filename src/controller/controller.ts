@@ -130,13 +130,7 @@ export class Controller {
 
   /** A worker joined. */
   workerJoined(workerId: string): void {
-    this.#holds.set(
-      workerId,
-      this.#holdFromHeartbeat(workerId) ?? {
-        acked: "unknown",
-        unacked: [],
-      },
-    );
+    this.#refreshHold(workerId);
     // Members seen before the first adoption are the pool this leader inherits, not arrivals.
     if (!this.#adopted) return;
     this.#joinedInWindow.add(workerId);
@@ -165,8 +159,7 @@ export class Controller {
 
   /** A live worker's heartbeat changed: it may acknowledge a publication or report a restart. */
   workerUpdated(workerId: string): void {
-    const hold = this.#holdFromHeartbeat(workerId);
-    if (hold) this.#holds.set(workerId, hold);
+    this.#refreshHold(workerId);
     this.#trackAway(workerId);
     if (this.#waitingForAcks || this.#lostItsAssignment(workerId)) {
       this.#dirty = true;
@@ -240,9 +233,10 @@ export class Controller {
       member.heartbeat.ownedDigest !== digestIds(published.ids);
   }
 
-  #holdFromHeartbeat(workerId: string): HoldState | undefined {
+  /** Re-derives what a member may hold from its latest heartbeat. */
+  #refreshHold(workerId: string): void {
     const member = this.#o.membership.get(workerId);
-    if (!member) return undefined;
+    if (!member) return;
     const applied = member.heartbeat.appliedVersion;
     const previous = this.#holds.get(workerId);
     const published = this.#o.publisher.published.get(workerId);
@@ -254,7 +248,7 @@ export class Controller {
       const confirmed = previous.unacked.filter((u) => u.version <= applied).at(-1);
       if (confirmed) acked = new Set(confirmed.ids);
     }
-    return { acked, unacked };
+    this.#holds.set(workerId, { acked, unacked });
   }
 
   #openWindow(kind: WindowKind): void {
@@ -329,13 +323,8 @@ export class Controller {
     this.#adopted = true;
     this.#dirty = true;
     for (const m of membership.members()) {
-      this.#holds.set(
-        m.workerId,
-        this.#holdFromHeartbeat(m.workerId) ?? {
-          acked: "unknown",
-          unacked: [],
-        },
-      );
+      this.#refreshHold(m.workerId);
+      this.#trackAway(m.workerId);
     }
   }
 
@@ -468,14 +457,16 @@ export class Controller {
     );
     if (
       this.#reason !== "manual" && force.size === 0 && !this.#waitingForAcks &&
-      this.#isBalanceOnly(live, previous) &&
-      this.#imbalance(live) < this.#o.config.minRebalanceThreshold
+      this.#isBalanceOnly(live, previous)
     ) {
-      // Nothing is orphaned or stale and the gain would only be balance below the threshold.
-      this.#o.logger?.debug("Rebalance skipped: imbalance below minRebalanceThreshold", {
-        imbalance: this.#imbalance(live),
-      });
-      return;
+      // Nothing is orphaned or stale: rebalance only if the imbalance is worth the movement.
+      const imbalance = this.#imbalance(live);
+      if (imbalance < this.#o.config.minRebalanceThreshold) {
+        this.#o.logger?.debug("Rebalance skipped: imbalance below minRebalanceThreshold", {
+          imbalance,
+        });
+        return;
+      }
     }
     if (live.length > 0 && this.#partitions.length > 0) {
       let owners: readonly string[];

@@ -6,20 +6,10 @@
  *
  * @module
  */
-import { LeadershipLostError, MalformedDataError, RevisionConflictError } from "../errors.ts";
+import { LeadershipLostError, RevisionConflictError } from "../errors.ts";
+import { readAllAssignments } from "../published.ts";
 import { type Partition, partitionId } from "../partition.ts";
-import {
-  ASSIGNMENT_PREFIX,
-  assignmentKey,
-  CHUNK_BYTES,
-  chunkKey,
-  decodeChunk,
-  decodeMeta,
-  decodeWorkerAssignment,
-  encode,
-  META_KEY,
-  type WorkerAssignmentRecord,
-} from "../protocol.ts";
+import { assignmentKey, CHUNK_BYTES, chunkKey, decodeMeta, encode, META_KEY } from "../protocol.ts";
 import type { Bucket } from "../store/store.ts";
 
 /** The published assignment of one worker, as the leader knows it. */
@@ -73,45 +63,23 @@ export class Publisher {
     this.#published.clear();
     this.#version = minVersion;
     this.#metaRevision = 0;
-    for (const key of await this.#bucket.keys()) {
-      const entry = await this.#bucket.get(key);
-      if (!entry) continue;
+    const meta = await this.#bucket.get(META_KEY);
+    if (meta) {
+      this.#metaRevision = meta.revision;
       try {
-        if (key === META_KEY) {
-          const meta = decodeMeta(this.#bucket.name, key, entry.value);
-          this.#metaRevision = entry.revision;
-          this.#version = Math.max(this.#version, meta.version);
-          continue;
-        }
-        if (!key.startsWith(ASSIGNMENT_PREFIX)) continue;
-        const workerId = key.slice(ASSIGNMENT_PREFIX.length);
-        if (workerId.includes(".")) continue; // a chunk
-        const record = decodeWorkerAssignment(this.#bucket.name, key, entry.value);
-        const partitions = record.partitions ?? await this.#readChunks(workerId, record);
+        const record = decodeMeta(this.#bucket.name, META_KEY, meta.value);
         this.#version = Math.max(this.#version, record.version);
-        this.#published.set(workerId, {
-          epoch: record.epoch,
-          version: record.version,
-          partitions,
-          ids: new Set(partitions.map(partitionId)),
-          chunks: record.chunks ?? 0,
-          revision: entry.revision,
-        });
       } catch (error) {
         this.#onError(error as Error);
       }
     }
-  }
-
-  async #readChunks(workerId: string, record: WorkerAssignmentRecord): Promise<Partition[]> {
-    const out: Partition[] = [];
-    for (let i = 0; i < (record.chunks ?? 0); i++) {
-      const key = chunkKey(workerId, record, i);
-      const entry = await this.#bucket.get(key);
-      if (!entry) throw new MalformedDataError(this.#bucket.name, key, "chunk missing");
-      out.push(...decodeChunk(this.#bucket.name, key, entry.value).partitions);
+    for (const [workerId, published] of await readAllAssignments(this.#bucket, this.#onError)) {
+      this.#version = Math.max(this.#version, published.version);
+      this.#published.set(workerId, {
+        ...published,
+        ids: new Set(published.partitions.map(partitionId)),
+      });
     }
-    return out;
   }
 
   /**

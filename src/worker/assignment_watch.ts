@@ -5,15 +5,9 @@
  *
  * @module
  */
-import { MalformedDataError } from "../errors.ts";
 import type { Partition } from "../partition.ts";
-import {
-  assignmentKey,
-  chunkKey,
-  compareVersions,
-  decodeChunk,
-  decodeWorkerAssignment,
-} from "../protocol.ts";
+import { assignmentKey, compareVersions } from "../protocol.ts";
+import { readWorkerAssignment } from "../published.ts";
 import type { Bucket, KvEntry, KvWatch } from "../store/store.ts";
 
 /** A complete assignment read from the bucket. */
@@ -81,31 +75,11 @@ export class AssignmentWatch {
     if (entry.operation === "delete") return;
     this.#lastRevision = entry.revision;
     try {
-      const record = decodeWorkerAssignment(this.#bucket.name, entry.key, entry.value);
-      if (compareVersions(record, this.#options.current()) <= 0) return;
-      let partitions = record.partitions;
-      if (partitions === undefined) {
-        const collected: Partition[] = [];
-        for (let i = 0; i < (record.chunks ?? 0); i++) {
-          const key = chunkKey(this.#workerId, record, i);
-          const chunkEntry = await this.#bucket.get(key);
-          if (!chunkEntry) {
-            // Either a newer publication replaced this one (its chunks are collected), or the
-            // value is broken.
-            const current = await this.#bucket.get(this.#key);
-            if (current && current.revision !== entry.revision) return;
-            throw new MalformedDataError(this.#bucket.name, key, "chunk missing");
-          }
-          const chunk = decodeChunk(this.#bucket.name, key, chunkEntry.value);
-          if (chunk.version !== record.version || chunk.epoch !== record.epoch) {
-            return; // a newer publication is being written; its main key will follow
-          }
-          collected.push(...chunk.partitions);
-        }
-        partitions = collected;
-      }
-      if (compareVersions(record, this.#options.current()) <= 0) return;
-      this.#options.onAssignment({ epoch: record.epoch, version: record.version, partitions });
+      const published = await readWorkerAssignment(this.#bucket, this.#workerId, entry);
+      // Undefined: a newer publication replaced this one while reading; its key follows.
+      if (!published || compareVersions(published, this.#options.current()) <= 0) return;
+      const { epoch, version, partitions } = published;
+      this.#options.onAssignment({ epoch, version, partitions });
     } catch (error) {
       this.#options.onError(error as Error);
     }

@@ -108,15 +108,7 @@ export class LeaderElection {
     const watch = this.#watch;
     (async () => {
       for await (const entry of watch) {
-        let record: LeaderRecord | undefined;
-        if (entry.operation === "put") {
-          try {
-            record = decodeLeader(this.#bucket.name, entry.key, entry.value);
-            this.#maxEpochSeen = Math.max(this.#maxEpochSeen, record.epoch);
-          } catch (error) {
-            this.#options.onError(error as Error);
-          }
-        }
+        const record = entry.operation === "put" ? this.#decode(entry.value) : undefined;
         this.#observe(
           entry.revision,
           record,
@@ -213,14 +205,20 @@ export class LeaderElection {
       this.#observe(0, undefined, true);
       return;
     }
-    let record: LeaderRecord | undefined;
+    const record = this.#decode(entry.value);
+    this.#observe(entry.revision, record, record?.released === true);
+  }
+
+  /** Decodes a lease value (foreign data is reported and reads as `undefined`). */
+  #decode(value: Uint8Array): LeaderRecord | undefined {
     try {
-      record = decodeLeader(this.#bucket.name, LEADER_KEY, entry.value);
+      const record = decodeLeader(this.#bucket.name, LEADER_KEY, value);
       this.#maxEpochSeen = Math.max(this.#maxEpochSeen, record.epoch);
+      return record;
     } catch (error) {
       this.#options.onError(error as Error);
+      return undefined;
     }
-    this.#observe(entry.revision, record, record?.released === true);
   }
 
   async #renew(): Promise<void> {
