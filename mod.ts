@@ -97,9 +97,9 @@ export {
   StrategyError,
   WorkerIdExhaustedError,
 } from "./src/errors.ts";
-export { type Clock, systemClock } from "./src/clock.ts";
+export { type Clock, systemClock } from "./src/runtime/clock.ts";
 export { PollingSource, type PollingSourceOptions, StaticSource } from "./src/source.ts";
-export type { Topology, TopologyWorker } from "./src/topology.ts";
+export type { Topology, TopologyWorker } from "./src/protocol/group_view.ts";
 export {
   type Bucket,
   type BucketOptions,

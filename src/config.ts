@@ -7,8 +7,8 @@
 import type { AssignmentStrategy } from "./engine/mod.ts";
 import { InvalidConfigError } from "./errors.ts";
 import { type Partition, sanitizePartitions } from "./partition.ts";
-import type { Clock } from "./clock.ts";
-import { systemClock } from "./clock.ts";
+import type { Clock } from "./runtime/clock.ts";
+import { systemClock } from "./runtime/clock.ts";
 import type { CoordinationStore } from "./store/store.ts";
 import type { Hooks, Logger, NatsConnectionLike, PartitionSource } from "./types.ts";
 

@@ -6,11 +6,11 @@
  * @module
  */
 import { type ManagerOptions, resolveConfig, type ResolvedConfig } from "./config.ts";
-import { Controller, type ControllerState } from "./controller/controller.ts";
-import { Membership } from "./controller/membership.ts";
-import { Publisher } from "./controller/publisher.ts";
-import { ControlWatch, readDrained, sendRequest, setDrained } from "./controller/control.ts";
-import { readAssignments, readTopology, type Topology } from "./topology.ts";
+import type { ControllerState } from "./leader/controller.ts";
+import { LeaderTerm } from "./leader/term.ts";
+import { readAssignments, readTopology, type Topology } from "./protocol/group_view.ts";
+import { sendRequest, setDrained } from "./protocol/requests.ts";
+import { Timers } from "./runtime/timers.ts";
 import {
   type AssignmentEngine,
   type AssignmentStrategy,
@@ -26,15 +26,14 @@ import {
   RevisionConflictError,
 } from "./errors.ts";
 import { type Partition, partitionId } from "./partition.ts";
+import { bucketNames, META_KEY } from "./protocol/keys.ts";
 import {
-  bucketNames,
   compareVersions,
   decodeMeta,
   digestIds,
   encode,
   type HeartbeatRecord,
-  META_KEY,
-} from "./protocol.ts";
+} from "./protocol/records.ts";
 import { natsKvStore } from "./store/nats_kv.ts";
 import type { Bucket, CoordinationStore } from "./store/store.ts";
 import { type Assignment, type FencingToken, type Hooks, State } from "./types.ts";
@@ -42,7 +41,7 @@ import { AssignmentWatch, type ReceivedAssignment } from "./worker/assignment_wa
 import { LeaderElection } from "./worker/election.ts";
 import { StableId } from "./worker/stable_id.ts";
 import { DegradedMonitor } from "./worker/degraded.ts";
-import { randomHex, Signal, sleep, waitOrTimeout } from "./util.ts";
+import { randomHex, Signal } from "./runtime/signal.ts";
 
 /** Options of {@link Manager.start}. */
 export interface StartOptions {
@@ -100,9 +99,7 @@ export class Manager implements AsyncDisposable {
   #stableId: StableId | undefined;
   #election: LeaderElection | undefined;
   #watch: AssignmentWatch | undefined;
-  #membership: Membership | undefined;
-  #controller: Controller | undefined;
-  #controlWatch: ControlWatch | undefined;
+  #term: LeaderTerm | undefined;
   /** Fencing token of each owned partition: the publication that gave it to this worker. */
   readonly #tokens = new Map<string, FencingToken>();
   #heartbeatLoop: Promise<void> | undefined;
@@ -126,6 +123,7 @@ export class Manager implements AsyncDisposable {
   /** `onCoordinationLoss: "keep"`: the heartbeat deadline passed and the worker kept serving. */
   #pastDeadline = false;
   readonly #health: DegradedMonitor;
+  readonly #timers: Timers;
 
   /**
    * Validates every option before any I/O.
@@ -136,6 +134,7 @@ export class Manager implements AsyncDisposable {
   constructor(options: ManagerOptions) {
     this.#config = resolveConfig(options);
     this.#hooks = this.#config.hooks;
+    this.#timers = new Timers(this.#config.clock);
     this.#instance = this.#config.instance ?? `anon-${randomHex(6)}`;
     this.#strategy = this.#config.strategy ?? weightedConsistentHash();
     this.#health = new DegradedMonitor({
@@ -151,7 +150,7 @@ export class Manager implements AsyncDisposable {
           durationMs,
         });
         // A leader that was cut off saw no heartbeats either: give everyone a fresh start.
-        this.#membership?.refreshAll(this.#config.degraded.recoveryGraceMs);
+        this.#term?.refreshAll(this.#config.degraded.recoveryGraceMs);
         this.#setState(this.#workingState());
       },
       onAlert: (level, durationMs) =>
@@ -273,7 +272,7 @@ export class Manager implements AsyncDisposable {
       instance: this.#instance,
       nonce: this.#nonce,
       leaseMs: c.electionLeaseMs,
-      clock: c.clock,
+      timers: this.#timers,
       minEpoch: () => this.#durableEpoch(),
       onChange: (isLeader, epoch) => this.#onLeadership(isLeader, epoch),
       onError: (e) => this.#reportError(e),
@@ -282,7 +281,7 @@ export class Manager implements AsyncDisposable {
     if (!this.#hasFirstAssignment) this.#setState(State.WaitingAssignment);
     while (!this.#hasFirstAssignment) {
       this.#throwIfStopping();
-      await waitOrTimeout(this.#firstAssignment, 1_000, this.#abort.signal);
+      await this.#timers.waitFor(this.#firstAssignment, 1_000, this.#abort.signal);
     }
     this.#throwIfStopping();
   }
@@ -301,7 +300,7 @@ export class Manager implements AsyncDisposable {
         if (!(error instanceof CoordinationUnavailableError)) throw error;
         if (error instanceof BucketNotFoundError && this.#buckets) this.#recreateBuckets();
         this.#config.logger?.warn(`Could not ${what}; retrying`, { error: error.message });
-        await sleep(delay, this.#abort.signal);
+        await this.#timers.sleep(delay, this.#abort.signal);
       }
     }
   }
@@ -413,7 +412,7 @@ export class Manager implements AsyncDisposable {
   #workingState(): State {
     if (this.#fenced || this.#pastDeadline || this.#health.degraded) return State.Degraded;
     if (!this.#hasFirstAssignment) return State.WaitingAssignment;
-    if (this.#controller) {
+    if (this.#term) {
       switch (this.#leaderState) {
         case "scaling":
           return State.Scaling;
@@ -435,7 +434,7 @@ export class Manager implements AsyncDisposable {
 
   async #apply(received: ReceivedAssignment): Promise<void> {
     const wait = this.#acceptAfter - this.#config.clock.now();
-    if (wait > 0) await sleep(wait, this.#abort.signal);
+    if (wait > 0) await this.#timers.sleep(wait, this.#abort.signal);
     if (this.#stopping !== undefined) return;
     if (compareVersions(received, this.#accepted) <= 0) return;
     this.#accepted = { epoch: received.epoch, version: received.version };
@@ -545,7 +544,7 @@ export class Manager implements AsyncDisposable {
     let failing = false;
     try {
       while (!signal.aborted) {
-        await waitOrTimeout(this.#heartbeatWake, c.heartbeatIntervalMs, signal);
+        await this.#timers.waitFor(this.#heartbeatWake, c.heartbeatIntervalMs, signal);
         if (signal.aborted) break;
         // After a pause (SIGSTOP, GC, a frozen VM) the deadline may have passed: fence before the
         // first request, so nothing is worked on after the leader may have moved it.
@@ -624,9 +623,9 @@ export class Manager implements AsyncDisposable {
 
   #onLeadership(isLeader: boolean, epoch: number): void {
     void this.#enqueue(async () => {
-      if (isLeader && !this.#controller && this.#stopping === undefined) {
+      if (isLeader && !this.#term && this.#stopping === undefined) {
         this.#startController(epoch);
-      } else if (!isLeader && this.#controller) {
+      } else if (!isLeader && this.#term) {
         await this.#stopController();
       }
       this.#setState(this.#workingState());
@@ -635,71 +634,33 @@ export class Manager implements AsyncDisposable {
   }
 
   #startController(epoch: number): void {
-    const c = this.#config;
     const buckets = this.#buckets!;
-    const publisher = new Publisher(buckets.assignments, (e) => this.#reportError(e));
-    // The membership callbacks need the controller, which needs the membership.
-    const ref: { controller?: Controller } = {};
-    const membership = new Membership(buckets.heartbeats, {
-      heartbeatTtlMs: c.heartbeatTtlMs,
-      checkIntervalMs: Math.max(50, Math.min(c.heartbeatIntervalMs / 2, 500)),
-      clock: c.clock,
-      onJoin: (id) => {
-        ref.controller?.workerJoined(id);
-        void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerJoined, id));
-      },
-      onLeave: (id, reason) => {
-        ref.controller?.workerLeft(id, reason);
-        void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerLeft, id));
-      },
-      onUpdate: (id) => ref.controller?.workerUpdated(id),
-      onError: (e) => this.#reportError(e),
-    });
-    const controller = new Controller({
-      config: c,
+    this.#term = new LeaderTerm({
+      config: this.#config,
+      heartbeats: buckets.heartbeats,
+      assignments: buckets.assignments,
       engine: this.#engine!,
       strategy: this.#strategy,
-      membership,
-      publisher,
       epoch,
+      timers: this.#timers,
       isLeader: () => this.#election?.isLeader ?? false,
       onState: (state) => {
         this.#leaderState = state;
         this.#setState(this.#workingState());
       },
-      onPublished: (info) => c.logger?.info("Assignment published", { ...info }),
+      onWorkerJoined: (id) =>
+        void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerJoined, id)),
+      onWorkerLeft: (id) => void this.#enqueue(() => this.#callHook(this.#hooks.onWorkerLeft, id)),
+      onPublished: (info) => this.#config.logger?.info("Assignment published", { ...info }),
       onError: (e) => this.#reportError(e),
-      readDrained: async () =>
-        (await readDrained(buckets.assignments, (e) => this.#reportError(e))).workers,
-      clock: c.clock,
-      logger: c.logger,
-    });
-    ref.controller = controller;
-    this.#membership = membership;
-    this.#controller = controller;
-    this.#controlWatch = new ControlWatch(buckets.assignments, {
-      onDrained: (workers) => controller.setDrained(workers),
-      onRefresh: () => void controller.refreshPartitions(),
-      onRebalance: () => controller.triggerRebalance(),
-      onError: (e) => this.#reportError(e),
-    });
-    void this.#controlWatch.start();
-    membership.start();
-    // Let the heartbeat snapshot arrive before the controller's first decision.
-    void sleep(Math.min(100, c.heartbeatIntervalMs)).then(() => {
-      if (this.#controller === controller) controller.start();
     });
   }
 
   async #stopController(): Promise<void> {
-    const controller = this.#controller;
-    this.#controller = undefined;
-    this.#controlWatch?.stop();
-    this.#controlWatch = undefined;
-    this.#membership?.stop();
-    this.#membership = undefined;
+    const term = this.#term;
+    this.#term = undefined;
     this.#leaderState = "stable";
-    await controller?.stop();
+    await term?.stop();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -720,7 +681,7 @@ export class Manager implements AsyncDisposable {
    */
   async refreshPartitions(): Promise<void> {
     const buckets = this.#requireRunning();
-    if (this.#controller && this.isLeader) return await this.#controller.refreshPartitions();
+    if (this.#term && this.isLeader) return await this.#term.controller.refreshPartitions();
     await sendRequest(buckets.assignments, "refresh", this.workerId!);
   }
 
@@ -732,7 +693,7 @@ export class Manager implements AsyncDisposable {
    */
   async triggerRebalance(): Promise<void> {
     const buckets = this.#requireRunning();
-    if (this.#controller && this.isLeader) return this.#controller.triggerRebalance();
+    if (this.#term && this.isLeader) return this.#term.controller.triggerRebalance();
     await sendRequest(buckets.assignments, "rebalance", this.workerId!);
   }
 
@@ -813,7 +774,7 @@ export class Manager implements AsyncDisposable {
     this.#firstAssignment.notify();
     // Cancelled at the end, so a finished stop() leaves no timer keeping the process alive.
     const budgetTimer = new AbortController();
-    const budget = sleep(c.shutdownTimeoutMs, budgetTimer.signal);
+    const budget = this.#timers.sleep(c.shutdownTimeoutMs, budgetTimer.signal);
     // Hooks in flight finish first (bounded), then everything owned is revoked through them.
     const revoke = this.#enqueue(async () => {
       this.#watch?.stop();

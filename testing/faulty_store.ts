@@ -58,6 +58,7 @@ export function faultyStore(inner: CoordinationStore): FaultyStore {
     watch(options?: WatchOptions): KvWatch {
       const watch = bucket.watch(options);
       return {
+        initialized: watch.initialized,
         stop: () => watch.stop(),
         async *[Symbol.asyncIterator]() {
           for await (const entry of watch) if (!cut) yield entry;

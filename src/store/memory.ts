@@ -11,7 +11,7 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, systemClock } from "../runtime/clock.ts";
 import {
   BucketConfigMismatchError,
   BucketNotFoundError,
@@ -190,6 +190,7 @@ class MemoryCore {
     }
     latest.sort((a, b) => a.revision - b.revision);
     for (const entry of latest) watcher.queue.push(publicEntry(entry));
+    watcher.queue.markInitialized();
   }
 
   #reportError(watcher: Watcher, error: Error): void {

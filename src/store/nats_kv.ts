@@ -691,6 +691,8 @@ class NatsWatch {
     }
     this.#restartReason = undefined;
     this.#inner = iterator;
+    // TODO(readiness): mark once nats.js says the initial values are delivered (isUpdate).
+    this.queue.markInitialized();
     void this.#pump(generation, iterator);
   }
 

@@ -90,6 +90,13 @@ export interface WatchOptions {
  * same revision twice. It ends only when stopped.
  */
 export interface KvWatch extends AsyncIterable<KvEntry> {
+  /**
+   * Resolves once the consumer has taken every entry that was current when the watch started and
+   * asked for the next one (a `for await` loop has run its body for each of them); at once after
+   * the first iteration when there were none. Also resolves when the watch stops. Later
+   * recreations of the watch (after a bucket is recreated) do not reset it.
+   */
+  readonly initialized: Promise<void>;
   /** Stops the watch; a pending iteration ends. Idempotent. */
   stop(): void;
 }

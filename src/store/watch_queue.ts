@@ -15,6 +15,17 @@ export class WatchQueue implements KvWatch {
   #waiters: Array<(result: IteratorResult<KvEntry>) => void> = [];
   #stopped = false;
   #onStop: Array<() => void> = [];
+  /** Entries pushed so far, and taken by the consumer so far. */
+  #pushed = 0;
+  #taken = 0;
+  /** How many entries belong to the initial values, once the producer knows. */
+  #initialCount: number | undefined;
+  #asked = false;
+  #resolveInitialized!: () => void;
+  /** See {@link KvWatch.initialized}. */
+  readonly initialized: Promise<void> = new Promise((resolve) => {
+    this.#resolveInitialized = resolve;
+  });
 
   /**
    * @param signal Stops the watch when aborted.
@@ -22,6 +33,7 @@ export class WatchQueue implements KvWatch {
   constructor(signal?: AbortSignal) {
     if (signal?.aborted) {
       this.#stopped = true;
+      this.#resolveInitialized();
     } else {
       signal?.addEventListener("abort", () => this.stop(), { once: true });
     }
@@ -41,11 +53,29 @@ export class WatchQueue implements KvWatch {
     this.#onStop.push(cleanup);
   }
 
+  /**
+   * The producer has pushed every initial value: `initialized` resolves once the consumer has
+   * taken them all and asked for more. Only the first call counts.
+   */
+  markInitialized(): void {
+    if (this.#initialCount !== undefined) return;
+    this.#initialCount = this.#pushed;
+    this.#checkInitialized();
+  }
+
+  #checkInitialized(): void {
+    if (this.#initialCount !== undefined && this.#asked && this.#taken >= this.#initialCount) {
+      this.#resolveInitialized();
+    }
+  }
+
   /** Queues an entry for the consumer; ignored after stop. */
   push(entry: KvEntry): void {
     if (this.#stopped) return;
+    this.#pushed++;
     const waiter = this.#waiters.shift();
     if (waiter) {
+      this.#taken++;
       waiter({ value: entry, done: false });
     } else {
       this.#entries.push(entry);
@@ -56,6 +86,7 @@ export class WatchQueue implements KvWatch {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#resolveInitialized();
     this.#entries.length = 0;
     for (const waiter of this.#waiters.splice(0)) {
       waiter({ value: undefined, done: true });
@@ -73,8 +104,14 @@ export class WatchQueue implements KvWatch {
   [Symbol.asyncIterator](): AsyncIterator<KvEntry> {
     return {
       next: (): Promise<IteratorResult<KvEntry>> => {
+        // Asking again means the previous entry was handled: it counts as taken only now.
+        this.#asked = true;
+        this.#checkInitialized();
         const entry = this.#entries.shift();
-        if (entry !== undefined) return Promise.resolve({ value: entry, done: false });
+        if (entry !== undefined) {
+          this.#taken++;
+          return Promise.resolve({ value: entry, done: false });
+        }
         if (this.#stopped) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => this.#waiters.push(resolve));
       },

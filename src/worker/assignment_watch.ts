@@ -6,8 +6,9 @@
  * @module
  */
 import type { Partition } from "../partition.ts";
-import { assignmentKey, compareVersions } from "../protocol.ts";
-import { readWorkerAssignment } from "../published.ts";
+import { readWorkerAssignment } from "../protocol/assignment_io.ts";
+import { assignmentKey } from "../protocol/keys.ts";
+import { compareVersions } from "../protocol/records.ts";
 import type { Bucket, KvEntry, KvWatch } from "../store/store.ts";
 
 /** A complete assignment read from the bucket. */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../runtime/clock.ts";
 import type { ResolvedDegradedOptions } from "../config.ts";
 import type { DegradedAlertLevel } from "../types.ts";
 

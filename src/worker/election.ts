@@ -8,11 +8,17 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import {
+  followerCheckIntervalMs,
+  leaseRenewDeadlineMs,
+  leaseRenewIntervalMs,
+} from "../runtime/cadence.ts";
+import type { Timers } from "../runtime/timers.ts";
 import { RevisionConflictError } from "../errors.ts";
-import { decodeLeader, encode, LEADER_KEY, type LeaderRecord } from "../protocol.ts";
+import { LEADER_KEY } from "../protocol/keys.ts";
+import { decodeLeader, encode, type LeaderRecord } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
-import { Signal, waitOrTimeout } from "../util.ts";
+import { Signal } from "../runtime/signal.ts";
 
 /** Options of {@link LeaderElection}. */
 export interface ElectionOptions {
@@ -24,8 +30,8 @@ export interface ElectionOptions {
   readonly nonce: string;
   /** Lease duration in milliseconds. */
   readonly leaseMs: number;
-  /** Monotonic clock. */
-  readonly clock: Clock;
+  /** Timers on the manager's clock. */
+  readonly timers: Timers;
   /**
    * Highest epoch known from durable state (the assignment it holds, the last publication), so a
    * new term is numbered above every earlier one even when the lease key itself expired.
@@ -91,11 +97,11 @@ export class LeaderElection {
   /** Whether the last successful renewal is recent enough to act as leader. */
   leaseValid(): boolean {
     return this.#leading &&
-      this.#options.clock.now() - this.#lastRenewStart < this.#renewDeadline();
+      this.#options.timers.now() - this.#lastRenewStart < this.#renewDeadline();
   }
 
   #renewDeadline(): number {
-    return (this.#options.leaseMs * 2) / 3;
+    return leaseRenewDeadlineMs({ electionLeaseMs: this.#options.leaseMs });
   }
 
   /** Starts watching the lease and campaigning. */
@@ -128,16 +134,16 @@ export class LeaderElection {
     const previous = this.#observed;
     if (previous && revision !== 0 && previous.revision >= revision) return;
     if (previous && previous.revision === revision && previous.deleted === deleted) return;
-    this.#observed = { revision, record, deleted, at: this.#options.clock.now() };
+    this.#observed = { revision, record, deleted, at: this.#options.timers.now() };
   }
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
-    const renewEvery = this.#options.leaseMs / 3;
+    const renewEvery = leaseRenewIntervalMs({ electionLeaseMs: this.#options.leaseMs });
     while (!signal.aborted) {
       try {
         if (!this.#leading) await this.#campaign();
-        else if (this.#options.clock.now() - this.#lastRenewStart >= renewEvery) {
+        else if (this.#options.timers.now() - this.#lastRenewStart >= renewEvery) {
           await this.#renew();
         }
       } catch (error) {
@@ -147,9 +153,9 @@ export class LeaderElection {
       // A leader wakes only when its renewal is due (its own renewals also arrive as watch
       // events); a follower wakes on every change of the lease so a deletion is acted on at once.
       const period = this.#leading
-        ? Math.max(1, this.#lastRenewStart + renewEvery - this.#options.clock.now())
-        : Math.min(this.#options.leaseMs / 4, 250);
-      await waitOrTimeout(this.#wake, period, signal);
+        ? Math.max(1, this.#lastRenewStart + renewEvery - this.#options.timers.now())
+        : followerCheckIntervalMs({ electionLeaseMs: this.#options.leaseMs });
+      await this.#options.timers.waitFor(this.#wake, period, signal);
     }
   }
 
@@ -160,7 +166,7 @@ export class LeaderElection {
       if (!(this.#observed as Observation | undefined)?.deleted) return;
     }
     const observed = this.#observed!;
-    if (!observed.deleted && this.#options.clock.now() - observed.at < this.#options.leaseMs) {
+    if (!observed.deleted && this.#options.timers.now() - observed.at < this.#options.leaseMs) {
       return;
     }
     const epoch = Math.max(this.#maxEpochSeen, await this.#options.minEpoch()) + 1;
@@ -178,7 +184,7 @@ export class LeaderElection {
   }
 
   async #tryCreate(epoch: number): Promise<void> {
-    const start = this.#options.clock.now();
+    const start = this.#options.timers.now();
     try {
       const revision = await this.#bucket.create(LEADER_KEY, encode(this.#record(epoch)));
       this.#becomeLeader(revision, epoch, start);
@@ -189,7 +195,7 @@ export class LeaderElection {
   }
 
   async #takeOver(revision: number, epoch: number): Promise<void> {
-    const start = this.#options.clock.now();
+    const start = this.#options.timers.now();
     try {
       const next = await this.#bucket.update(LEADER_KEY, encode(this.#record(epoch)), revision);
       this.#becomeLeader(next, epoch, start);
@@ -222,7 +228,7 @@ export class LeaderElection {
   }
 
   async #renew(): Promise<void> {
-    const start = this.#options.clock.now();
+    const start = this.#options.timers.now();
     try {
       this.#revision = await this.#bucket.update(
         LEADER_KEY,

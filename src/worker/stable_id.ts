@@ -6,7 +6,7 @@
  * @module
  */
 import { RevisionConflictError, WorkerIdExhaustedError } from "../errors.ts";
-import { decodeIdClaim, encode, type IdClaimRecord } from "../protocol.ts";
+import { decodeIdClaim, encode, type IdClaimRecord } from "../protocol/records.ts";
 import type { Bucket } from "../store/store.ts";
 
 /** Options of {@link StableId}. */

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
-import { decodeHeartbeat, type HeartbeatRecord } from "../protocol.ts";
+import type { Timers } from "../runtime/timers.ts";
+import { decodeHeartbeat, type HeartbeatRecord } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
 
 /** What the leader knows about one worker. */
@@ -29,8 +29,8 @@ export interface MembershipOptions {
   readonly heartbeatTtlMs: number;
   /** How often to look for dead workers. */
   readonly checkIntervalMs: number;
-  /** Monotonic clock. */
-  readonly clock: Clock;
+  /** Timers on the manager's clock. */
+  readonly timers: Timers;
   /** A worker joined. */
   readonly onJoin: (workerId: string) => void;
   /** A worker left. */
@@ -48,8 +48,13 @@ export class Membership {
   readonly #members = new Map<string, MemberView & { revision: number }>();
   readonly #abort = new AbortController();
   #watch: KvWatch | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
   #graceUntil = Number.NEGATIVE_INFINITY;
+  #resolveReady!: () => void;
+  /**
+   * Resolves once the heartbeats present when the watch started have all been seen (or the
+   * membership stopped): from then on `members()` is the whole pool, not a partial snapshot.
+   */
+  readonly ready: Promise<void> = new Promise((resolve) => (this.#resolveReady = resolve));
 
   /**
    * @param bucket The heartbeat bucket.
@@ -67,6 +72,7 @@ export class Membership {
       onError: this.#options.onError,
     });
     const watch = this.#watch;
+    void watch.initialized.then(this.#resolveReady);
     (async () => {
       for await (const entry of watch) {
         const known = this.#members.get(entry.key);
@@ -88,18 +94,22 @@ export class Membership {
         this.#members.set(entry.key, {
           workerId: entry.key,
           heartbeat,
-          observedAt: this.#options.clock.now(),
+          observedAt: this.#options.timers.now(),
           revision: entry.revision,
         });
         if (!known) this.#options.onJoin(entry.key);
         else this.#options.onUpdate(entry.key);
       }
     })().catch((error) => this.#options.onError(error as Error));
-    this.#timer = setInterval(() => this.#expire(), this.#options.checkIntervalMs);
+    this.#options.timers.every(
+      this.#options.checkIntervalMs,
+      () => this.#expire(),
+      this.#abort.signal,
+    );
   }
 
   #expire(): void {
-    const now = this.#options.clock.now();
+    const now = this.#options.timers.now();
     if (now < this.#graceUntil) return;
     for (const [id, member] of this.#members) {
       if (now - member.observedAt > this.#options.heartbeatTtlMs) {
@@ -114,7 +124,7 @@ export class Membership {
    * this leader regains coordination, so an outage of its own does not make it evict everyone.
    */
   refreshAll(graceMs: number): void {
-    const now = this.#options.clock.now();
+    const now = this.#options.timers.now();
     this.#graceUntil = now + graceMs;
     for (const [id, member] of this.#members) this.#members.set(id, { ...member, observedAt: now });
   }
@@ -131,8 +141,8 @@ export class Membership {
 
   /** Stops watching. */
   stop(): void {
+    this.#resolveReady();
     this.#abort.abort();
     this.#watch?.stop();
-    if (this.#timer !== undefined) clearInterval(this.#timer);
   }
 }

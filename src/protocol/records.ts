@@ -1,65 +1,12 @@
 /**
- * The records Parti keeps in its KV buckets, their names and their (de)serialisation. Every value
- * read from a bucket is validated here: foreign or corrupted data becomes a `MalformedDataError`
- * for the error hook instead of a crash or a wrong assignment.
+ * The records Parti keeps in its KV buckets and their (de)serialisation. Every value read from a
+ * bucket is validated here: foreign or corrupted data becomes a `MalformedDataError` for the error
+ * hook instead of a crash or a wrong assignment.
  *
  * @module
  */
-import { MalformedDataError } from "./errors.ts";
-import { describePartitionProblem, type Partition } from "./partition.ts";
-
-/** Names of the four buckets of a group. */
-export interface BucketNames {
-  /** Stable worker ID claims. */
-  readonly ids: string;
-  /** Heartbeats. */
-  readonly heartbeats: string;
-  /** The leader lease. */
-  readonly leader: string;
-  /** Published assignments. */
-  readonly assignments: string;
-}
-
-/**
- * Returns the bucket names of a group.
- *
- * @param group The group name.
- * @returns The four bucket names.
- */
-export function bucketNames(group: string): BucketNames {
-  return {
-    ids: `parti_${group}_ids`,
-    heartbeats: `parti_${group}_hb`,
-    leader: `parti_${group}_leader`,
-    assignments: `parti_${group}_assign`,
-  };
-}
-
-/** Key of the leader lease in the leader bucket. */
-export const LEADER_KEY = "leader";
-/** Key of the publication summary in the assignment bucket. */
-export const META_KEY = "_meta";
-/** Prefix of per-worker assignment keys (`w.<workerId>`). */
-export const ASSIGNMENT_PREFIX = "w.";
-/** Values larger than this are split into chunks (`w.<workerId>.e<epoch>v<version>.c<i>`). */
-export const CHUNK_BYTES = 64 * 1024;
-
-/** Key of a worker's assignment. */
-export function assignmentKey(workerId: string): string {
-  return `${ASSIGNMENT_PREFIX}${workerId}`;
-}
-
-/**
- * Key of chunk `index` of a worker's assignment published as (epoch, version). The names are unique
- * per publication, so a deposed leader's late write can never replace a current chunk.
- */
-export function chunkKey(
-  workerId: string,
-  publication: { readonly epoch: number; readonly version: number },
-  index: number,
-): string {
-  return `${ASSIGNMENT_PREFIX}${workerId}.e${publication.epoch}v${publication.version}.c${index}`;
-}
+import { MalformedDataError } from "../errors.ts";
+import { describePartitionProblem, type Partition } from "../partition.ts";
 
 /** A stable-ID claim. */
 export interface IdClaimRecord {
@@ -300,15 +247,6 @@ export function digestIds(ids: Iterable<string>): string {
   }
   return `${sorted.length}:${h.toString(16).padStart(8, "0")}`;
 }
-
-/** Key of the persisted list of drained workers (assignment bucket). */
-export const DRAIN_KEY = "ctl.drain";
-/** Key a follower writes to ask the leader to re-read the partition source. */
-export const REFRESH_KEY = "ctl.refresh";
-/** Key a follower writes to ask the leader to rebalance now. */
-export const REBALANCE_KEY = "ctl.rebalance";
-/** Filter matching every control key. */
-export const CONTROL_FILTER = "ctl.>";
 
 /** The drained workers: kept alive, given no partitions. */
 export interface DrainRecord {

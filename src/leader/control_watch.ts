@@ -1,80 +1,13 @@
 /**
- * Control requests any worker can make of the leader, carried in the assignment bucket so that
- * they survive leader changes: the drain list (persisted, compare-and-set updated) and one-shot
- * "refresh the partitions" / "rebalance now" requests, which the leader acts on when it sees a new
- * revision of their key.
+ * The leader's watch of the control keys any worker can write (see `protocol/requests.ts`): the
+ * persisted drain list and one-shot "refresh the partitions" / "rebalance now" requests, acted on
+ * when a new revision of their key is seen.
  *
  * @module
  */
-import { RevisionConflictError } from "../errors.ts";
-import {
-  CONTROL_FILTER,
-  decodeDrain,
-  DRAIN_KEY,
-  encode,
-  REBALANCE_KEY,
-  REFRESH_KEY,
-} from "../protocol.ts";
+import { CONTROL_FILTER, DRAIN_KEY, REBALANCE_KEY, REFRESH_KEY } from "../protocol/keys.ts";
+import { decodeDrain } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
-import { randomHex } from "../util.ts";
-
-/** Reads the drain list (empty when absent or malformed). */
-export async function readDrained(
-  bucket: Bucket,
-  onError: (error: Error) => void,
-): Promise<{ workers: Set<string>; revision: number }> {
-  const entry = await bucket.get(DRAIN_KEY);
-  if (!entry) return { workers: new Set(), revision: 0 };
-  try {
-    return {
-      workers: new Set(decodeDrain(bucket.name, DRAIN_KEY, entry.value).workers),
-      revision: entry.revision,
-    };
-  } catch (error) {
-    onError(error as Error);
-    return { workers: new Set(), revision: entry.revision };
-  }
-}
-
-/**
- * Adds or removes a worker in the drain list by compare-and-set, retrying on conflicts.
- *
- * @returns Whether the list changed.
- */
-export async function setDrained(
-  bucket: Bucket,
-  workerId: string,
-  drained: boolean,
-  onError: (error: Error) => void,
-): Promise<boolean> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const { workers, revision } = await readDrained(bucket, onError);
-    if (workers.has(workerId) === drained) return false;
-    if (drained) workers.add(workerId);
-    else workers.delete(workerId);
-    const value = encode({ workers: [...workers].sort() });
-    try {
-      if (revision === 0) await bucket.create(DRAIN_KEY, value);
-      else await bucket.update(DRAIN_KEY, value, revision);
-      return true;
-    } catch (error) {
-      if (!(error instanceof RevisionConflictError)) throw error;
-    }
-  }
-  throw new RevisionConflictError(bucket.name, DRAIN_KEY);
-}
-
-/** Writes a one-shot request for the leader. */
-export async function sendRequest(
-  bucket: Bucket,
-  kind: "refresh" | "rebalance",
-  from: string,
-): Promise<void> {
-  await bucket.put(
-    kind === "refresh" ? REFRESH_KEY : REBALANCE_KEY,
-    encode({ from, id: randomHex() }),
-  );
-}
 
 /** Callbacks of {@link ControlWatch}. */
 export interface ControlWatchOptions {

@@ -1,14 +1,33 @@
 /**
- * Read-only views of a group that any worker (or an operator tool) can take: the published
- * assignments and the topology (workers, leader, versions, load).
+ * The read side of a group, for any worker or an operator tool that does not join it: every
+ * worker's published assignment, the drain list, and the topology (workers, leader, versions,
+ * load). Nothing here writes.
  *
  * @module
  */
-import { decodeHeartbeat, decodeLeader, decodeMeta, LEADER_KEY, META_KEY } from "./protocol.ts";
-import { readAllAssignments } from "./published.ts";
-import type { Bucket } from "./store/store.ts";
-import type { Assignment } from "./types.ts";
-import { readDrained } from "./controller/control.ts";
+import type { Bucket } from "../store/store.ts";
+import type { Assignment } from "../types.ts";
+import { readAllAssignments } from "./assignment_io.ts";
+import { DRAIN_KEY, LEADER_KEY, META_KEY } from "./keys.ts";
+import { decodeDrain, decodeHeartbeat, decodeLeader, decodeMeta } from "./records.ts";
+
+/** Reads the drain list (empty when absent or malformed). */
+export async function readDrained(
+  bucket: Bucket,
+  onError: (error: Error) => void,
+): Promise<{ workers: Set<string>; revision: number }> {
+  const entry = await bucket.get(DRAIN_KEY);
+  if (!entry) return { workers: new Set(), revision: 0 };
+  try {
+    return {
+      workers: new Set(decodeDrain(bucket.name, DRAIN_KEY, entry.value).workers),
+      revision: entry.revision,
+    };
+  } catch (error) {
+    onError(error as Error);
+    return { workers: new Set(), revision: entry.revision };
+  }
+}
 
 /** One worker as seen in the topology. */
 export interface TopologyWorker {

@@ -9,14 +9,15 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import { controllerIdleMs, controllerRetryMs } from "../runtime/cadence.ts";
+import type { Timers } from "../runtime/timers.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { AssignmentEngine, AssignmentStrategy } from "../engine/mod.ts";
 import { LeadershipLostError, PartitionSourceError, StrategyError } from "../errors.ts";
 import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
 import type { Logger, PartitionSource } from "../types.ts";
-import { Signal, waitOrTimeout } from "../util.ts";
-import { digestIds } from "../protocol.ts";
+import { Signal } from "../runtime/signal.ts";
+import { digestIds } from "../protocol/records.ts";
 import type { LeaveReason, Membership, MemberView } from "./membership.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -50,8 +51,8 @@ export interface ControllerOptions {
   readonly onError: (error: Error) => void;
   /** Reads the persisted drain list. */
   readonly readDrained: () => Promise<ReadonlySet<string>>;
-  /** Monotonic clock. */
-  readonly clock: Clock;
+  /** Timers on the manager's clock. */
+  readonly timers: Timers;
   /** Logger. */
   readonly logger: Logger | undefined;
 }
@@ -206,7 +207,7 @@ export class Controller {
     if (!member) return;
     if (member.heartbeat.state === "shutdown") {
       if (!this.#away.has(workerId)) {
-        this.#away.set(workerId, this.#o.clock.now());
+        this.#away.set(workerId, this.#o.timers.now());
         this.#openWindow("emergency");
       }
     } else if (this.#away.delete(workerId)) {
@@ -252,7 +253,7 @@ export class Controller {
   }
 
   #openWindow(kind: WindowKind): void {
-    const now = this.#o.clock.now();
+    const now = this.#o.timers.now();
     const c = this.#o.config;
     this.#dirty = true;
     if (kind === "emergency") {
@@ -287,7 +288,7 @@ export class Controller {
     const { config, publisher } = this.#o;
     const signal = this.#abort.signal;
     if (config.partitionRefreshIntervalMs > 0) {
-      this.#nextRefreshAt = this.#o.clock.now() + config.partitionRefreshIntervalMs;
+      this.#nextRefreshAt = this.#o.timers.now() + config.partitionRefreshIntervalMs;
     }
     let needsAdopt = true;
     let first = true;
@@ -307,7 +308,7 @@ export class Controller {
         this.#o.onError(error as Error);
         needsAdopt = true;
         this.#dirty = true;
-        await waitOrTimeout(this.#wake, config.heartbeatIntervalMs, signal);
+        await this.#o.timers.waitFor(this.#wake, controllerRetryMs(config), signal);
       }
     }
   }
@@ -330,9 +331,9 @@ export class Controller {
 
   async #step(): Promise<void> {
     const { config } = this.#o;
-    const now = this.#o.clock.now();
+    const now = this.#o.timers.now();
     if (this.#refreshRequested || now >= this.#nextRefreshAt) await this.#refresh();
-    let waitMs = Math.max(50, Math.min(config.heartbeatIntervalMs, 1_000));
+    let waitMs = controllerIdleMs(config);
     if (this.#windowKind !== undefined && now < this.#windowUntil) {
       this.#setState(this.#windowKind === "emergency" ? "emergency" : "scaling");
       waitMs = this.#windowUntil - now;
@@ -354,9 +355,9 @@ export class Controller {
       this.#setState("stable");
     }
     if (config.partitionRefreshIntervalMs > 0) {
-      waitMs = Math.min(waitMs, Math.max(0, this.#nextRefreshAt - this.#o.clock.now()));
+      waitMs = Math.min(waitMs, Math.max(0, this.#nextRefreshAt - this.#o.timers.now()));
     }
-    await waitOrTimeout(this.#wake, Math.max(1, waitMs), this.#abort.signal);
+    await this.#o.timers.waitFor(this.#wake, Math.max(1, waitMs), this.#abort.signal);
   }
 
   async #refresh(): Promise<void> {
@@ -371,7 +372,7 @@ export class Controller {
     const { config } = this.#o;
     this.#refreshRequested = false;
     if (config.partitionRefreshIntervalMs > 0) {
-      this.#nextRefreshAt = this.#o.clock.now() + config.partitionRefreshIntervalMs;
+      this.#nextRefreshAt = this.#o.timers.now() + config.partitionRefreshIntervalMs;
     }
     let list: readonly unknown[];
     if (Array.isArray(config.source)) {
@@ -411,20 +412,9 @@ export class Controller {
    */
   #withDeadline<T>(work: Promise<T>): Promise<T> {
     const ms = this.#o.config.operationTimeoutMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const signal = this.#abort.signal;
-    let onAbort: (() => void) | undefined;
-    const bounds = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`listPartitions() did not answer within ${ms} ms`)),
-        ms,
-      );
-      onAbort = () => reject(new Error("the controller stopped"));
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-    return Promise.race([work, bounds]).finally(() => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort!);
+    return this.#o.timers.deadline(work, ms, {
+      signal: this.#abort.signal,
+      onTimeout: () => new Error(`listPartitions() did not answer within ${ms} ms`),
     });
   }
 
@@ -437,7 +427,7 @@ export class Controller {
   async #converge(): Promise<void> {
     const { membership, publisher, engine, strategy, epoch } = this.#o;
     const members = membership.members();
-    const now = this.#o.clock.now();
+    const now = this.#o.timers.now();
     const live = members
       .filter((m) => !this.#drained.has(m.workerId) && !this.#isAway(m.workerId, now))
       .map((m) => m.workerId)

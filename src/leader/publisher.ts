@@ -1,15 +1,16 @@
 /**
- * Writes assignments: one key per worker plus the `_meta` summary, every write a compare-and-set on
- * the revision this leader last saw, so a stale leader's write fails instead of overwriting a newer
- * one. Values above the chunk size are split into chunk keys that are written before the main key.
- * A new leader first adopts what is in the bucket and continues the version sequence from there.
+ * The leader's writer of assignments: one key per worker plus the `_meta` summary, every write a
+ * compare-and-set on the revision this leader last saw, so a stale leader's write fails instead of
+ * overwriting a newer one (the key format, chunks included, is `protocol/assignment_io.ts`). A new
+ * leader first adopts what is in the bucket and continues the version sequence from there.
  *
  * @module
  */
 import { LeadershipLostError, RevisionConflictError } from "../errors.ts";
-import { readAllAssignments } from "../published.ts";
 import { type Partition, partitionId } from "../partition.ts";
-import { assignmentKey, CHUNK_BYTES, chunkKey, decodeMeta, encode, META_KEY } from "../protocol.ts";
+import { readAllAssignments, writeMeta, writeWorkerAssignment } from "../protocol/assignment_io.ts";
+import { assignmentKey, META_KEY } from "../protocol/keys.ts";
+import { decodeMeta, type MetaRecord } from "../protocol/records.ts";
 import type { Bucket } from "../store/store.ts";
 
 /** The published assignment of one worker, as the leader knows it. */
@@ -123,16 +124,19 @@ export class Publisher {
     this.#version = version;
     let partitionCount = 0;
     for (const p of this.#published.values()) partitionCount += p.ids.size;
-    const meta = encode({
+    const meta: MetaRecord = {
       epoch,
       version,
       workers: [...next.keys()].sort(),
       partitionCount,
       pending,
       at: new Date().toISOString(),
-    });
+    };
     if (!isLeader()) throw new LeadershipLostError("Leadership lost while publishing");
-    this.#metaRevision = await this.#cas(META_KEY, meta, this.#metaRevision);
+    this.#metaRevision = await this.#conflictMeansLostLeadership(
+      META_KEY,
+      () => writeMeta(this.#bucket, meta, this.#metaRevision),
+    );
     return version;
   }
 
@@ -143,24 +147,21 @@ export class Publisher {
     workerId: string,
     partitions: readonly Partition[],
   ): Promise<void> {
-    const key = assignmentKey(workerId);
-    let value = encode({ epoch, version, phase, partitions });
-    let chunks = 0;
-    if (value.byteLength > CHUNK_BYTES) {
-      const perChunk = Math.max(
-        1,
-        Math.floor(partitions.length * CHUNK_BYTES / value.byteLength / 2),
-      );
-      for (let i = 0; i < partitions.length; i += perChunk, chunks++) {
-        await this.#bucket.put(
-          chunkKey(workerId, { epoch, version }, chunks),
-          encode({ epoch, version, partitions: partitions.slice(i, i + perChunk) }),
-        );
-      }
-      value = encode({ epoch, version, phase, chunks });
-    }
     const previous = this.#published.get(workerId);
-    const revision = await this.#cas(key, value, previous?.revision ?? 0);
+    const { revision, chunks } = await this.#conflictMeansLostLeadership(
+      assignmentKey(workerId),
+      () =>
+        writeWorkerAssignment(this.#bucket, {
+          workerId,
+          epoch,
+          version,
+          phase,
+          partitions,
+          revision: previous?.revision ?? 0,
+          ...(previous ? { previous } : {}),
+          onError: this.#onError,
+        }),
+    );
     this.#published.set(workerId, {
       epoch,
       version,
@@ -169,18 +170,11 @@ export class Publisher {
       chunks,
       revision,
     });
-    // The previous publication's chunks are garbage now (a reader that still follows it sees the
-    // main key moved on and reads the new one).
-    for (let i = 0; i < (previous?.chunks ?? 0); i++) {
-      await this.#bucket.delete(chunkKey(workerId, previous!, i)).catch(this.#onError);
-    }
   }
 
-  async #cas(key: string, value: Uint8Array, revision: number): Promise<number> {
+  async #conflictMeansLostLeadership<T>(key: string, write: () => Promise<T>): Promise<T> {
     try {
-      return revision === 0
-        ? await this.#bucket.create(key, value)
-        : await this.#bucket.update(key, value, revision);
+      return await write();
     } catch (error) {
       if (error instanceof RevisionConflictError) {
         throw new LeadershipLostError(
@@ -192,7 +186,6 @@ export class Publisher {
     }
   }
 }
-
 /** Whether two lists hold the same partitions with the same weights (in any order). */
 function sameWeights(a: readonly Partition[], b: readonly Partition[]): boolean {
   if (a.length !== b.length) return false;

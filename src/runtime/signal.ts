@@ -1,0 +1,31 @@
+/**
+ * A wake-up signal for loops that sleep until "something changed or a period passed".
+ *
+ * @module
+ */
+
+/** A promise that can be resolved from outside, e.g. to wake a waiting loop. */
+export class Signal {
+  #resolve: (() => void) | undefined;
+  #promise: Promise<void> | undefined;
+
+  /** Returns a promise resolved by the next {@link Signal.notify}. */
+  wait(): Promise<void> {
+    this.#promise ??= new Promise((resolve) => (this.#resolve = resolve));
+    return this.#promise;
+  }
+
+  /** Wakes every waiter. */
+  notify(): void {
+    const resolve = this.#resolve;
+    this.#promise = undefined;
+    this.#resolve = undefined;
+    resolve?.();
+  }
+}
+
+/** Returns a random hex string of `bytes` bytes (instance names, nonces, request IDs). */
+export function randomHex(bytes = 8): string {
+  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(buffer, (b) => b.toString(16).padStart(2, "0")).join("");
+}
