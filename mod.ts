@@ -49,15 +49,10 @@
 
 export { Manager, type StartOptions } from "./src/manager.ts";
 export {
-  defaults,
   type DegradedOptions,
   type KvOptions,
   type ManagerOptions,
   presets,
-  resolveConfig,
-  type ResolvedConfig,
-  type ResolvedDegradedOptions,
-  type ResolvedTuning,
   type TuningOptions,
 } from "./src/config.ts";
 export {
@@ -66,17 +61,21 @@ export {
   type DegradedAlertLevel,
   type FencingToken,
   type Hooks,
-  type LogFields,
-  type Logger,
-  type NatsConnectionLike,
   type PartitionSource,
   State,
 } from "./src/types.ts";
 export {
+  consoleLogger,
+  type ConsoleLoggerOptions,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from "./src/observability/logger.ts";
+export {
   type Partition,
   partitionId,
   partitionWeight,
-  sanitizePartitions,
   validatePartitions,
 } from "./src/partition.ts";
 export {
@@ -97,17 +96,18 @@ export {
   StrategyError,
   WorkerIdExhaustedError,
 } from "./src/errors.ts";
-export { type Clock, systemClock } from "./src/runtime/clock.ts";
+export { type Cancel, type Clock, systemClock } from "./src/runtime/clock.ts";
 export { PollingSource, type PollingSourceOptions, StaticSource } from "./src/source.ts";
 export type { Topology, TopologyWorker } from "./src/protocol/group_view.ts";
-export {
-  type Bucket,
-  type BucketOptions,
-  type BucketStatus,
-  type CoordinationStore,
-  type KvEntry,
-  type KvWatch,
-  type WatchOptions,
+// What a custom coordination store implements.
+export type {
+  Bucket,
+  BucketOptions,
+  BucketStatus,
+  CoordinationStore,
+  KvEntry,
+  KvWatch,
+  WatchOptions,
 } from "./src/store/store.ts";
 export { memoryStore, type MemoryStoreOptions } from "./src/store/memory.ts";
 export {
@@ -115,9 +115,18 @@ export {
   type NatsKvStoreOptions,
   recommendedConnectionOptions,
 } from "./src/store/nats_kv.ts";
+// The built-in strategies, their options and descriptors, and what a custom strategy implements.
 export {
   type AssignmentStrategy,
+  type BuiltinStrategy,
   consistentHash,
+  type ConsistentHashOptions,
+  type ConsistentHashStrategy,
   roundRobin,
+  type RoundRobinStrategy,
+  type StrategyFunction,
+  type StrategyInput,
   weightedConsistentHash,
+  type WeightedConsistentHashOptions,
+  type WeightedConsistentHashStrategy,
 } from "./src/engine/mod.ts";

@@ -10,7 +10,7 @@ import { type Partition, sanitizePartitions } from "./partition.ts";
 import type { Clock } from "./runtime/clock.ts";
 import { systemClock } from "./runtime/clock.ts";
 import type { CoordinationStore } from "./store/store.ts";
-import type { Hooks, Logger, NatsConnectionLike, PartitionSource } from "./types.ts";
+import type { Hooks, Logger, NatsConnection, PartitionSource } from "./types.ts";
 
 /** Degraded-mode settings (all durations in milliseconds). */
 export interface DegradedOptions {
@@ -167,8 +167,13 @@ export interface TuningOptions {
 
 /** Options of `new Manager(options)`. Exactly one of `connection` and `store` is required. */
 export interface ManagerOptions extends TuningOptions {
-  /** A NATS connection from any nats.js transport (TCP or WebSocket). */
-  readonly connection?: NatsConnectionLike;
+  /**
+   * An open NATS connection from any nats.js v3 transport: `connect()` of
+   * `@nats-io/transport-deno` or `@nats-io/transport-node`, or `wsconnect()` of
+   * `@nats-io/nats-core` (TCP or WebSocket). The caller keeps ownership and closes it after
+   * `stop()`.
+   */
+  readonly connection?: NatsConnection;
   /** A coordination store instead of a connection, e.g. `memoryStore()` for one process. */
   readonly store?: CoordinationStore;
   /** Group name: namespaces the buckets; letters, digits, `_` and `-`. */
@@ -187,7 +192,10 @@ export interface ManagerOptions extends TuningOptions {
    * instance name reclaims its previous worker ID at once instead of waiting for it to expire.
    */
   readonly instance?: string;
-  /** Structured logger. Silent by default. */
+  /**
+   * Structured logger, e.g. `consoleLogger()` or an adapter for your logging library.
+   * @default {silentLogger}
+   */
   readonly logger?: Logger;
   /** Monotonic clock for every timer and deadline (tests inject one). */
   readonly clock?: Clock;
@@ -244,7 +252,7 @@ export interface ResolvedTuning {
 
 /** Every option of a manager with defaults applied; produced by {@link resolveConfig}. */
 export interface ResolvedConfig extends ResolvedTuning {
-  /** See {@link ManagerOptions.connection}. */ readonly connection: NatsConnectionLike | undefined;
+  /** See {@link ManagerOptions.connection}. */ readonly connection: NatsConnection | undefined;
   /** See {@link ManagerOptions.store}. */ readonly store: CoordinationStore | undefined;
   /** See {@link ManagerOptions.group}. */ readonly group: string;
   /** See {@link ManagerOptions.source}. */
@@ -402,6 +410,57 @@ function show(value: unknown): string {
   return typeof value;
 }
 
+const CONNECTION_HINT = "pass what 'await connect()' of @nats-io/transport-deno or " +
+  "@nats-io/transport-node, or 'await wsconnect()' of @nats-io/nats-core returns " +
+  "(or give 'store' instead)";
+
+/**
+ * Checks, without any I/O, that `connection` has what the NATS KV store uses: `jetstream()` reads
+ * `options.inboxPrefix` and sends through `request`/`subscribe`/`publish`, `Kvm` asks
+ * `features.get()` whether the server supports KV, and the store follows `status()`, `isClosed()`
+ * and `closed()`. A stand-in that lacks any of them would otherwise only fail inside `start()`
+ * with a bare TypeError from nats.js.
+ */
+function checkConnection(connection: unknown): void {
+  if (typeof connection !== "object" || connection === null) {
+    throw new InvalidConfigError(
+      "connection",
+      `must be a NatsConnection, got ${show(connection)}; ${CONNECTION_HINT}`,
+    );
+  }
+  const c = connection as Record<string, unknown>;
+  if (typeof c.then === "function") {
+    throw new InvalidConfigError(
+      "connection",
+      "is a Promise, not a NatsConnection; await connect() before passing its result",
+    );
+  }
+  const missing: string[] = [];
+  for (const method of ["request", "subscribe", "publish", "status", "isClosed", "closed"]) {
+    if (typeof c[method] !== "function") missing.push(`${method}()`);
+  }
+  const options = c.options as { inboxPrefix?: unknown } | null | undefined;
+  if (typeof options !== "object" || options === null) missing.push("options");
+  const features = c.features as { get?: unknown } | null | undefined;
+  if (typeof features !== "object" || features === null || typeof features.get !== "function") {
+    missing.push("features.get()");
+  }
+  if (missing.length > 0) {
+    throw new InvalidConfigError(
+      "connection",
+      `must be a NatsConnection from nats.js v3; this object has no ${
+        missing.map((m) => `'${m}'`).join(", ")
+      }; ${CONNECTION_HINT}`,
+    );
+  }
+  if ((c.isClosed as () => unknown).call(connection) === true) {
+    throw new InvalidConfigError(
+      "connection",
+      "is closed; pass an open connection (a closed NatsConnection cannot reconnect)",
+    );
+  }
+}
+
 function isSource(value: unknown): value is PartitionSource {
   return typeof value === "object" && value !== null &&
     typeof (value as PartitionSource).listPartitions === "function";
@@ -410,15 +469,18 @@ function isSource(value: unknown): value is PartitionSource {
 /**
  * Applies defaults and validates every option; runs in the `Manager` constructor before any I/O.
  *
+ * Internal: not exported from `mod.ts` (the `Manager` constructor is the public way in).
+ *
  * @param options The options given to the manager.
  * @returns The resolved configuration.
  * @throws {InvalidConfigError} Naming the first invalid option.
  *
  * @example
  * ```ts
- * import { memoryStore, resolveConfig } from "@parti/core";
+ * import { resolveConfig } from "./config.ts";
+ * import { memoryStore } from "./store/memory.ts";
  * const config = resolveConfig({ store: memoryStore(), group: "orders", source: [] });
- * config.heartbeatTtlMs; // 6000
+ * console.assert(config.heartbeatTtlMs === 6000);
  * ```
  */
 export function resolveConfig(options: ManagerOptions): ResolvedConfig {
@@ -435,6 +497,7 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
   if (o.connection !== undefined && o.store !== undefined) {
     throw new InvalidConfigError("store", "give either 'connection' or 'store', not both");
   }
+  if (o.connection !== undefined) checkConnection(o.connection);
   if (o.store !== undefined && typeof o.store?.bucket !== "function") {
     throw new InvalidConfigError("store", "must be a CoordinationStore such as memoryStore()");
   }

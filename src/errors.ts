@@ -26,11 +26,14 @@ export type PartiErrorCode =
 /**
  * Base class of every error Parti raises on purpose.
  *
+ * Raise the subclass that matches a code (`NotStartedError` for `"NOT_STARTED"`,
+ * `OperationTimeoutError` for `"TIMEOUT"`, …) so that `instanceof` and `code` always agree.
+ *
  * @example Branch on the stable code
  * ```ts
- * import { PartiError } from "@parti/core";
+ * import { NotStartedError, PartiError } from "@parti/core";
  * try {
- *   throw new PartiError("NOT_STARTED", "Manager is not started; call start() first");
+ *   throw new NotStartedError();
  * } catch (error) {
  *   if (error instanceof PartiError && error.code === "NOT_STARTED") {
  *     // handle
@@ -105,15 +108,19 @@ export class WorkerIdExhaustedError extends PartiError {
   }
 }
 
-/** An operation needs a started manager. */
+/**
+ * An operation needs a started manager, or `start()` did not get to finish (aborted before it
+ * began, or the manager was stopped while starting).
+ */
 export class NotStartedError extends PartiError {
   /**
    * Creates the error.
    *
-   * @param message What was attempted.
+   * @param message What was attempted or why starting did not finish.
+   * @param options Standard error options; `cause` keeps e.g. the abort reason.
    */
-  constructor(message = "Manager is not started; call start() first") {
-    super("NOT_STARTED", message);
+  constructor(message = "Manager is not started; call start() first", options?: ErrorOptions) {
+    super("NOT_STARTED", message, options);
     this.name = "NotStartedError";
   }
 }
@@ -288,4 +295,37 @@ export class PartitionSourceError extends PartiError {
     super("SOURCE_FAILED", message, options);
     this.name = "PartitionSourceError";
   }
+}
+
+/**
+ * Normalises a thrown value to an `Error`: an `Error` is returned as is; anything
+ * else (a string, `undefined`, a plain object) is wrapped in an `Error` whose `cause` is the value,
+ * so `catch (error)` blocks can report it through `onError(error: Error)` without a cast.
+ * Internal to Parti (not exported from `mod.ts`).
+ *
+ * @param value Whatever was thrown or rejected with.
+ * @returns `value` itself when it is an `Error`, otherwise a new `Error` with `cause: value`.
+ *
+ * @example
+ * ```ts
+ * import { toError } from "./errors.ts";
+ * const original = new RangeError("out of range");
+ * console.assert(toError(original) === original);
+ * console.assert(toError("boom").message === "Non-error value thrown: 'boom'");
+ * console.assert(toError(42).cause === 42);
+ * ```
+ */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(`Non-error value thrown: ${describe(value)}`, { cause: value });
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return `'${value.length > 200 ? value.slice(0, 200) + "…" : value}'`;
+  }
+  if (value === null || typeof value !== "object" && typeof value !== "function") {
+    return String(value);
+  }
+  return typeof value === "function" ? "a function" : "an object";
 }

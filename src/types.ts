@@ -1,9 +1,13 @@
 /**
- * Core public types: manager states, assignments, hooks, partition sources and the logger.
+ * Core public types: manager states, assignments, hooks and partition sources.
  *
  * @module
  */
+import type { NatsConnection as NatsCoreConnection } from "@nats-io/nats-core";
 import type { Partition } from "./partition.ts";
+
+// The logger types live with the loggers; re-exported so modules in src/ can keep this import.
+export type { LogFields, Logger } from "./observability/logger.ts";
 
 /** The states a manager walks through; `manager.state` holds one of them. */
 export const State = {
@@ -114,33 +118,19 @@ export interface PartitionSource {
   listPartitions(signal?: AbortSignal): Promise<Partition[]>;
 }
 
-/** Structured log record fields. */
-export type LogFields = Record<string, unknown>;
+/**
+ * A NATS connection from any nats.js v3 transport: `NatsConnection` of `@nats-io/nats-core`, as
+ * returned by `connect()` of `@nats-io/transport-deno` or `@nats-io/transport-node`, or by
+ * `wsconnect()` of `@nats-io/nats-core`. A type-only import: Parti loads no transport.
+ *
+ * @internal The alias exists only because `deno doc --lint` reports any type from another package
+ * as private (denoland/deno#27364); the type itself is nats.js's public `NatsConnection`.
+ */
+export type NatsConnection = NatsCoreConnection;
 
 /**
- * A structured logger. Parti is silent by default; pass `consoleLogger()` or your own adapter.
+ * Former name of {@link NatsConnection}, kept for modules in `src/` that still use it.
+ *
+ * @internal Not exported from `mod.ts`; use {@link NatsConnection}.
  */
-export interface Logger {
-  /** Verbose diagnostics. */
-  debug(message: string, fields?: LogFields): void;
-  /** Normal lifecycle events. */
-  info(message: string, fields?: LogFields): void;
-  /** Something unexpected that Parti recovers from. */
-  warn(message: string, fields?: LogFields): void;
-  /** A failure. */
-  error(message: string, fields?: LogFields): void;
-}
-
-/**
- * A NATS connection from any nats.js v3 transport: `connect()` of `@nats-io/transport-deno` or
- * `@nats-io/transport-node`, or `wsconnect()` of `@nats-io/nats-core`. Declared by shape so that
- * Parti's public types do not expose nats.js internals; pass the connection object itself.
- */
-export interface NatsConnectionLike {
-  /** Whether the connection is closed for good. */
-  isClosed(): boolean;
-  /** Resolves when the connection closes. */
-  closed(): Promise<void | Error>;
-  /** The server the connection is currently attached to. */
-  getServer(): string;
-}
+export type NatsConnectionLike = NatsConnection;

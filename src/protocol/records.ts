@@ -24,8 +24,6 @@ export interface HeartbeatRecord {
   readonly nonce: string;
   /** Manager state of the worker. */
   readonly state: string;
-  /** Epoch of the assignment the worker applied (hooks resolved). */
-  readonly appliedEpoch: number;
   /** Version of the assignment the worker applied (hooks resolved). */
   readonly appliedVersion: number;
   /** Number of partitions the worker owns. */
@@ -158,7 +156,6 @@ export function decodeHeartbeat(bucket: string, key: string, bytes: Uint8Array):
     instance: str(bucket, key, o, "instance"),
     nonce: str(bucket, key, o, "nonce"),
     state: str(bucket, key, o, "state"),
-    appliedEpoch: num(bucket, key, o, "appliedEpoch"),
     appliedVersion: num(bucket, key, o, "appliedVersion"),
     owned: num(bucket, key, o, "owned"),
     ownedDigest: str(bucket, key, o, "ownedDigest"),

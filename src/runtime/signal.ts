@@ -29,3 +29,20 @@ export function randomHex(bytes = 8): string {
   const buffer = crypto.getRandomValues(new Uint8Array(bytes));
   return Array.from(buffer, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * Resolves as `work` does, or rejects with `onAbort()` as soon as `signal` aborts (`work` itself is
+ * not cancelled).
+ */
+export function abortable<T>(
+  work: Promise<T>,
+  signal: AbortSignal,
+  onAbort: () => Error,
+): Promise<T> {
+  if (signal.aborted) return Promise.reject(onAbort());
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(onAbort());
+    signal.addEventListener("abort", abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}

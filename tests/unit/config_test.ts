@@ -68,6 +68,17 @@ Deno.test("a connection or a store is required, but not both", () => {
   rejects({ store: {} }, "store");
 });
 
+Deno.test("connection must have what the NATS KV store uses, checked without I/O", () => {
+  const withoutStore = { store: undefined };
+  rejects({ ...withoutStore, connection: {} }, "connection", /'request\(\)'.*'options'/);
+  rejects({ ...withoutStore, connection: 4222 }, "connection", /got 4222/);
+  rejects(
+    { ...withoutStore, connection: Promise.resolve({}) },
+    "connection",
+    /Promise.*await connect\(\)/,
+  );
+});
+
 Deno.test("group must be usable in bucket names", () => {
   rejects({ group: "" }, "group");
   rejects({ group: "a.b" }, "group");

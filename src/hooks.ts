@@ -1,0 +1,86 @@
+/**
+ * The lane for the application's callbacks, and only for them: hooks run one at a time, in the
+ * order they were queued, each awaited; a hook that throws (or rejects) is reported to `onError`,
+ * which runs in the same lane, and never stops the manager. The manager's own work (applying an
+ * assignment, fencing, starting a leader term) never waits in this lane: it queues the hooks it
+ * owes the application and waits for them only where the protocol needs it (an assignment is
+ * acknowledged to the leader once its hooks have resolved).
+ *
+ * @module
+ */
+import { PartiError } from "./errors.ts";
+import type { Hooks, Logger } from "./types.ts";
+
+/** The names of the hooks that take arguments from the manager (every hook but `onError`). */
+export type HookName = Exclude<keyof Hooks, "onError">;
+
+/** The arguments of hook `K`. */
+export type HookArgs<K extends HookName> = Parameters<NonNullable<Hooks[K]>>;
+
+/** Runs the user's hooks one at a time, in order. */
+export class HookQueue {
+  readonly #hooks: Hooks;
+  readonly #logger: Logger | undefined;
+  #tail: Promise<void> = Promise.resolve();
+
+  /**
+   * @param hooks The application's hooks (all optional).
+   * @param logger Receives one line per reported error.
+   */
+  constructor(hooks: Hooks, logger?: Logger) {
+    this.#hooks = hooks;
+    this.#logger = logger;
+  }
+
+  /**
+   * Queues a call of hook `name`.
+   *
+   * @returns Resolves once the hook (and `onError`, if it threw) has finished; never rejects.
+   */
+  call<K extends HookName>(name: K, ...args: HookArgs<K>): Promise<void> {
+    return this.#enqueue(async () => {
+      const hook = this.#hooks[name] as ((...a: HookArgs<K>) => unknown) | undefined;
+      if (hook === undefined) return;
+      try {
+        await hook.apply(this.#hooks, args);
+      } catch (error) {
+        await this.#report(error, name);
+      }
+    });
+  }
+
+  /**
+   * Queues a report to `onError` (and the logger).
+   *
+   * @returns Resolves once `onError` has finished; never rejects.
+   */
+  error(error: unknown): Promise<void> {
+    return this.#enqueue(() => this.#report(error));
+  }
+
+  /** Resolves once everything queued so far has finished. */
+  idle(): Promise<void> {
+    return this.#tail;
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    // The tail never rejects: every task catches its own errors.
+    const run = this.#tail.then(task);
+    this.#tail = run;
+    return run;
+  }
+
+  async #report(thrown: unknown, hook?: HookName): Promise<void> {
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown), { cause: thrown });
+    const code = error instanceof PartiError ? error.code : undefined;
+    this.#logger?.warn(hook ? `Hook ${hook} threw: ${error.message}` : error.message, {
+      ...(code ? { code } : {}),
+      ...(hook ? { hook } : {}),
+    });
+    try {
+      await this.#hooks.onError?.(error);
+    } catch {
+      // An error hook that throws has nowhere left to report to.
+    }
+  }
+}

@@ -1,0 +1,429 @@
+/**
+ * One started run of a manager: it opens the group's buckets, claims the worker ID and composes
+ * the worker side (heartbeat and fence, assignment watch and applier, election, degraded monitor)
+ * with a leader term while this worker leads. It is the only place where `worker/` and `leader/`
+ * meet. Shutdown is ordered: stop taking assignments, release everything through the hooks (while
+ * still heartbeating, so nobody is told "start" before this worker has stopped), end the leader
+ * term and resign the lease, then delete the heartbeat and release the ID.
+ *
+ * @module
+ */
+import type { ResolvedConfig } from "./config.ts";
+import {
+  type AssignmentEngine,
+  type AssignmentStrategy,
+  createAssignmentEngine,
+} from "./engine/mod.ts";
+import {
+  BucketNotFoundError,
+  CoordinationUnavailableError,
+  NotStartedError,
+  type RevisionConflictError,
+  toError,
+} from "./errors.ts";
+import type { HookQueue } from "./hooks.ts";
+import { Leadership } from "./leadership.ts";
+import { readAssignments, readTopology, type Topology } from "./protocol/group_view.ts";
+import { type GroupBuckets, openGroupBuckets } from "./protocol/buckets.ts";
+import { META_KEY } from "./protocol/keys.ts";
+import { decodeMeta, digestIds, encode, type HeartbeatRecord } from "./protocol/records.ts";
+import { sendRequest, setDrained } from "./protocol/requests.ts";
+import { retrying } from "./runtime/retry.ts";
+import { abortable } from "./runtime/signal.ts";
+import type { Timers } from "./runtime/timers.ts";
+import { type StateMachine, workingState } from "./state.ts";
+import { natsKvStore } from "./store/nats_kv.ts";
+import type { CoordinationStore } from "./store/store.ts";
+import { type Assignment, type FencingToken, State } from "./types.ts";
+import { Applier } from "./worker/applier.ts";
+import { AssignmentWatch } from "./worker/assignment_watch.ts";
+import { DegradedMonitor } from "./worker/degraded.ts";
+import { LeaderElection } from "./worker/election.ts";
+import { acceptAfter, type FenceDecision } from "./worker/fencing.ts";
+import { Heartbeat } from "./worker/heartbeat.ts";
+import { StableId } from "./worker/stable_id.ts";
+
+/** What a session is made from: the manager's configuration and its long-lived parts. */
+export interface SessionContext {
+  /** Resolved options. */
+  readonly config: ResolvedConfig;
+  /** The application's hook lane. */
+  readonly hooks: HookQueue;
+  /** The manager's state. */
+  readonly state: StateMachine;
+  /** Timers on the configured clock. */
+  readonly timers: Timers;
+  /** The strategy. */
+  readonly strategy: AssignmentStrategy;
+  /** This process's instance name. */
+  readonly instance: string;
+  /** Random per manager: tells two processes with one instance name apart. */
+  readonly nonce: string;
+  /** The worker lost its ID to another process: the manager must stop. */
+  readonly onFatal: () => void;
+}
+
+/**
+ * Opens the buckets, loads the engine and claims a worker ID, retrying while coordination is
+ * unavailable (a reconnecting client, a restarting server); other errors, such as an exhausted ID
+ * pool, fail at once.
+ *
+ * @param ctx The manager's parts.
+ * @param signal Aborted by `stop()`: the steps end and a claimed ID is released again.
+ * @throws {NotStartedError} When aborted.
+ */
+export async function openSession(ctx: SessionContext, signal: AbortSignal): Promise<Session> {
+  const c = ctx.config;
+  const stopped = () => new NotStartedError("Manager was stopped while starting");
+  const retry = <T>(what: string, step: () => Promise<T>) =>
+    retrying(step, {
+      timers: ctx.timers,
+      signal,
+      onAbort: stopped,
+      onRetry: (error) => c.logger?.warn(`Could not ${what}; retrying`, { error: error.message }),
+    });
+  const store = c.store ?? natsKvStore(c.connection!, { operationTimeoutMs: c.operationTimeoutMs });
+  const buckets = await retry("open the group's buckets", () => openGroupBuckets(store, c));
+  const engine = await createAssignmentEngine();
+  if (signal.aborted) throw stopped();
+  const stableId = new StableId(buckets.ids, {
+    prefix: c.workerIdPrefix,
+    min: c.workerIdMin,
+    max: c.workerIdMax,
+    claim: { instance: ctx.instance, nonce: ctx.nonce },
+    stableInstance: c.instance !== undefined,
+    onError: (e) => void ctx.hooks.error(e),
+  });
+  const workerId = await retry("claim a worker ID", () => stableId.claim());
+  const claimedAt = ctx.timers.now();
+  if (signal.aborted) {
+    await stableId.release().catch(() => {});
+    throw stopped();
+  }
+  c.logger?.info("Claimed worker ID", { workerId });
+  return new Session(ctx, {
+    store,
+    buckets,
+    engine,
+    stableId,
+    workerId,
+    acceptAfter: acceptAfter(stableId.reclaimed, claimedAt, c),
+    signal,
+  });
+}
+
+interface SessionParts {
+  readonly store: CoordinationStore;
+  readonly buckets: GroupBuckets;
+  readonly engine: AssignmentEngine;
+  readonly stableId: StableId;
+  readonly workerId: string;
+  readonly acceptAfter: number;
+  /** The root signal: aborted when the manager stops. */
+  readonly signal: AbortSignal;
+}
+
+/** A started run of one worker. Created by {@link openSession}. */
+export class Session {
+  readonly #ctx: SessionContext;
+  readonly #p: SessionParts;
+  readonly #applier: Applier;
+  readonly #heartbeat: Heartbeat;
+  readonly #watch: AssignmentWatch;
+  readonly #election: LeaderElection;
+  readonly #health: DegradedMonitor;
+  readonly #leadership: Leadership;
+  /** `onCoordinationLoss: "keep"`: the fence deadline passed and the worker kept serving. */
+  #pastDeadline = false;
+  #recreating: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+
+  /** @internal Use {@link openSession}. */
+  constructor(ctx: SessionContext, parts: SessionParts) {
+    this.#ctx = ctx;
+    this.#p = parts;
+    const c = ctx.config;
+    const report = (e: Error) => this.#report(e);
+    this.#applier = new Applier({
+      hooks: ctx.hooks,
+      timers: ctx.timers,
+      signal: parts.signal,
+      acceptAfter: parts.acceptAfter,
+      onAcknowledged: () => {
+        this.#refreshState();
+        this.#heartbeat.wake();
+      },
+    });
+    this.#health = new DegradedMonitor({
+      settings: c.degraded,
+      clock: ctx.timers,
+      onEnter: () => {
+        c.logger?.warn("Coordination degraded", { workerId: parts.workerId });
+        this.#refreshState();
+      },
+      onExit: (durationMs) => {
+        c.logger?.info("Coordination recovered", { workerId: parts.workerId, durationMs });
+        // A leader that was cut off saw no heartbeats either: give everyone a fresh start.
+        this.#leadership.refreshAll(c.degraded.recoveryGraceMs);
+        this.#refreshState();
+      },
+      onAlert: (level, durationMs) => void ctx.hooks.call("onDegradedAlert", { level, durationMs }),
+    });
+    this.#heartbeat = new Heartbeat({
+      bucket: parts.buckets.heartbeats,
+      stableId: parts.stableId,
+      workerId: parts.workerId,
+      config: c,
+      timers: ctx.timers,
+      record: () => this.#record(),
+      onFenceCheck: (decision) => this.#onFenceCheck(decision),
+      onSuccess: () => {
+        this.#health.success();
+        this.#pastDeadline = false;
+        this.#refreshState();
+      },
+      onFailure: (error, first) => {
+        // One report per streak of failures; the state (degraded) tells the rest.
+        if (first) this.#report(error);
+        else this.#health.failure();
+      },
+      onRecovered: async () => {
+        c.logger?.info("Heartbeat recovered", { workerId: parts.workerId });
+        // The watch may have missed the outage's changes; its watchdog would recreate it, but
+        // only after its interval.
+        await this.#watch.poll().catch(report);
+      },
+      onLostId: (error) => void this.#lostId(error),
+    });
+    this.#watch = new AssignmentWatch(parts.buckets.assignments, parts.workerId, {
+      current: () => this.#applier.accepted,
+      onAssignment: (a) => this.#applier.apply(a),
+      onError: report,
+    });
+    this.#leadership = new Leadership({
+      config: c,
+      buckets: parts.buckets,
+      engine: parts.engine,
+      strategy: ctx.strategy,
+      timers: ctx.timers,
+      hooks: ctx.hooks,
+      isLeader: () => this.#election.isLeader,
+      onChange: () => this.#refreshState(),
+      onError: report,
+    });
+    this.#election = new LeaderElection(parts.buckets.leader, {
+      workerId: parts.workerId,
+      instance: ctx.instance,
+      nonce: ctx.nonce,
+      leaseMs: c.electionLeaseMs,
+      timers: ctx.timers,
+      minEpoch: () => this.#durableEpoch(),
+      onChange: (isLeader, epoch) => this.#leadership.change(isLeader, epoch),
+      onError: report,
+    });
+  }
+
+  /** This worker's ID. */
+  get workerId(): string {
+    return this.#p.workerId;
+  }
+
+  /** Whether this worker holds a valid lease. */
+  get isLeader(): boolean {
+    return this.#election.isLeader;
+  }
+
+  /** The assignment the application was last told about. */
+  get assignment(): Assignment {
+    return this.#applier.assignment;
+  }
+
+  /** The fencing token of an owned partition. */
+  fencingToken(id: string): FencingToken | undefined {
+    return this.#applier.fencingToken(id);
+  }
+
+  /**
+   * Sends the first heartbeat, starts the loops and resolves once the first assignment's hooks
+   * have resolved.
+   *
+   * @throws {NotStartedError} When the manager stops first.
+   */
+  async run(): Promise<void> {
+    const { timers, config: c } = this.#ctx;
+    const signal = this.#p.signal;
+    const stopped = () => new NotStartedError("Manager was stopped while starting");
+    await retrying(() => this.#heartbeat.beat(), {
+      timers,
+      signal,
+      onAbort: stopped,
+      onRetry: (error) =>
+        c.logger?.warn("Could not send the first heartbeat; retrying", { error: error.message }),
+    });
+    this.#heartbeat.start();
+    this.#watch.start();
+    this.#ctx.state.set(State.Election);
+    this.#election.start();
+    if (!this.#applier.hasFirstAssignment) this.#ctx.state.set(State.WaitingAssignment);
+    await abortable(this.#applier.firstApplied, signal, stopped);
+  }
+
+  #record(): HeartbeatRecord {
+    const ack = this.#applier.acknowledged;
+    return {
+      instance: this.#ctx.instance,
+      nonce: this.#ctx.nonce,
+      state: this.#ctx.state.current,
+      appliedVersion: ack.version,
+      owned: ack.ids.length,
+      ownedDigest: digestIds(ack.ids),
+    };
+  }
+
+  #refreshState(): void {
+    if (this.#stopping) return;
+    this.#ctx.state.set(workingState({
+      degraded: this.#applier.fenced || this.#pastDeadline || this.#health.degraded,
+      hasFirstAssignment: this.#applier.hasFirstAssignment,
+      leader: this.#leadership.state,
+    }));
+  }
+
+  #onFenceCheck(decision: FenceDecision): void {
+    this.#health.tick();
+    if (decision === "fence" && !this.#applier.fenced) {
+      this.#ctx.config.logger?.warn("Self-fencing: heartbeat could not be renewed", {
+        workerId: this.workerId,
+      });
+      // At once, not behind the application's hooks: from here on nothing is owned.
+      void this.#applier.releaseAll(true);
+      this.#refreshState();
+    } else if (decision === "keep" && !this.#pastDeadline) {
+      // Availability over exclusivity: keep serving the last assignment, visibly degraded.
+      this.#pastDeadline = true;
+      this.#refreshState();
+    }
+  }
+
+  /** Another process holds our ID now: release everything at once and stop. */
+  async #lostId(cause: RevisionConflictError): Promise<void> {
+    void this.#ctx.hooks.error(
+      new CoordinationUnavailableError(
+        `Worker ID '${this.workerId}' was taken over by another process; releasing all ` +
+          `partitions and stopping`,
+        { cause },
+      ),
+    );
+    this.#ctx.config.logger?.error("Worker ID lost to another process", {
+      workerId: this.workerId,
+    });
+    await this.#applier.releaseAll(true);
+    this.#ctx.onFatal();
+  }
+
+  /** The highest epoch recorded outside the lease: the held assignment and the last publication. */
+  async #durableEpoch(): Promise<number> {
+    let epoch = this.#applier.accepted.epoch;
+    const bucket = this.#p.buckets.assignments;
+    try {
+      const meta = await bucket.get(META_KEY);
+      if (meta) epoch = Math.max(epoch, decodeMeta(bucket.name, META_KEY, meta.value).epoch);
+    } catch (error) {
+      this.#report(toError(error));
+    }
+    return epoch;
+  }
+
+  #report(error: Error): void {
+    if (error instanceof CoordinationUnavailableError) this.#health.failure();
+    if (error instanceof BucketNotFoundError) this.#recreateBuckets();
+    void this.#ctx.hooks.error(error);
+  }
+
+  /**
+   * A bucket disappeared (deleted by an operator or lost with a server's store): recreate it.
+   * Watches resume by themselves once it exists again; every record is rewritten by its owner on
+   * its next round (ID renewal re-creates the claim, heartbeats are puts, the leader re-adopts).
+   */
+  #recreateBuckets(): void {
+    if (this.#recreating || this.#p.signal.aborted) return;
+    const c = this.#ctx.config;
+    this.#recreating = openGroupBuckets(this.#p.store, c)
+      .then(() => c.logger?.warn("Recreated missing buckets", { group: c.group }))
+      .catch((error) => void this.#ctx.hooks.error(error))
+      .finally(() => (this.#recreating = null));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Control, from any worker: on the leader directly, else through the control keys.
+
+  /** See `Manager.refreshPartitions`. */
+  async refreshPartitions(): Promise<void> {
+    const controller = this.#leadership.controller;
+    if (controller && this.isLeader) return await controller.refreshPartitions();
+    await sendRequest(this.#p.buckets.assignments, "refresh", this.workerId);
+  }
+
+  /** See `Manager.triggerRebalance`. */
+  async triggerRebalance(): Promise<void> {
+    const controller = this.#leadership.controller;
+    if (controller && this.isLeader) return controller.triggerRebalance();
+    await sendRequest(this.#p.buckets.assignments, "rebalance", this.workerId);
+  }
+
+  /** See `Manager.drainWorker` / `Manager.undrainWorker`. */
+  setDrained(workerId: string, drained: boolean): Promise<boolean> {
+    return setDrained(this.#p.buckets.assignments, workerId, drained, (e) => this.#report(e));
+  }
+
+  /** See `Manager.getAssignments`. */
+  getAssignments(): Promise<Map<string, Assignment>> {
+    return readAssignments(this.#p.buckets.assignments, (e) => this.#report(e));
+  }
+
+  /** See `Manager.getTopology`. */
+  getTopology(): Promise<Topology> {
+    return readTopology(this.#p.buckets, (e) => this.#report(e));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Shutdown.
+
+  /** Stops the run in order (see the module doc), bounded by `shutdownTimeoutMs`. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#shutdown();
+    return this.#stopping;
+  }
+
+  async #shutdown(): Promise<void> {
+    const { config: c, timers, hooks, state } = this.#ctx;
+    const report = (e: unknown) => void hooks.error(e);
+    // Cancelled at the end, so a finished stop() leaves no timer keeping the process alive.
+    const budgetTimer = new AbortController();
+    const budget = timers.sleep(c.shutdownTimeoutMs, budgetTimer.signal);
+    this.#watch.stop();
+    // Hooks in flight finish first (bounded), then everything owned is revoked through them,
+    // while the heartbeat keeps saying this worker may still hold it.
+    await Promise.race([this.#applier.releaseAll(false), budget]);
+    await this.#heartbeat.stop();
+    const cleanup = async () => {
+      await this.#leadership.close();
+      await this.#election.stop();
+      const { heartbeats } = this.#p.buckets;
+      if (c.instance !== undefined) {
+        // Static membership: a process with a stable instance name is expected back (a rolling
+        // restart). It keeps its ID and leaves a heartbeat saying it holds nothing; the leader
+        // keeps its partitions reserved for emergencyGraceMs so a quick restart moves nothing.
+        const record = { ...this.#record(), state: State.Shutdown };
+        await heartbeats.put(this.workerId, encode(record)).catch(report);
+      } else {
+        await heartbeats.delete(this.workerId).catch(report);
+        await this.#p.stableId.release().catch(report);
+      }
+    };
+    await Promise.race([cleanup().catch(report), budget]);
+    state.set(State.Shutdown);
+    await Promise.race([hooks.idle(), budget]);
+    budgetTimer.abort();
+  }
+}
