@@ -8,6 +8,8 @@
  * - {@linkcode FaultProxy}: a TCP proxy between one client and a server with `pass`, `blackhole`
  *   (silent partition), `reject` (close everything) and delay modes.
  * - {@linkcode waitFor}: poll a condition with a deadline instead of sleeping.
+ * - {@linkcode FakeClock}: a manual clock with its own timers; give it to `memoryStore()` and a
+ *   manager and every lease, heartbeat and time-to-live moves only when the test ticks it.
  * - {@linkcode ensureNatsServer}: find a working `nats-server` binary, or install it with apt
  *   when running as root; call it from your test setup.
  *
@@ -45,6 +47,8 @@ export {
   type FaultProxyTarget,
 } from "./tcp_proxy.ts";
 export { waitFor, type WaitForOptions } from "./wait.ts";
+export { FakeClock, type FakeClockOptions, type RunUntilIdleOptions } from "./fake_clock.ts";
+export type { Cancel, Clock } from "../src/runtime/clock.ts";
 export { freePorts } from "./free_port.ts";
 export { ensureNatsServer, findNatsServer } from "./ensure_nats_server.ts";
 export { type FaultyStore, faultyStore } from "./faulty_store.ts";

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { toError } from "../errors.ts";
 import { CONTROL_FILTER, DRAIN_KEY, REBALANCE_KEY, REFRESH_KEY } from "../protocol/keys.ts";
 import { decodeDrain } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
@@ -45,7 +46,7 @@ export class ControlWatch {
     try {
       floor = (await this.#bucket.status()).lastRevision;
     } catch (error) {
-      this.#options.onError(error as Error);
+      this.#options.onError(toError(error));
     }
     if (this.#abort.signal.aborted) return;
     this.#watch = this.#bucket.watch({
@@ -62,7 +63,7 @@ export class ControlWatch {
             try {
               workers = new Set(decodeDrain(this.#bucket.name, entry.key, entry.value).workers);
             } catch (error) {
-              this.#options.onError(error as Error);
+              this.#options.onError(toError(error));
             }
           }
           this.#options.onDrained(workers);
@@ -72,7 +73,7 @@ export class ControlWatch {
         if (entry.key === REFRESH_KEY) this.#options.onRefresh();
         else if (entry.key === REBALANCE_KEY) this.#options.onRebalance();
       }
-    })().catch((error) => this.#options.onError(error as Error));
+    })().catch((error) => this.#options.onError(toError(error)));
   }
 
   /** Stops watching. */

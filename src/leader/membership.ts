@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { toError } from "../errors.ts";
 import type { Timers } from "../runtime/timers.ts";
 import { decodeHeartbeat, type HeartbeatRecord } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
@@ -88,7 +89,7 @@ export class Membership {
         try {
           heartbeat = decodeHeartbeat(this.#bucket.name, entry.key, entry.value);
         } catch (error) {
-          this.#options.onError(error as Error);
+          this.#options.onError(toError(error));
           continue;
         }
         this.#members.set(entry.key, {
@@ -100,11 +101,11 @@ export class Membership {
         if (!known) this.#options.onJoin(entry.key);
         else this.#options.onUpdate(entry.key);
       }
-    })().catch((error) => this.#options.onError(error as Error));
+    })().catch((error) => this.#options.onError(toError(error)));
     this.#options.timers.every(
       this.#options.checkIntervalMs,
       () => this.#expire(),
-      this.#abort.signal,
+      { signal: this.#abort.signal, onError: this.#options.onError },
     );
   }
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { LeadershipLostError, RevisionConflictError } from "../errors.ts";
+import { LeadershipLostError, RevisionConflictError, toError } from "../errors.ts";
 import { type Partition, partitionId } from "../partition.ts";
 import { readAllAssignments, writeMeta, writeWorkerAssignment } from "../protocol/assignment_io.ts";
 import { assignmentKey, META_KEY } from "../protocol/keys.ts";
@@ -71,7 +71,7 @@ export class Publisher {
         const record = decodeMeta(this.#bucket.name, META_KEY, meta.value);
         this.#version = Math.max(this.#version, record.version);
       } catch (error) {
-        this.#onError(error as Error);
+        this.#onError(toError(error));
       }
     }
     for (const [workerId, published] of await readAllAssignments(this.#bucket, this.#onError)) {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { MalformedDataError } from "../errors.ts";
+import { MalformedDataError, toError } from "../errors.ts";
 import type { Partition } from "../partition.ts";
 import type { Bucket, KvEntry } from "../store/store.ts";
 import { ASSIGNMENT_PREFIX, assignmentKey, CHUNK_BYTES, chunkKey, META_KEY } from "./keys.ts";
@@ -84,7 +84,7 @@ export async function readAllAssignments(
       const published = await readWorkerAssignment(bucket, workerId, entry);
       if (published) out.set(workerId, published);
     } catch (error) {
-      onError(error as Error);
+      onError(toError(error));
     }
   }
   return out;

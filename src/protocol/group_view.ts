@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { toError } from "../errors.ts";
 import type { Bucket } from "../store/store.ts";
 import type { Assignment } from "../types.ts";
 import { readAllAssignments } from "./assignment_io.ts";
@@ -24,7 +25,7 @@ export async function readDrained(
       revision: entry.revision,
     };
   } catch (error) {
-    onError(error as Error);
+    onError(toError(error));
     return { workers: new Set(), revision: entry.revision };
   }
 }
@@ -107,7 +108,7 @@ export async function readTopology(
       const record = decodeLeader(buckets.leader.name, LEADER_KEY, leaderEntry.value);
       if (!record.released) leader = { workerId: record.workerId, epoch: record.epoch };
     } catch (error) {
-      onError(error as Error);
+      onError(toError(error));
     }
   }
   let meta = { epoch: 0, version: 0, partitionCount: 0, pending: 0 };
@@ -115,7 +116,7 @@ export async function readTopology(
     try {
       meta = decodeMeta(buckets.assignments.name, META_KEY, metaEntry.value);
     } catch (error) {
-      onError(error as Error);
+      onError(toError(error));
     }
   }
   const heartbeats = new Map<string, { state: string; appliedVersion: number }>();
@@ -125,7 +126,7 @@ export async function readTopology(
     try {
       heartbeats.set(key, decodeHeartbeat(buckets.heartbeats.name, key, entry.value));
     } catch (error) {
-      onError(error as Error);
+      onError(toError(error));
     }
   }));
   const ids = new Set([...heartbeats.keys(), ...assignments.keys()]);

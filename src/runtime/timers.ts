@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { OperationTimeoutError } from "../errors.ts";
+import { OperationTimeoutError, toError } from "../errors.ts";
 import type { Cancel, Clock } from "./clock.ts";
 import type { Signal } from "./signal.ts";
 
@@ -16,6 +16,14 @@ export interface DeadlineOptions {
   readonly signal?: AbortSignal;
   /** The error to reject with when the time is up. Defaults to an `OperationTimeoutError`. */
   readonly onTimeout?: () => Error;
+}
+
+/** Options of {@link Timers.every}. */
+export interface EveryOptions {
+  /** Stops the ticks when aborted. */
+  readonly signal?: AbortSignal;
+  /** Receives what a tick throws. */
+  readonly onError: (error: Error) => void;
 }
 
 /** Timers bound to one clock. */
@@ -63,6 +71,7 @@ export class Timers {
    * Resolves on the next `wake.notify()`, after `ms`, or when `signal` aborts, whichever is first.
    */
   waitFor(wake: Signal, ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -73,11 +82,13 @@ export class Timers {
   }
 
   /**
-   * Calls `tick` every `ms` until `signal` aborts. A tick that throws does not stop the others.
+   * Calls `tick` every `ms` until `signal` aborts. A tick that throws is reported to `onError` and
+   * does not stop the others (nor escape into the timer, where it would end the process).
    *
    * @returns A function that stops the ticks (as aborting `signal` does).
    */
-  every(ms: number, tick: () => void, signal?: AbortSignal): Cancel {
+  every(ms: number, tick: () => void, options: EveryOptions): Cancel {
+    const { signal, onError } = options;
     let cancel: Cancel = () => {};
     let stopped = signal?.aborted ?? false;
     const stop = () => {
@@ -91,9 +102,14 @@ export class Timers {
         if (stopped) return;
         try {
           tick();
-        } finally {
-          schedule();
+        } catch (error) {
+          try {
+            onError(toError(error));
+          } catch {
+            // A throwing error handler has nowhere left to report to.
+          }
         }
+        schedule();
       }, ms);
     };
     signal?.addEventListener("abort", stop, { once: true });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { toError } from "../errors.ts";
 import type { Partition } from "../partition.ts";
 import { readWorkerAssignment } from "../protocol/assignment_io.ts";
 import { assignmentKey } from "../protocol/keys.ts";
@@ -63,7 +64,7 @@ export class AssignmentWatch {
     const watch = this.#watch;
     (async () => {
       for await (const entry of watch) await this.#handle(entry);
-    })().catch((error) => this.#options.onError(error as Error));
+    })().catch((error) => this.#options.onError(toError(error)));
   }
 
   /** Reads the key directly: a safety net against a watcher that went silent. */
@@ -82,7 +83,7 @@ export class AssignmentWatch {
       const { epoch, version, partitions } = published;
       this.#options.onAssignment({ epoch, version, partitions });
     } catch (error) {
-      this.#options.onError(error as Error);
+      this.#options.onError(toError(error));
     }
   }
 

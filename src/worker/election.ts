@@ -12,9 +12,10 @@ import {
   followerCheckIntervalMs,
   leaseRenewDeadlineMs,
   leaseRenewIntervalMs,
+  retryDelayMs,
 } from "../runtime/cadence.ts";
 import type { Timers } from "../runtime/timers.ts";
-import { RevisionConflictError } from "../errors.ts";
+import { RevisionConflictError, toError } from "../errors.ts";
 import { LEADER_KEY } from "../protocol/keys.ts";
 import { decodeLeader, encode, type LeaderRecord } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
@@ -126,7 +127,7 @@ export class LeaderElection {
         if (this.#leading && foreign && entry.revision > this.#revision) this.#stepDown();
         this.#wake.notify();
       }
-    })().catch((error) => this.#options.onError(error as Error));
+    })().catch((error) => this.#options.onError(toError(error)));
     this.#loop = this.#run();
   }
 
@@ -139,23 +140,39 @@ export class LeaderElection {
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
-    const renewEvery = leaseRenewIntervalMs({ electionLeaseMs: this.#options.leaseMs });
+    const lease = { electionLeaseMs: this.#options.leaseMs };
+    const renewEvery = leaseRenewIntervalMs(lease);
+    const timers = this.#options.timers;
+    let failures = 0;
+    let lastCause = "";
     while (!signal.aborted) {
       try {
         if (!this.#leading) await this.#campaign();
-        else if (this.#options.timers.now() - this.#lastRenewStart >= renewEvery) {
-          await this.#renew();
-        }
-      } catch (error) {
-        this.#options.onError(error as Error);
+        else if (timers.now() - this.#lastRenewStart >= renewEvery) await this.#renew();
+        failures = 0;
+        lastCause = "";
+      } catch (thrown) {
+        const error = toError(thrown);
+        // One report per failing streak and cause, not one per attempt.
+        const cause = `${error.name}: ${error.message}`;
+        if (cause !== lastCause) this.#options.onError(error);
+        lastCause = cause;
+        failures++;
       }
       if (this.#leading && !this.leaseValid()) this.#stepDown();
       // A leader wakes only when its renewal is due (its own renewals also arrive as watch
-      // events); a follower wakes on every change of the lease so a deletion is acted on at once.
-      const period = this.#leading
-        ? Math.max(1, this.#lastRenewStart + renewEvery - this.#options.timers.now())
-        : followerCheckIntervalMs({ electionLeaseMs: this.#options.leaseMs });
-      await this.#options.timers.waitFor(this.#wake, period, signal);
+      // events), or after a back-off when renewing failed, but never later than its renew
+      // deadline; a follower wakes on every change of the lease so a deletion is acted on at once.
+      let period = followerCheckIntervalMs(lease);
+      if (this.#leading) {
+        const now = timers.now();
+        period = failures === 0 ? this.#lastRenewStart + renewEvery - now : Math.min(
+          retryDelayMs(failures - 1),
+          this.#lastRenewStart + this.#renewDeadline() - now,
+        );
+        period = Math.max(1, period);
+      }
+      await timers.waitFor(this.#wake, period, signal);
     }
   }
 
@@ -222,7 +239,7 @@ export class LeaderElection {
       this.#maxEpochSeen = Math.max(this.#maxEpochSeen, record.epoch);
       return record;
     } catch (error) {
-      this.#options.onError(error as Error);
+      this.#options.onError(toError(error));
       return undefined;
     }
   }
@@ -284,7 +301,7 @@ export class LeaderElection {
       try {
         await this.#bucket.update(LEADER_KEY, encode(record), revision);
       } catch (error) {
-        if (!(error instanceof RevisionConflictError)) this.#options.onError(error as Error);
+        if (!(error instanceof RevisionConflictError)) this.#options.onError(toError(error));
       }
     }
   }

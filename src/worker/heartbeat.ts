@@ -98,7 +98,10 @@ export class Heartbeat {
   async #run(): Promise<void> {
     const { timers, config } = this.#o;
     const signal = this.#abort.signal;
-    timers.every(fenceCheckIntervalMs(config), () => this.#o.onFenceCheck(this.check()), signal);
+    timers.every(fenceCheckIntervalMs(config), () => this.#o.onFenceCheck(this.check()), {
+      signal,
+      onError: (error) => this.#o.onFailure(error, true),
+    });
     let failing = false;
     while (!signal.aborted) {
       await timers.waitFor(this.#wake, config.heartbeatIntervalMs, signal);

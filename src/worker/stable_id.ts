@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { RevisionConflictError, WorkerIdExhaustedError } from "../errors.ts";
+import { RevisionConflictError, toError, WorkerIdExhaustedError } from "../errors.ts";
 import { decodeIdClaim, encode, type IdClaimRecord } from "../protocol/records.ts";
 import type { Bucket } from "../store/store.ts";
 
@@ -109,7 +109,7 @@ export class StableId {
           return { key, revision: entry.revision };
         }
       } catch (error) {
-        this.#options.onError(error as Error);
+        this.#options.onError(toError(error));
       }
     }
     return undefined;

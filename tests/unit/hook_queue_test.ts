@@ -1,0 +1,105 @@
+/** The user-hook lane: one at a time, in order, awaited; errors to onError; never rejects. */
+import assert from "node:assert/strict";
+import { HookQueue } from "../../src/hooks.ts";
+import type { Hooks, State } from "../../mod.ts";
+
+Deno.test("hooks run one at a time in the order they were queued, each awaited", async () => {
+  const events: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+  const hooks: Hooks = {
+    async onStateChanged(from: State, to: State) {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      events.push(`enter ${from}->${to}`);
+      await gates[events.length === 1 ? 0 : 1]!.promise;
+      events.push(`exit ${from}->${to}`);
+      inFlight--;
+    },
+  };
+  const queue = new HookQueue(hooks);
+  const first = queue.call("onStateChanged", "init", "claimingId");
+  const second = queue.call("onStateChanged", "claimingId", "election");
+  await Promise.resolve();
+  assert.deepEqual(events, ["enter init->claimingId"]);
+  gates[1]!.resolve(); // the second hook's gate opens first: it still waits its turn
+  await Promise.resolve();
+  assert.deepEqual(events, ["enter init->claimingId"]);
+  gates[0]!.resolve();
+  await first;
+  await second;
+  assert.deepEqual(events, [
+    "enter init->claimingId",
+    "exit init->claimingId",
+    "enter claimingId->election",
+    "exit claimingId->election",
+  ]);
+  assert.equal(maxInFlight, 1);
+});
+
+Deno.test("a hook that throws or rejects is reported to onError and the lane carries on", async () => {
+  const reported: unknown[] = [];
+  const boom = new Error("boom");
+  const hooks: Hooks = {
+    onWorkerJoined() {
+      throw boom;
+    },
+    onWorkerLeft() {
+      return Promise.reject("not an error");
+    },
+    onLeadershipChanged() {
+      reported.push("leadership");
+    },
+    onError(error) {
+      reported.push(error);
+    },
+  };
+  const queue = new HookQueue(hooks);
+  await queue.call("onWorkerJoined", "worker-1");
+  await queue.call("onWorkerLeft", "worker-1");
+  await queue.call("onLeadershipChanged", true, 1);
+  assert.equal(reported[0], boom);
+  assert.ok(reported[1] instanceof Error);
+  assert.equal((reported[1] as Error).cause, "not an error");
+  assert.equal(reported[2], "leadership");
+});
+
+Deno.test("an onError that throws does not break the lane", async () => {
+  const seen: string[] = [];
+  const queue = new HookQueue({
+    onWorkerJoined: (id) => void seen.push(id),
+    onError() {
+      throw new Error("error hook failed");
+    },
+  });
+  await queue.error(new Error("first"));
+  await queue.call("onWorkerJoined", "worker-2");
+  assert.deepEqual(seen, ["worker-2"]);
+});
+
+Deno.test("missing hooks are skipped and idle() waits for everything queued", async () => {
+  const order: string[] = [];
+  const queue = new HookQueue({
+    async onWorkerJoined(id) {
+      await Promise.resolve();
+      order.push(id);
+    },
+  });
+  void queue.call("onStateChanged", "init", "claimingId");
+  void queue.call("onWorkerJoined", "worker-0");
+  void queue.call("onWorkerJoined", "worker-1");
+  await queue.idle();
+  assert.deepEqual(order, ["worker-0", "worker-1"]);
+});
+
+Deno.test("hooks are called with the hooks object as this", async () => {
+  const hooks = {
+    calls: 0,
+    onWorkerJoined(this: { calls: number }) {
+      this.calls++;
+    },
+  };
+  await new HookQueue(hooks).call("onWorkerJoined", "worker-0");
+  assert.equal(hooks.calls, 1);
+});
