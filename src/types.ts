@@ -127,10 +127,3 @@ export interface PartitionSource {
  * as private (denoland/deno#27364); the type itself is nats.js's public `NatsConnection`.
  */
 export type NatsConnection = NatsCoreConnection;
-
-/**
- * Former name of {@link NatsConnection}, kept for modules in `src/` that still use it.
- *
- * @internal Not exported from `mod.ts`; use {@link NatsConnection}.
- */
-export type NatsConnectionLike = NatsConnection;

@@ -20,9 +20,9 @@ import type {
 export interface FaultyStore extends CoordinationStore {
   /** Whether operations currently fail. */
   readonly isCut: boolean;
-  /** From now on every operation rejects and watches deliver nothing. */
+  /** From now on every operation rejects and watches hold back what they would deliver. */
   cut(): void;
-  /** Operations work again; watches resume with the next change. */
+  /** Operations work again; watches deliver what they held back, then every change. */
   heal(): void;
 }
 
@@ -44,6 +44,7 @@ export interface FaultyStore extends CoordinationStore {
  */
 export function faultyStore(inner: CoordinationStore): FaultyStore {
   let cut = false;
+  let healed = Promise.withResolvers<void>();
   const fail = (what: string) =>
     Promise.reject(new CoordinationUnavailableError(`Store is cut off (${what})`));
   const wrap = (bucket: Bucket): Bucket => ({
@@ -58,10 +59,15 @@ export function faultyStore(inner: CoordinationStore): FaultyStore {
     watch(options?: WatchOptions): KvWatch {
       const watch = bucket.watch(options);
       return {
+        // Entries are held, not dropped, while cut (as a partitioned NATS consumer delivers what
+        // it missed once the network heals), so the inner watch's readiness stays exact.
         initialized: watch.initialized,
         stop: () => watch.stop(),
         async *[Symbol.asyncIterator]() {
-          for await (const entry of watch) if (!cut) yield entry;
+          for await (const entry of watch) {
+            while (cut) await healed.promise;
+            yield entry;
+          }
         },
       };
     },
@@ -72,10 +78,12 @@ export function faultyStore(inner: CoordinationStore): FaultyStore {
       return cut;
     },
     cut() {
+      if (!cut) healed = Promise.withResolvers<void>();
       cut = true;
     },
     heal() {
       cut = false;
+      healed.resolve();
     },
     async bucket(name: string, options: BucketOptions): Promise<Bucket> {
       if (cut) await fail("bucket");

@@ -52,7 +52,7 @@ import {
   PartiError,
   RevisionConflictError,
 } from "../errors.ts";
-import type { Logger, NatsConnectionLike } from "../types.ts";
+import type { Logger, NatsConnection as AnyNatsConnection } from "../types.ts";
 import type {
   Bucket,
   BucketOptions,
@@ -532,12 +532,39 @@ class NatsBucket implements Bucket {
       return message?.seq ?? 0;
     });
   }
+
+  /**
+   * The latest revision whose key matches `filter`, or 0 when there is none. Read after a watch's
+   * consumer was created, it bounds the revisions of that watch's initial values.
+   */
+  lastMatchingRevision(filter: string): Promise<number> {
+    return this.#run("probe", undefined, async () => {
+      const jsm = await this.#ctx.jsm();
+      // nats-server 2.9 resolves wildcards in `last_by_subj` (checked on file and memory storage).
+      const message = await jsm.streams.getMessage(streamName(this.name), {
+        last_by_subj: `$KV.${this.name}.${filter}`,
+      });
+      return message?.seq ?? 0;
+    });
+  }
 }
 
 /**
  * One watch: a `kv.watch` underneath, de-duplicated by revision, supervised by a watchdog that
  * recreates it when the bucket was recreated, when it went silent although matching entries exist,
  * when it ended by itself, and after a reconnect.
+ *
+ * Readiness (`initialized`): nats.js 3.4.0 has no end-of-snapshot signal it can be trusted with.
+ * Its `isUpdate` flag counts deliveries against the consumer's pending count at creation, so it
+ * turns true one entry early on the last initial value, on every entry when nothing was pending
+ * (the first one then being a future write), and too early when its ordered consumer resets
+ * mid-snapshot and redelivers older revisions. Instead, once the consumer exists, the watch reads
+ * the latest revision matching its filter. Every initial value is a latest-per-key entry that
+ * existed before that read, so none is above it; and the entry at that revision (or a later
+ * write of its key that replaced it) is itself delivered, because it is the latest of its key
+ * or newer than the consumer. So the initial values are all handed over once the watch has seen
+ * a revision at or above the bound, counting entries it drops as duplicates or non-matching,
+ * and this never waits for a write made after the read. A bound of 0 means there were none.
  */
 class NatsWatch {
   readonly queue: WatchQueue;
@@ -561,6 +588,15 @@ class NatsWatch {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #checking = false;
   #checkAgain = false;
+  /** Whether `queue.markInitialized()` was called; it is never undone. */
+  #initialized = false;
+  /**
+   * The revision the watch must see before its initial values count as delivered (see the
+   * class comment); unknown until read after the first consumer of this incarnation exists.
+   */
+  #initialBound: number | undefined;
+  /** Highest revision handed over by this incarnation's watchers, including dropped ones. */
+  #seenRevision = 0;
 
   constructor(ctx: NatsContext, bucket: NatsBucket, kv: KV, options: WatchOptions) {
     this.#matches = keyMatcher(options.key);
@@ -631,6 +667,9 @@ class NatsWatch {
           bucket: this.#bucket.name,
         });
         this.#lastRevision = 0;
+        this.#seenRevision = 0;
+        // Not initialized yet: the values still owed are the new bucket's, not the old one's.
+        this.#initialBound = undefined;
         this.#restartReason = "bucket recreated";
       }
       this.#incarnation = status.incarnation;
@@ -640,6 +679,7 @@ class NatsWatch {
       await this.#restart(this.#restartReason);
       return;
     }
+    if (!this.#initialized) await this.#settleInitialized();
     const delivered = this.#deliveredSinceCheck;
     this.#deliveredSinceCheck = false;
     if (status.lastRevision <= this.#lastRevision) {
@@ -691,9 +731,50 @@ class NatsWatch {
     }
     this.#restartReason = undefined;
     this.#inner = iterator;
-    // TODO(readiness): mark once nats.js says the initial values are delivered (isUpdate).
-    this.queue.markInitialized();
     void this.#pump(generation, iterator);
+    // The bound must be read only now that the consumer exists (see the class comment). A
+    // recreation before readiness keeps the bound: it resumes after the last delivered revision,
+    // so it still delivers everything at or below it that the first watcher did not.
+    if (!this.#initialized && this.#initialBound === undefined) await this.#readInitialBound();
+  }
+
+  async #readInitialBound(): Promise<void> {
+    const bound = await this.#bucket.lastMatchingRevision(this.#filter);
+    if (this.queue.stopped || this.#initialized || this.#initialBound !== undefined) return;
+    this.#initialBound = bound;
+    this.#checkInitialized();
+  }
+
+  /**
+   * The watchdog's part in readiness: reads a bound that could not be read when the watch
+   * started, and gives up on initial values that left the stream without being delivered (a
+   * TTL expiry or an administrative purge right at the start), which no delivery would ever
+   * replace. Entries in flight are still in the stream, so the probe finds them.
+   */
+  async #settleInitialized(): Promise<void> {
+    if (this.#inner === undefined) return;
+    if (this.#initialBound === undefined) {
+      await this.#readInitialBound();
+      return;
+    }
+    const bound = this.#initialBound;
+    const from = this.#seenRevision;
+    if (from >= bound) return;
+    const next = await this.#bucket.nextMatchingRevision(this.#filter, from + 1);
+    if (this.queue.stopped || this.#initialized || this.#initialBound !== bound) return;
+    if (next === 0 || next > bound) this.#markInitialized();
+  }
+
+  #checkInitialized(): void {
+    if (this.#initialBound !== undefined && this.#seenRevision >= this.#initialBound) {
+      this.#markInitialized();
+    }
+  }
+
+  #markInitialized(): void {
+    if (this.#initialized) return;
+    this.#initialized = true;
+    this.queue.markInitialized();
   }
 
   async #pump(generation: number, iterator: AsyncIterable<KvWatchEntry>): Promise<void> {
@@ -701,6 +782,9 @@ class NatsWatch {
       for await (const entry of iterator) {
         if (generation !== this.#generation) return;
         this.#deliver(entry);
+        // Dropped entries count too: the bound may be a duplicate or a key the filter excludes.
+        if (entry.revision > this.#seenRevision) this.#seenRevision = entry.revision;
+        this.#checkInitialized();
       }
     } catch (error) {
       if (generation === this.#generation) {
@@ -775,8 +859,8 @@ class NatsWatch {
  * ```
  */
 export function natsKvStore(
-  connection: NatsConnectionLike,
+  connection: AnyNatsConnection,
   options: NatsKvStoreOptions = {},
 ): CoordinationStore {
-  return new NatsKvStore(connection as NatsConnection, options);
+  return new NatsKvStore(connection, options);
 }

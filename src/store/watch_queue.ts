@@ -18,9 +18,14 @@ export class WatchQueue implements KvWatch {
   /** Entries pushed so far, and taken by the consumer so far. */
   #pushed = 0;
   #taken = 0;
+  /**
+   * Entries the consumer had taken when it last asked for the next one: those it has handled
+   * (-1 before it first asked). An entry handed straight to a waiting consumer is taken, but its
+   * loop body has not run yet, so taking alone must not count.
+   */
+  #handled = -1;
   /** How many entries belong to the initial values, once the producer knows. */
   #initialCount: number | undefined;
-  #asked = false;
   #resolveInitialized!: () => void;
   /** See {@link KvWatch.initialized}. */
   readonly initialized: Promise<void> = new Promise((resolve) => {
@@ -64,7 +69,7 @@ export class WatchQueue implements KvWatch {
   }
 
   #checkInitialized(): void {
-    if (this.#initialCount !== undefined && this.#asked && this.#taken >= this.#initialCount) {
+    if (this.#initialCount !== undefined && this.#handled >= this.#initialCount) {
       this.#resolveInitialized();
     }
   }
@@ -104,8 +109,8 @@ export class WatchQueue implements KvWatch {
   [Symbol.asyncIterator](): AsyncIterator<KvEntry> {
     return {
       next: (): Promise<IteratorResult<KvEntry>> => {
-        // Asking again means the previous entry was handled: it counts as taken only now.
-        this.#asked = true;
+        // Asking again means every entry taken so far was handled.
+        this.#handled = this.#taken;
         this.#checkInitialized();
         const entry = this.#entries.shift();
         if (entry !== undefined) {

@@ -25,11 +25,14 @@ import type { CoordinationStore } from "../../src/store/store.ts";
 import {
   bytes,
   collect,
+  collectReadiness,
   seen,
+  shape,
   storeConformance,
   type StoreFixture,
   text,
   uniqueBucket,
+  whenReady,
 } from "./store_conformance.ts";
 
 // Short enough that timeouts and watchdog recoveries keep the suite fast, long enough for a
@@ -111,6 +114,58 @@ for (const transport of ["tcp", "ws"] as const) {
     },
   });
 }
+
+Deno.test("NATS KV store: a watch of 500 keys is initialized only after the loop handled all of them", async () => {
+  await using fixture = await natsFixture("tcp");
+  const bucket = await fixture.store.bucket(uniqueBucket(), { ttlMs: 0, history: 5 });
+  const count = 500;
+  // Every key written twice (the watch must skip the older revision), in parallel batches, then
+  // keys outside the prefix so the bucket's last revision is not one the prefix watch delivers.
+  for (const round of ["1", "2"]) {
+    for (let start = 0; start < count; start += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => bucket.put(`many.${start + i}`, bytes(round))),
+      );
+    }
+  }
+  await bucket.delete("many.0");
+  await bucket.put("other.1", bytes("x"));
+  await bucket.put("other.2", bytes("x"));
+  const expected = new Map<string, string>();
+  for (let i = 1; i < count; i++) expected.set(`many.${i}`, "put:2");
+  expected.set("many.0", "delete:");
+  for (const key of ["many.>", undefined]) {
+    const label = key ?? "every key";
+    const want = new Map(expected);
+    if (key === undefined) { for (const k of ["other.1", "other.2"]) want.set(k, "put:x"); }
+    const watch = bucket.watch(key === undefined ? {} : { key });
+    const probe = collectReadiness(watch);
+    try {
+      const handled = await whenReady(probe, label, 15_000);
+      assert.equal(handled.length, want.size, `${label}: entries handled when initialized`);
+      assert.deepEqual(
+        new Map(handled.map((e) => [e.key, `${e.operation}:${text(e)}`])),
+        want,
+        label,
+      );
+      const revisions = handled.map((e) => e.revision);
+      assert.deepEqual(revisions, [...revisions].sort((x, y) => x - y), label);
+      await bucket.put("many.barrier", bytes("b"));
+      const barrier = await seen(
+        probe,
+        (e) => e.key === "many.barrier" && e.operation === "put",
+        `${label}: barrier`,
+      );
+      assert.deepEqual(shape(barrier), ["many.barrier", "put", "b"]);
+      assert.equal(probe.entries.length, want.size + 1, `${label}: nothing else delivered`);
+    } finally {
+      watch.stop();
+      await probe.done;
+    }
+    await bucket.delete("many.barrier");
+    expected.set("many.barrier", "delete:");
+  }
+});
 
 Deno.test("NATS KV store: a watch recovers within a few seconds after its consumer is deleted on the server", async () => {
   await using fixture = await natsFixture("tcp");

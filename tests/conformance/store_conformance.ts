@@ -73,6 +73,59 @@ export function seen(
   return waitFor(() => collected.entries.find(predicate), { timeoutMs, message });
 }
 
+/** [key, operation, value] of an entry: what readiness tests compare. */
+export type Shape = [key: string, operation: KvEntry["operation"], value: string];
+
+/** The comparable shape of an entry. */
+export function shape(entry: KvEntry): Shape {
+  return [entry.key, entry.operation, text(entry) ?? ""];
+}
+
+/** A background consumer of a watch that records what it had handled when it became ready. */
+export interface ReadinessProbe extends Collected {
+  /** Whether `initialized` has resolved. */
+  readonly ready: () => boolean;
+  /**
+   * The entries whose loop body had finished when `initialized` resolved, taken in the first
+   * callback after it resolved.
+   */
+  readonly handledAtReady: Promise<KvEntry[]>;
+}
+
+/**
+ * Consumes `watch` in the background; `handle` runs as the loop body for each entry before it
+ * counts as handled (an async body is how a slow consumer looks).
+ */
+export function collectReadiness(
+  watch: KvWatch,
+  handle: (entry: KvEntry) => Promise<void> | void = () => {},
+  errors: Error[] = [],
+): ReadinessProbe {
+  const entries: KvEntry[] = [];
+  let ready = false;
+  const handledAtReady = watch.initialized.then(() => {
+    ready = true;
+    return [...entries];
+  });
+  const done = (async () => {
+    for await (const entry of watch) {
+      await handle(entry);
+      entries.push(entry);
+    }
+  })();
+  return { entries, errors, done, ready: () => ready, handledAtReady };
+}
+
+/** Waits (polling, with a deadline) until `initialized` resolved, then returns what was handled. */
+export async function whenReady(
+  probe: ReadinessProbe,
+  message: string,
+  timeoutMs = 8000,
+): Promise<KvEntry[]> {
+  await waitFor(probe.ready, { timeoutMs, message: `initialized: ${message}` });
+  return await probe.handledAtReady;
+}
+
 let bucketCounter = 0;
 
 /** A bucket name no other test uses. */
@@ -480,6 +533,228 @@ export function storeConformance(label: string, factory: StoreFactory): void {
     } finally {
       watch.stop();
       await got.done;
+    }
+  });
+
+  // Readiness: `initialized` says when the initial values have been handled. Each case writes
+  // them, starts a watch and compares what the loop body had finished at that moment with the
+  // initial values. Non-matching keys are written last, so the bucket's last revision is not one
+  // the watch delivers; history 5 keeps older revisions the watch must skip.
+  interface ReadinessCase {
+    readonly name: string;
+    readonly key?: string;
+    readonly barrier: string;
+    readonly write: (bucket: Bucket) => Promise<unknown>;
+    readonly initial: Shape[];
+  }
+  const readinessCases: Record<string, ReadinessCase[]> = {
+    "every key": [
+      { name: "no values", barrier: "barrier", write: async () => {}, initial: [] },
+      {
+        name: "one value",
+        barrier: "barrier",
+        write: (b) => b.put("a", bytes("1")),
+        initial: [["a", "put", "1"]],
+      },
+      {
+        name: "three values with a delete marker",
+        barrier: "barrier",
+        write: async (b) => {
+          await b.put("a", bytes("1"));
+          await b.put("b", bytes("2"));
+          await b.put("c", bytes("3"));
+          await b.put("a", bytes("4"));
+          await b.delete("b");
+        },
+        initial: [["c", "put", "3"], ["a", "put", "4"], ["b", "delete", ""]],
+      },
+    ],
+    "an exact key": [
+      {
+        name: "no values",
+        key: "k",
+        barrier: "k",
+        write: async (b) => {
+          await b.put("kk", bytes("x"));
+          await b.put("k.sub", bytes("x"));
+          await b.put("other", bytes("x"));
+        },
+        initial: [],
+      },
+      {
+        name: "one value",
+        key: "k",
+        barrier: "k",
+        write: async (b) => {
+          await b.put("k", bytes("1"));
+          await b.put("k", bytes("2"));
+          await b.put("other", bytes("x"));
+        },
+        initial: [["k", "put", "2"]],
+      },
+      {
+        name: "a delete marker",
+        key: "k",
+        barrier: "k",
+        write: async (b) => {
+          await b.put("k", bytes("1"));
+          await b.delete("k");
+          await b.put("other", bytes("x"));
+        },
+        initial: [["k", "delete", ""]],
+      },
+    ],
+    "a prefix": [
+      {
+        name: "no values",
+        key: "p.>",
+        barrier: "p.barrier",
+        write: async (b) => {
+          await b.put("p", bytes("x"));
+          await b.put("px.1", bytes("x"));
+          await b.put("q.1", bytes("x"));
+        },
+        initial: [],
+      },
+      {
+        name: "one value",
+        key: "p.>",
+        barrier: "p.barrier",
+        write: async (b) => {
+          await b.put("p.1", bytes("1"));
+          await b.put("q.1", bytes("x"));
+        },
+        initial: [["p.1", "put", "1"]],
+      },
+      {
+        name: "three values with a delete marker",
+        key: "p.>",
+        barrier: "p.barrier",
+        write: async (b) => {
+          await b.put("p.1", bytes("1"));
+          await b.put("p.2", bytes("2"));
+          await b.put("q.1", bytes("x"));
+          await b.put("p.1", bytes("3"));
+          await b.put("p.3", bytes("4"));
+          await b.delete("p.3");
+          await b.put("p", bytes("x"));
+          await b.put("q.2", bytes("x"));
+        },
+        initial: [["p.2", "put", "2"], ["p.1", "put", "3"], ["p.3", "delete", ""]],
+      },
+    ],
+  };
+
+  for (const [filter, cases] of Object.entries(readinessCases)) {
+    test(`initialized resolves once the loop has handled every initial value of ${filter}, not before`, async (store) => {
+      for (const c of cases) {
+        for (const body of ["a quick", "a slow"] as const) {
+          const label = `${filter}, ${c.name}, ${body} loop body`;
+          const bucket = await store.bucket(uniqueBucket(), { ttlMs: 0, history: 5 });
+          await c.write(bucket);
+          const watch = bucket.watch(c.key === undefined ? {} : { key: c.key });
+          // A slow body does store work per entry, so the consumer lags behind the deliveries.
+          const slow = async (entry: KvEntry) => {
+            await bucket.get(entry.key);
+          };
+          const probe = collectReadiness(watch, body === "a slow" ? slow : undefined);
+          try {
+            const handled = await whenReady(probe, label);
+            assert.deepEqual(handled.map(shape), c.initial, label);
+            await bucket.put(c.barrier, bytes("barrier"));
+            await seen(probe, (e) => text(e) === "barrier", `${label}: barrier`);
+            assert.deepEqual(
+              probe.entries.map(shape),
+              [...c.initial, [c.barrier, "put", "barrier"]],
+              `${label}: entries`,
+            );
+          } finally {
+            watch.stop();
+            await probe.done;
+          }
+        }
+      }
+    });
+  }
+
+  test("initialized does not wait for writes made after the watch started", async (store) => {
+    for (const initial of [0, 2]) {
+      const label = `${initial} initial values`;
+      const bucket = await store.bucket(uniqueBucket(), NO_TTL);
+      for (let i = 0; i < initial; i++) await bucket.put(`init.${i}`, bytes(`${i}`));
+      const watch = bucket.watch();
+      const probe = collectReadiness(watch);
+      try {
+        // Writes keep landing while the watch starts and delivers; readiness must not need a
+        // quiet bucket (nor, for zero initial values, a first write).
+        let writes = 0;
+        const writer = (async () => {
+          while (!probe.ready() && writes < 2000) await bucket.put(`live.${writes++}`, bytes("x"));
+        })();
+        const handled = await whenReady(probe, label);
+        await writer;
+        assert.ok(writes < 2000, `${label}: ready only after the writer gave up`);
+        assert.deepEqual(
+          handled.slice(0, initial).map(shape),
+          Array.from({ length: initial }, (_, i) => [`init.${i}`, "put", `${i}`]),
+          label,
+        );
+        for (const entry of handled.slice(initial)) assert.match(entry.key, /^live\./, label);
+        const revisions = probe.entries.map((e) => e.revision);
+        assert.deepEqual(revisions, [...revisions].sort((x, y) => x - y), label);
+      } finally {
+        watch.stop();
+        await probe.done;
+      }
+    }
+  });
+
+  test("initialized resolves when the watch stops, whether or not it was iterated", async (store) => {
+    const bucket = await store.bucket(uniqueBucket(), NO_TTL);
+    await bucket.put("k", bytes("v"));
+    let resolved = 0;
+    const never = bucket.watch();
+    void never.initialized.then(() => resolved++);
+    never.stop();
+    // Iterated once, then the consumer stalls inside its loop body for the first entry.
+    const stalled = bucket.watch();
+    void stalled.initialized.then(() => resolved++);
+    const first = await stalled[Symbol.asyncIterator]().next();
+    assert.equal(first.value?.key, "k");
+    stalled.stop();
+    const controller = new AbortController();
+    const aborted = bucket.watch({ signal: controller.signal });
+    void aborted.initialized.then(() => resolved++);
+    controller.abort();
+    const already = bucket.watch({ signal: AbortSignal.abort() });
+    void already.initialized.then(() => resolved++);
+    await waitFor(() => resolved === 4, { message: "initialized of four stopped watches" });
+  });
+
+  test("a watch started on a missing bucket is initialized only once the bucket exists", async (store) => {
+    const name = uniqueBucket();
+    const first = await store.bucket(name, NO_TTL);
+    await store.deleteBucket(name);
+    const errors: Error[] = [];
+    const watch = first.watch({ onError: (error) => errors.push(error) });
+    const probe = collectReadiness(watch, undefined, errors);
+    try {
+      await waitFor(() => errors.some((e) => e instanceof BucketNotFoundError), {
+        timeoutMs: 8000,
+        message: "BucketNotFoundError through onError",
+      });
+      assert.equal(probe.ready(), false, "initialized before the bucket exists");
+      const bucket = await store.bucket(name, NO_TTL);
+      await bucket.put("k", bytes("v"));
+      // The put may land before or after the watch takes its initial values: either way
+      // readiness must not wait for another write.
+      const handled = await whenReady(probe, "the created bucket");
+      assert.ok(handled.length <= 1, `handled ${handled.length} entries`);
+      if (handled.length === 1) assert.deepEqual(shape(handled[0]!), ["k", "put", "v"]);
+      await seen(probe, (e) => e.key === "k", "the put");
+    } finally {
+      watch.stop();
+      await probe.done;
     }
   });
 }
