@@ -1,0 +1,328 @@
+/**
+ * What the leader publishes: the exclusive hand-off plan and the bookkeeping it rests on. A
+ * partition is added to a new owner only when no other member may still hold it — its old owner
+ * confirmed the revocation through its heartbeat, or left — so no two live workers own it at once.
+ * Also the `minRebalanceThreshold` rule, which judges whether a round that would only improve
+ * balance is worth its movement. Pure: inputs in, plans out; no timers, no I/O.
+ *
+ * @module
+ */
+import { type Partition, partitionId } from "../partition.ts";
+import { digestIds } from "../protocol/records.ts";
+
+/** A worker's published key, as the hand-off rules see it. */
+export interface PublishedIds {
+  /** Version of the publication that last wrote the key. */
+  readonly version: number;
+  /** Partition IDs in the key. */
+  readonly ids: ReadonlySet<string>;
+}
+
+/** One publication to a worker that it has not acknowledged yet. */
+export interface UnackedPublication {
+  /** The version written. */
+  readonly version: number;
+  /** The partition IDs it assigned. */
+  readonly ids: ReadonlySet<string>;
+}
+
+/** What one member may still hold, as far as the leader can tell. */
+export interface HoldState {
+  /** Partitions the worker confirmed holding at its last acknowledged version. */
+  readonly acked: ReadonlySet<string> | "unknown";
+  /** Publications to this worker it has not acknowledged yet, oldest first. */
+  readonly unacked: readonly UnackedPublication[];
+}
+
+/** The heartbeat fields the hand-off rules read. */
+export interface HoldReport {
+  /** Version of the assignment the worker applied (hooks resolved). */
+  readonly appliedVersion: number;
+  /** Number of partitions the worker owns. */
+  readonly owned: number;
+}
+
+/**
+ * Re-derives what a member may hold from its latest heartbeat: publications it has applied stop
+ * being unacknowledged, and the newest of them becomes what it confirmed holding. A worker that
+ * reports owning nothing holds nothing; with no acknowledged publication to go by, what it holds
+ * is unknown.
+ *
+ * @param previous The hold before this heartbeat, if any.
+ * @param report The heartbeat.
+ * @param published The worker's published key, if any.
+ * @returns The new hold.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refreshHold } from "./handoff.ts";
+ * const key = { version: 4, ids: new Set(["p/0"]) };
+ * const hold = refreshHold(undefined, { appliedVersion: 4, owned: 1 }, key);
+ * assert.deepEqual(hold, { acked: new Set(["p/0"]), unacked: [] });
+ * ```
+ */
+export function refreshHold(
+  previous: HoldState | undefined,
+  report: HoldReport,
+  published: PublishedIds | undefined,
+): HoldState {
+  const applied = report.appliedVersion;
+  const unacked = (previous?.unacked ?? []).filter((u) => u.version > applied);
+  // A key the worker has not applied yet may be on its way to its hooks: after a failover (holds
+  // rebuilt from scratch) or a rejoin nothing recorded says so, so the key itself counts as
+  // unacknowledged. This only ever holds partitions back.
+  if (
+    published && published.version > applied &&
+    !unacked.some((u) => u.version === published.version)
+  ) {
+    unacked.push({ version: published.version, ids: published.ids });
+    unacked.sort((x, y) => x.version - y.version);
+  }
+  let acked: ReadonlySet<string> | "unknown" = previous?.acked ?? "unknown";
+  if (report.owned === 0) acked = new Set();
+  else if (published && applied >= published.version) acked = new Set(published.ids);
+  else if (previous) {
+    const confirmed = previous.unacked.filter((u) => u.version <= applied).at(-1);
+    if (confirmed) acked = new Set(confirmed.ids);
+  }
+  return { acked, unacked };
+}
+
+/**
+ * Records a publication to a worker: until it acknowledges the version, it may hold these too.
+ *
+ * @param hold The worker's hold.
+ * @param version The version written to its key.
+ * @param ids The partition IDs written.
+ * @returns The new hold.
+ */
+export function recordPublication(
+  hold: HoldState,
+  version: number,
+  ids: ReadonlySet<string>,
+): HoldState {
+  return { acked: hold.acked, unacked: [...hold.unacked, { version, ids }] };
+}
+
+/**
+ * Everything a member may hold: what it confirmed plus every unacknowledged publication.
+ *
+ * @param hold The member's hold; a member without one may hold anything.
+ * @returns The partition IDs, or `"unknown"`.
+ */
+export function mayHold(hold: HoldState | undefined): ReadonlySet<string> | "unknown" {
+  if (!hold || hold.acked === "unknown") return "unknown";
+  const out = new Set(hold.acked);
+  for (const u of hold.unacked) for (const id of u.ids) out.add(id);
+  return out;
+}
+
+/**
+ * Whether a worker confirmed the latest version of its key but holds something else: it fenced
+ * itself during an outage (and so only accepts a newer version) or its key was overwritten. Its
+ * key must be rewritten even if unchanged.
+ *
+ * @param report The worker's heartbeat (`state`, applied version and owned digest).
+ * @param published The worker's published key, if any.
+ * @returns `true` when its key must be republished.
+ */
+export function lostItsAssignment(
+  report: { readonly state: string; readonly appliedVersion: number; readonly ownedDigest: string },
+  published: PublishedIds | undefined,
+): boolean {
+  // A worker away for a restart holds nothing on purpose; its key waits for it unchanged.
+  if (!published || report.state === "shutdown") return false;
+  return report.appliedVersion >= published.version &&
+    report.ownedDigest !== digestIds(published.ids);
+}
+
+/**
+ * The published owner of each partition, counting members only: a dead worker's key is no claim.
+ *
+ * @param published Published partition IDs per worker.
+ * @param members The live workers.
+ * @returns Partition ID → owner, the `previous` the engine keeps movement minimal against.
+ */
+export function previousOwners(
+  published: ReadonlyMap<string, { readonly ids: ReadonlySet<string> }>,
+  members: ReadonlySet<string>,
+): Map<string, string> {
+  const previous = new Map<string, string>();
+  for (const [workerId, key] of published) {
+    if (!members.has(workerId)) continue;
+    for (const id of key.ids) previous.set(id, workerId);
+  }
+  return previous;
+}
+
+/** Inputs of {@link plan}. */
+export interface PlanInput {
+  /** The target partitions per worker (the engine's result); a worker not in it wants nothing. */
+  readonly desired: ReadonlyMap<string, readonly Partition[]>;
+  /** Published partition IDs per worker. */
+  readonly published: ReadonlyMap<string, { readonly ids: ReadonlySet<string> }>;
+  /** The live workers, in publication order; only they may still hold anything. */
+  readonly members: ReadonlySet<string>;
+  /** What each member may still hold; a member without a hold may hold anything. */
+  readonly holds: ReadonlyMap<string, HoldState>;
+}
+
+/** The next publication, from {@link plan}. */
+export interface HandoffPlan {
+  /**
+   * The partitions per worker: one entry for every published worker and every member, then for
+   * any other worker in `desired`.
+   */
+  readonly next: Map<string, Partition[]>;
+  /** Partitions held back until no other member may hold them. */
+  readonly pending: number;
+  /** Partitions added to a worker that was not published with them. */
+  readonly moved: number;
+}
+
+/**
+ * Plans the next publication towards `desired`: a worker keeps what it is published with and
+ * wants; a partition new to a worker is added only when no other member may still hold it (nor
+ * holds an unknown set), otherwise it stays pending for a later round.
+ *
+ * @param input Desired, published, members and their holds.
+ * @returns The partitions per worker and the pending and moved counts.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { plan } from "./handoff.ts";
+ * const p0 = { keys: ["p", "0"] };
+ * const holding = (...ids: string[]) => ({ acked: new Set(ids), unacked: [] });
+ * // p/0 moves from "a" to "b": first "a" must confirm the revoke.
+ * const result = plan({
+ *   desired: new Map([["b", [p0]]]),
+ *   published: new Map([["a", { ids: new Set(["p/0"]) }]]),
+ *   members: new Set(["a", "b"]),
+ *   holds: new Map([["a", holding("p/0")], ["b", holding()]]),
+ * });
+ * assert.deepEqual(result, { next: new Map([["a", []], ["b", []]]), pending: 1, moved: 0 });
+ * ```
+ */
+export function plan(input: PlanInput): HandoffPlan {
+  const { desired, published, members, holds } = input;
+  const others = new Map<string, ReadonlySet<string> | "unknown">();
+  for (const member of members) others.set(member, mayHold(holds.get(member)));
+  const workers = new Set([...published.keys(), ...members, ...desired.keys()]);
+  const next = new Map<string, Partition[]>();
+  let pending = 0;
+  let moved = 0;
+  for (const workerId of workers) {
+    const current = published.get(workerId)?.ids;
+    const out: Partition[] = [];
+    for (const partition of desired.get(workerId) ?? []) {
+      const id = partitionId(partition);
+      if (current?.has(id)) out.push(partition);
+      else if (heldElsewhere(others, workerId, id)) pending++;
+      else {
+        out.push(partition);
+        moved++;
+      }
+    }
+    next.set(workerId, out);
+  }
+  return { next, pending, moved };
+}
+
+function heldElsewhere(
+  holds: ReadonlyMap<string, ReadonlySet<string> | "unknown">,
+  workerId: string,
+  id: string,
+): boolean {
+  for (const [other, held] of holds) {
+    if (other !== workerId && (held === "unknown" || held.has(id))) return true;
+  }
+  return false;
+}
+
+/** Inputs of the `minRebalanceThreshold` rule ({@link isBalanceOnly}, {@link imbalance}). */
+export interface BalanceView {
+  /** The workers the round would assign to. */
+  readonly live: readonly string[];
+  /** The current partition list. */
+  readonly partitions: readonly Partition[];
+  /** Published partition IDs per worker. */
+  readonly published: ReadonlyMap<string, { readonly ids: ReadonlySet<string> }>;
+  /** Partition ID → published owner among the members ({@link previousOwners}). */
+  readonly previous: ReadonlyMap<string, string>;
+}
+
+/**
+ * Whether a round could only improve balance: every partition has a live owner, every live
+ * worker has a key, and no key holds a partition that is gone or belongs to a worker that is not
+ * live.
+ *
+ * @param view The round's inputs.
+ * @returns `true` when nothing is orphaned or stale.
+ */
+export function isBalanceOnly(view: BalanceView): boolean {
+  const { live, partitions, published, previous } = view;
+  const liveSet = new Set(live);
+  // A worker that has never been published for waits for its first (possibly empty) assignment.
+  for (const workerId of live) if (!published.has(workerId)) return false;
+  for (const p of partitions) {
+    const owner = previous.get(partitionId(p));
+    if (owner === undefined || !liveSet.has(owner)) return false;
+  }
+  const current = new Set(partitions.map(partitionId));
+  for (const [workerId, key] of published) {
+    if (!liveSet.has(workerId) && key.ids.size > 0) return false;
+    for (const id of key.ids) if (!current.has(id)) return false;
+  }
+  return true;
+}
+
+/**
+ * (max − min) / mean of the live workers' published loads by weight; 0 with no load.
+ *
+ * @param view The round's inputs (`previous` is not read).
+ * @returns The imbalance, a fraction.
+ */
+export function imbalance(view: Omit<BalanceView, "previous">): number {
+  const { live, partitions, published } = view;
+  if (live.length === 0) return 0;
+  const weights = new Map(partitions.map((p) => [partitionId(p), p.weight ?? 1]));
+  const loads = live.map((w) => {
+    let load = 0;
+    for (const id of published.get(w)?.ids ?? []) load += weights.get(id) ?? 0;
+    return load;
+  });
+  const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
+  return mean === 0 ? 0 : (Math.max(...loads) - Math.min(...loads)) / mean;
+}
+
+/** Inputs of {@link skipsBelowThreshold}. */
+export interface ThresholdInput extends BalanceView {
+  /** `minRebalanceThreshold`. */
+  readonly threshold: number;
+  /** The round serves an operator's request (a drain change or a trigger). */
+  readonly manual: boolean;
+  /** Some worker's key must be rewritten ({@link lostItsAssignment}). */
+  readonly forced: boolean;
+  /** A hand-off is under way (the last round left partitions pending). */
+  readonly handingOff: boolean;
+}
+
+/**
+ * The `minRebalanceThreshold` rule: a round whose only gain is balance is skipped when the
+ * imbalance is below the threshold. A manual request, a forced rewrite and a hand-off under way
+ * are never skipped.
+ *
+ * @param input The round's inputs and the threshold.
+ * @returns `{ skip: true, imbalance }` when the round should publish nothing.
+ */
+export function skipsBelowThreshold(
+  input: ThresholdInput,
+): { readonly skip: true; readonly imbalance: number } | { readonly skip: false } {
+  if (input.manual || input.forced || input.handingOff || !isBalanceOnly(input)) {
+    return { skip: false };
+  }
+  const value = imbalance(input);
+  return value < input.threshold ? { skip: true, imbalance: value } : { skip: false };
+}
