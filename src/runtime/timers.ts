@@ -18,6 +18,12 @@ export interface DeadlineOptions {
   readonly onTimeout?: () => Error;
 }
 
+/** Options of {@link Timers.deadline} when the work yields a resource. */
+export interface DeadlineOptionsOf<T> extends DeadlineOptions {
+  /** Receives a value that arrived after the deadline (or the abort), e.g. to close it. */
+  readonly onLate?: (value: T) => void;
+}
+
 /** Options of {@link Timers.every}. */
 export interface EveryOptions {
   /** Stops the ticks when aborted. */
@@ -122,7 +128,7 @@ export class Timers {
    * `OperationTimeoutError` by default) when the time is up, or with the signal's reason when it
    * aborts. `work` itself is not cancelled; pass the same signal to it for that.
    */
-  deadline<T>(work: Promise<T>, ms: number, options: DeadlineOptions = {}): Promise<T> {
+  deadline<T>(work: Promise<T>, ms: number, options: DeadlineOptionsOf<T> = {}): Promise<T> {
     const { signal } = options;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -148,7 +154,10 @@ export class Timers {
       if (signal?.aborted) return onAbort();
       signal?.addEventListener("abort", onAbort, { once: true });
       work.then(
-        (value) => finish(() => resolve(value)),
+        (value) => {
+          if (settled) options.onLate?.(value);
+          else finish(() => resolve(value));
+        },
         (error) => finish(() => reject(error)),
       );
     });

@@ -271,6 +271,19 @@ Deno.test("deadline() ignores the work settling after the time is up", async () 
   assert.equal(clock.pending, 0);
 });
 
+Deno.test("deadline() hands a value that arrives after the time is up to onLate", async () => {
+  const { clock, timers } = setup();
+  const { promise, resolve } = Promise.withResolvers<string>();
+  const late: string[] = [];
+  const result = track(timers.deadline(promise, 10, { onLate: (v) => late.push(v) }));
+  await clock.tickAsync(10);
+  assert.deepEqual(late, []);
+  resolve("watcher");
+  await clock.flush();
+  assert.ok(result.error instanceof OperationTimeoutError);
+  assert.deepEqual(late, ["watcher"]);
+});
+
 Deno.test("Timers on a clock with only now() schedule on the platform's timers", async () => {
   // The ops sanitizer of Deno.test also proves that no platform timer is left behind.
   const timers = new Timers({ now: () => 0 });
