@@ -54,7 +54,7 @@ export {
   type ManagerOptions,
   presets,
   type TuningOptions,
-} from "./src/config.ts";
+} from "./src/options.ts";
 export {
   type Assignment,
   type AssignmentChange,
@@ -114,7 +114,7 @@ export {
   natsKvStore,
   type NatsKvStoreOptions,
   recommendedConnectionOptions,
-} from "./src/store/nats_kv.ts";
+} from "./src/store/nats_kv/mod.ts";
 // The built-in strategies, their options and descriptors, and what a custom strategy implements.
 export {
   type AssignmentStrategy,

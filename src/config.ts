@@ -1,205 +1,32 @@
 /**
- * Manager options: their defaults, the presets and the validation that runs in the `Manager`
- * constructor before any I/O. Every error names the offending option and says how to fix it.
+ * The resolved configuration of a manager: every option with its default applied, the defaults
+ * themselves, and `resolveConfig()`, the validation that runs in the `Manager` constructor before
+ * any I/O. Every error names the offending option and says how to fix it.
  *
  * @module
  */
+import {
+  checkConnection,
+  duration,
+  HOOK_NAMES,
+  integer,
+  isSource,
+  NAME,
+  ratio,
+  show,
+} from "./config_checks.ts";
 import type { AssignmentStrategy } from "./engine/mod.ts";
 import { InvalidConfigError } from "./errors.ts";
+import type { DegradedOptions, KvOptions, ManagerOptions, TuningOptions } from "./options.ts";
 import { type Partition, sanitizePartitions } from "./partition.ts";
 import type { Clock } from "./runtime/clock.ts";
 import { systemClock } from "./runtime/clock.ts";
 import type { CoordinationStore } from "./store/store.ts";
 import type { Hooks, Logger, NatsConnection, PartitionSource } from "./types.ts";
 
-/** Degraded-mode settings (all durations in milliseconds). */
-export interface DegradedOptions {
-  /**
-   * Time without a healthy connection before entering `degraded`.
-   * @default {10000}
-   */
-  readonly enterAfterMs?: number;
-  /**
-   * Time of healthy connection needed to leave `degraded`.
-   * @default {5000}
-   */
-  readonly exitAfterMs?: number;
-  /**
-   * Coordination errors within `kvErrorWindowMs` that enter `degraded`.
-   * @default {5}
-   */
-  readonly kvErrorThreshold?: number;
-  /**
-   * Window over which coordination errors are counted.
-   * @default {30000}
-   */
-  readonly kvErrorWindowMs?: number;
-  /**
-   * After recovering, how long a leader waits before treating silent workers as dead.
-   * @default {15000}
-   */
-  readonly recoveryGraceMs?: number;
-  /**
-   * Time in `degraded` at which each alert level fires (ascending).
-   * @default {{ info: 30000, warn: 120000, error: 300000, critical: 600000 }}
-   */
-  readonly alertThresholdsMs?: {
-    readonly info?: number;
-    readonly warn?: number;
-    readonly error?: number;
-    readonly critical?: number;
-  };
-}
-
-/** Settings of the KV buckets Parti creates. */
-export interface KvOptions {
-  /**
-   * Replica count of every bucket (use 3 on a clustered JetStream).
-   * @default {1}
-   */
-  readonly replicas?: number;
-  /**
-   * Storage of every bucket.
-   * @default {"file"}
-   */
-  readonly storage?: "file" | "memory";
-}
-
-/** Timing and behaviour options shared by presets and `ManagerOptions` (durations in ms). */
-export interface TuningOptions {
-  /**
-   * Prefix of worker IDs (`worker-0`, `worker-1`, …).
-   * @default {"worker"}
-   */
-  readonly workerIdPrefix?: string;
-  /**
-   * Lowest worker ID number.
-   * @default {0}
-   */
-  readonly workerIdMin?: number;
-  /**
-   * Highest worker ID number; the pool holds `workerIdMax - workerIdMin + 1` workers.
-   * @default {99}
-   */
-  readonly workerIdMax?: number;
-  /**
-   * Time-to-live of a worker ID claim that is no longer renewed (ID bucket TTL).
-   * @default {30000}
-   */
-  readonly workerIdTtlMs?: number;
-  /**
-   * How often a worker renews its heartbeat.
-   * @default {2000}
-   */
-  readonly heartbeatIntervalMs?: number;
-  /**
-   * A worker not observed for this long is dead; must be at least twice the interval.
-   * @default {6000}
-   */
-  readonly heartbeatTtlMs?: number;
-  /**
-   * Leader lease duration; followers take over after observing no renewal for this long.
-   * @default {5000}
-   */
-  readonly electionLeaseMs?: number;
-  /**
-   * How long the leader waits for workers to arrive on a cold start.
-   * @default {30000}
-   */
-  readonly coldStartWindowMs?: number;
-  /**
-   * How long the leader batches joins, leaves and partition changes.
-   * @default {10000}
-   */
-  readonly plannedScaleWindowMs?: number;
-  /**
-   * Delay before a dead worker's partitions are reassigned.
-   * @default {1.5 × heartbeatIntervalMs}
-   */
-  readonly emergencyGraceMs?: number;
-  /**
-   * Fraction of new workers at once that counts as a cold start (a restart of the pool).
-   * @default {0.5}
-   */
-  readonly restartDetectionRatio?: number;
-  /**
-   * Minimum spacing of planned rebalances (emergencies are not held back).
-   * @default {10000}
-   */
-  readonly minRebalanceIntervalMs?: number;
-  /**
-   * A balance-only rebalance is skipped when it would improve balance by less than this fraction.
-   * @default {0.15}
-   */
-  readonly minRebalanceThreshold?: number;
-  /**
-   * How often the leader re-reads the partition source (0 = only on `refreshPartitions()`).
-   * @default {0}
-   */
-  readonly partitionRefreshIntervalMs?: number;
-  /**
-   * Upper bound for `start()` to reach a first assignment.
-   * @default {30000}
-   */
-  readonly startupTimeoutMs?: number;
-  /**
-   * Upper bound for `stop()`, including waiting for hooks in flight.
-   * @default {10000}
-   */
-  readonly shutdownTimeoutMs?: number;
-  /**
-   * Timeout of a single coordination operation.
-   * @default {10000}
-   */
-  readonly operationTimeoutMs?: number;
-  /**
-   * What a worker does when it cannot reach coordination: `"fence"` releases its partitions before
-   * anyone else can get them (exclusive ownership); `"keep"` keeps serving in `degraded` state
-   * (availability over exclusivity).
-   * @default {"fence"}
-   */
-  readonly onCoordinationLoss?: "fence" | "keep";
-  /** Degraded-mode settings. */
-  readonly degraded?: DegradedOptions;
-  /** Bucket settings. */
-  readonly kv?: KvOptions;
-}
-
-/** Options of `new Manager(options)`. Exactly one of `connection` and `store` is required. */
-export interface ManagerOptions extends TuningOptions {
-  /**
-   * An open NATS connection from any nats.js v3 transport: `connect()` of
-   * `@nats-io/transport-deno` or `@nats-io/transport-node`, or `wsconnect()` of
-   * `@nats-io/nats-core` (TCP or WebSocket). The caller keeps ownership and closes it after
-   * `stop()`.
-   */
-  readonly connection?: NatsConnection;
-  /** A coordination store instead of a connection, e.g. `memoryStore()` for one process. */
-  readonly store?: CoordinationStore;
-  /** Group name: namespaces the buckets; letters, digits, `_` and `-`. */
-  readonly group: string;
-  /** The partitions: a static list or a source the leader reads. */
-  readonly source: readonly Partition[] | PartitionSource;
-  /**
-   * How partitions are assigned.
-   * @default {weightedConsistentHash()}
-   */
-  readonly strategy?: AssignmentStrategy;
-  /** Callbacks; see {@link Hooks}. */
-  readonly hooks?: Hooks;
-  /**
-   * A stable name of this process (pod or host name). A restarted process with the same
-   * instance name reclaims its previous worker ID at once instead of waiting for it to expire.
-   */
-  readonly instance?: string;
-  /**
-   * Structured logger, e.g. `consoleLogger()` or an adapter for your logging library.
-   * @default {silentLogger}
-   */
-  readonly logger?: Logger;
-  /** Monotonic clock for every timer and deadline (tests inject one). */
-  readonly clock?: Clock;
-}
+// The options live in options.ts; re-exported so modules that import them from here keep working.
+export type { DegradedOptions, KvOptions, ManagerOptions, TuningOptions };
+export { presets } from "./options.ts";
 
 /** Degraded settings with every default applied. */
 export interface ResolvedDegradedOptions {
@@ -299,172 +126,6 @@ export const defaults: ResolvedTuning = Object.freeze({
   }),
   kv: Object.freeze({ replicas: 1, storage: "file" }),
 });
-
-/**
- * Ready-made tuning profiles. Spread one into the options and override what you need.
- *
- * @example Fast timings for tests
- * ```ts ignore
- * import { Manager, presets } from "@parti/core";
- * const manager = new Manager({ ...presets.fastTest, store, group: "t", source: [] });
- * ```
- */
-export const presets: {
-  /** Short windows for a developer laptop: quick feedback, still safe. */
-  readonly development: TuningOptions;
-  /** The defaults, spelled out: conservative timings for production on one server. */
-  readonly production: TuningOptions;
-  /** Very short timings for automated tests on loopback. */
-  readonly fastTest: TuningOptions;
-} = Object.freeze({
-  development: Object.freeze({
-    heartbeatIntervalMs: 1_000,
-    heartbeatTtlMs: 3_000,
-    workerIdTtlMs: 10_000,
-    electionLeaseMs: 3_000,
-    coldStartWindowMs: 3_000,
-    plannedScaleWindowMs: 2_000,
-    emergencyGraceMs: 1_500,
-    minRebalanceIntervalMs: 2_000,
-  }),
-  production: Object.freeze({
-    heartbeatIntervalMs: 2_000,
-    heartbeatTtlMs: 6_000,
-    workerIdTtlMs: 30_000,
-    electionLeaseMs: 5_000,
-    coldStartWindowMs: 30_000,
-    plannedScaleWindowMs: 10_000,
-    emergencyGraceMs: 3_000,
-    minRebalanceIntervalMs: 10_000,
-  }),
-  fastTest: Object.freeze({
-    heartbeatIntervalMs: 200,
-    heartbeatTtlMs: 1_000,
-    workerIdTtlMs: 3_000,
-    electionLeaseMs: 1_000,
-    coldStartWindowMs: 300,
-    plannedScaleWindowMs: 200,
-    emergencyGraceMs: 300,
-    minRebalanceIntervalMs: 200,
-    startupTimeoutMs: 15_000,
-    shutdownTimeoutMs: 5_000,
-    operationTimeoutMs: 2_000,
-    degraded: Object.freeze({ enterAfterMs: 2_000, exitAfterMs: 1_000, recoveryGraceMs: 2_000 }),
-  }),
-});
-
-const NAME = /^[A-Za-z0-9_-]+$/;
-const HOOK_NAMES = [
-  "onAssignmentChanged",
-  "onPartitionAdded",
-  "onPartitionRemoved",
-  "onStateChanged",
-  "onLeadershipChanged",
-  "onWorkerJoined",
-  "onWorkerLeft",
-  "onDegradedAlert",
-  "onError",
-] as const;
-
-function duration(field: string, value: unknown, fallback: number, positive = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new InvalidConfigError(
-      field,
-      `must be a finite number of milliseconds, got ${show(value)}`,
-    );
-  }
-  if (value < 0 || (positive && value === 0)) {
-    throw new InvalidConfigError(
-      field,
-      `must be ${positive ? "greater than 0" : "0 or more"} milliseconds, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function integer(field: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-    throw new InvalidConfigError(
-      field,
-      `must be an integer of at least ${min}, got ${show(value)}`,
-    );
-  }
-  return value;
-}
-
-function ratio(field: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > 1) {
-    throw new InvalidConfigError(field, `must be a ratio in (0, 1], got ${show(value)}`);
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  if (typeof value === "string") return `'${value}'`;
-  if (typeof value === "number" || typeof value === "boolean" || value == null) {
-    return String(value);
-  }
-  return typeof value;
-}
-
-const CONNECTION_HINT = "pass what 'await connect()' of @nats-io/transport-deno or " +
-  "@nats-io/transport-node, or 'await wsconnect()' of @nats-io/nats-core returns " +
-  "(or give 'store' instead)";
-
-/**
- * Checks, without any I/O, that `connection` has what the NATS KV store uses: `jetstream()` reads
- * `options.inboxPrefix` and sends through `request`/`subscribe`/`publish`, `Kvm` asks
- * `features.get()` whether the server supports KV, and the store follows `status()`, `isClosed()`
- * and `closed()`. A stand-in that lacks any of them would otherwise only fail inside `start()`
- * with a bare TypeError from nats.js.
- */
-function checkConnection(connection: unknown): void {
-  if (typeof connection !== "object" || connection === null) {
-    throw new InvalidConfigError(
-      "connection",
-      `must be a NatsConnection, got ${show(connection)}; ${CONNECTION_HINT}`,
-    );
-  }
-  const c = connection as Record<string, unknown>;
-  if (typeof c.then === "function") {
-    throw new InvalidConfigError(
-      "connection",
-      "is a Promise, not a NatsConnection; await connect() before passing its result",
-    );
-  }
-  const missing: string[] = [];
-  for (const method of ["request", "subscribe", "publish", "status", "isClosed", "closed"]) {
-    if (typeof c[method] !== "function") missing.push(`${method}()`);
-  }
-  const options = c.options as { inboxPrefix?: unknown } | null | undefined;
-  if (typeof options !== "object" || options === null) missing.push("options");
-  const features = c.features as { get?: unknown } | null | undefined;
-  if (typeof features !== "object" || features === null || typeof features.get !== "function") {
-    missing.push("features.get()");
-  }
-  if (missing.length > 0) {
-    throw new InvalidConfigError(
-      "connection",
-      `must be a NatsConnection from nats.js v3; this object has no ${
-        missing.map((m) => `'${m}'`).join(", ")
-      }; ${CONNECTION_HINT}`,
-    );
-  }
-  if ((c.isClosed as () => unknown).call(connection) === true) {
-    throw new InvalidConfigError(
-      "connection",
-      "is closed; pass an open connection (a closed NatsConnection cannot reconnect)",
-    );
-  }
-}
-
-function isSource(value: unknown): value is PartitionSource {
-  return typeof value === "object" && value !== null &&
-    typeof (value as PartitionSource).listPartitions === "function";
-}
 
 /**
  * Applies defaults and validates every option; runs in the `Manager` constructor before any I/O.

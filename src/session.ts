@@ -32,7 +32,7 @@ import { retrying } from "./runtime/retry.ts";
 import { abortable } from "./runtime/signal.ts";
 import type { Timers } from "./runtime/timers.ts";
 import { type StateMachine, workingState } from "./state.ts";
-import { natsKvStore } from "./store/nats_kv.ts";
+import { natsKvStore } from "./store/nats_kv/mod.ts";
 import type { CoordinationStore } from "./store/store.ts";
 import { type Assignment, type FencingToken, State } from "./types.ts";
 import { Applier } from "./worker/applier.ts";

@@ -1,6 +1,6 @@
 /**
  * The coordination store interface: the small key-value contract the whole protocol is written
- * against. Two implementations exist: NATS JetStream KV (`nats_kv.ts`, the real one) and an
+ * against. Two implementations exist: NATS JetStream KV (`nats_kv/`, the real one) and an
  * in-memory store (`memory.ts`, one process, zero setup). Both pass one conformance suite.
  *
  * Semantics follow NATS JetStream KV on nats-server 2.9 deliberately, so that code tested on the

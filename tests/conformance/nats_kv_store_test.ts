@@ -20,7 +20,7 @@ import {
   natsKvStore,
   type NatsKvStoreOptions,
   recommendedConnectionOptions,
-} from "../../src/store/nats_kv.ts";
+} from "../../src/store/nats_kv/mod.ts";
 import type { CoordinationStore } from "../../src/store/store.ts";
 import {
   bytes,
