@@ -10,6 +10,7 @@
  */
 import { PartiError } from "./errors.ts";
 import type { Hooks, Logger } from "./types.ts";
+import type { AppliedChange } from "./worker/applier.ts";
 
 /** The names of the hooks that take arguments from the manager (every hook but `onError`). */
 export type HookName = Exclude<keyof Hooks, "onError">;
@@ -83,4 +84,20 @@ export class HookQueue {
       // An error hook that throws has nowhere left to report to.
     }
   }
+}
+
+/**
+ * The hooks an assignment change owes the application, queued together: `onAssignmentChanged`,
+ * then `onPartitionRemoved` per removed partition (with the token it was held by), then
+ * `onPartitionAdded` per added one.
+ *
+ * @returns A function that queues them and resolves once the last one has finished.
+ */
+export function assignmentHooks(queue: HookQueue): (applied: AppliedChange) => Promise<void> {
+  return ({ change, released }) => {
+    let last = queue.call("onAssignmentChanged", change);
+    change.removed.forEach((p, i) => (last = queue.call("onPartitionRemoved", p, released[i]!)));
+    for (const p of change.added) last = queue.call("onPartitionAdded", p, change.token);
+    return last;
+  };
 }

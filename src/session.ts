@@ -21,7 +21,7 @@ import {
   type RevisionConflictError,
   toError,
 } from "./errors.ts";
-import type { HookQueue } from "./hooks.ts";
+import { assignmentHooks, type HookQueue } from "./hooks.ts";
 import { Leadership } from "./leadership.ts";
 import { readAssignments, readTopology, type Topology } from "./protocol/group_view.ts";
 import { type GroupBuckets, openGroupBuckets } from "./protocol/buckets.ts";
@@ -145,7 +145,7 @@ export class Session {
     const c = ctx.config;
     const report = (e: Error) => this.#report(e);
     this.#applier = new Applier({
-      hooks: ctx.hooks,
+      tell: assignmentHooks(ctx.hooks),
       timers: ctx.timers,
       signal: parts.signal,
       acceptAfter: parts.acceptAfter,

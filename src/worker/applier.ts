@@ -8,11 +8,10 @@
  *
  * @module
  */
-import type { HookQueue } from "../hooks.ts";
 import { type Partition, partitionId } from "../partition.ts";
 import { compareVersions } from "../protocol/records.ts";
 import type { Timers } from "../runtime/timers.ts";
-import type { Assignment, FencingToken } from "../types.ts";
+import type { Assignment, AssignmentChange, FencingToken } from "../types.ts";
 import type { ReceivedAssignment } from "./assignment_watch.ts";
 
 /** What the heartbeat reports: a version whose hooks have resolved, and what was held then. */
@@ -25,10 +24,21 @@ export interface Acknowledged {
   readonly ids: readonly string[];
 }
 
+/** A change the application must be told about, with the tokens the removed partitions had. */
+export interface AppliedChange {
+  /** What `onAssignmentChanged` receives. */
+  readonly change: AssignmentChange;
+  /** The fencing token each of `change.removed` was held by, in the same order. */
+  readonly released: readonly FencingToken[];
+}
+
 /** Options of {@link Applier}. */
 export interface ApplierOptions {
-  /** The application's hooks. */
-  readonly hooks: HookQueue;
+  /**
+   * Tells the application (queues its hooks); resolves once they have all resolved. Changes are
+   * told in the order they happen and must be resolved in that order.
+   */
+  readonly tell: (change: AppliedChange) => Promise<void>;
   /** Timers on the manager's clock (for the reclaim embargo). */
   readonly timers: Timers;
   /** Aborted when the worker stops: nothing more is applied. */
@@ -174,11 +184,7 @@ export class Applier {
       return held;
     });
     for (const p of added) this.#tokens.set(partitionId(p), token);
-    const hooks = this.#o.hooks;
-    let last = hooks.call("onAssignmentChanged", { added, removed, assignment, token });
-    removed.forEach((p, i) => (last = hooks.call("onPartitionRemoved", p, released[i]!)));
-    for (const p of added) last = hooks.call("onPartitionAdded", p, token);
-    return last;
+    return this.#o.tell({ change: { added, removed, assignment, token }, released });
   }
 
   /** Acknowledgements only move forward (they resolve in hook order, which is arrival order). */

@@ -353,12 +353,11 @@ Deno.test("start() is bounded by startupTimeoutMs and by its abort signal", asyn
   assert.equal(cancelled.state, "shutdown");
 });
 
-Deno.test("a dead worker's partitions move after heartbeatTtlMs + emergencyGraceMs, never before", async () => {
+Deno.test("only a dead worker's partitions move, and the others cover them (exact timing: manager_clock_test)", async () => {
   const shared = memoryStore();
   const partitions = makePartitions(30);
   const ttl = 1_000;
   const grace = 400;
-  const interval = presets.fastTest.heartbeatIntervalMs!;
   const stores = [0, 1, 2, 3, 4].map(() => faultyStore(shared));
   const pool = stores.map((store) =>
     start(store, "emergency", partitions, { heartbeatTtlMs: ttl, emergencyGraceMs: grace })
@@ -370,13 +369,13 @@ Deno.test("a dead worker's partitions move after heartbeatTtlMs + emergencyGrace
     const rest = pool.filter((m) => m !== victim);
     const before = ownership(rest);
     const orphans = new Set(victim.assignment.partitions.map(partitionId));
-    const cutAt = performance.now();
     stores[pool.indexOf(victim)]!.cut();
+    // Only the outcome is checked here. When they move (after heartbeatTtlMs + emergencyGraceMs
+    // from the last observed heartbeat, never before, and after the victim fenced itself) is
+    // decided exactly on a fake clock in tests/unit/manager_clock_test.ts: "a worker cut off from
+    // the store fences itself at the fence deadline, before the leader declares it dead, and only
+    // its partitions move after heartbeatTtlMs + emergencyGraceMs".
     await waitFor(() => fullyCovered(rest, partitions), { timeoutMs: 5_000, intervalMs: 2 });
-    const elapsed = performance.now() - cutAt;
-    // The victim's last heartbeat was at most one interval before the cut.
-    assert.ok(elapsed >= ttl + grace - interval, `moved after ${elapsed} ms`);
-    assert.ok(elapsed <= ttl + grace + 500, `moved after ${elapsed} ms`);
     const after = ownership(rest);
     for (const [id, owner] of after) {
       assert.ok(orphans.has(id) || before.get(id) === owner, `${id} moved needlessly`);

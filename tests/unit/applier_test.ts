@@ -3,7 +3,7 @@
  * and releasing everything never waits behind an earlier hook.
  */
 import assert from "node:assert/strict";
-import { HookQueue } from "../../src/hooks.ts";
+import { assignmentHooks, HookQueue } from "../../src/hooks.ts";
 import { Timers } from "../../src/runtime/timers.ts";
 import { Applier } from "../../src/worker/applier.ts";
 import type { AssignmentChange, Hooks, Partition } from "../../mod.ts";
@@ -16,7 +16,7 @@ function setup(hooks: Hooks = {}, acceptAfter = Number.NEGATIVE_INFINITY) {
   const abort = new AbortController();
   let acks = 0;
   const applier = new Applier({
-    hooks: new HookQueue(hooks),
+    tell: assignmentHooks(new HookQueue(hooks)),
     timers: new Timers(clock),
     signal: abort.signal,
     acceptAfter,
