@@ -236,7 +236,9 @@ export class NatsCluster {
         intervalMs: 100,
         message: `a KV bucket with replicas ${this.#servers.length} on cluster '${this.#name}'`,
       });
-      await kv.destroy();
+      // The probe is only a probe: right after a node restart its deletion can fail while the
+      // stream's raft group settles. Retry briefly; a leftover probe bucket harms nothing.
+      await waitFor(() => kv.destroy(), { timeoutMs: 5_000, intervalMs: 100 }).catch(() => {});
     } finally {
       await nc.close().catch(() => {});
     }

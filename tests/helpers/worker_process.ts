@@ -17,6 +17,10 @@ export class WorkerProcess {
   stopping = false;
   state = "init";
   readonly errors: string[] = [];
+  /** Seed of the fixture's hook-delay PRNG, from its `started` line. */
+  seed: number | undefined;
+  /** Every delay its `onAssignmentChanged` waited before logging releases, in order (ms). */
+  readonly hookDelays: number[] = [];
   readonly events: Record<string, unknown>[] = [];
 
   private constructor(child: Deno.ChildProcess) {
@@ -53,6 +57,10 @@ export class WorkerProcess {
       switch (event.event) {
         case "started":
           this.started = true;
+          if (typeof event.seed === "number") this.seed = event.seed;
+          break;
+        case "hook-delay":
+          this.hookDelays.push(event.ms as number);
           break;
         case "assignment":
           this.version = event.version as number;
