@@ -1,7 +1,9 @@
 /** Shared helpers for Manager tests: partition lists, pools of managers and coverage checks. */
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import {
+  type FencingToken,
   Manager,
   type ManagerOptions,
   type Partition,
@@ -107,4 +109,47 @@ export async function natsPool(
       await Promise.all(connections.map((nc) => nc.close()));
     },
   };
+}
+
+/** Orders two fencing tokens as (epoch, version) pairs, like a sort comparator. */
+export function compareTokens(a: FencingToken, b: FencingToken): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.version - b.version;
+}
+
+/** The IDs of the given partitions, sorted. */
+export function idsOf(partitions: readonly Partition[]): string[] {
+  return partitions.map(partitionId).sort();
+}
+
+/** The four KV buckets of a group, opened on a connection of the test's own (no manager). */
+export interface GroupBuckets {
+  /** Stable worker ID claims (key: the worker ID). */
+  readonly ids: KV;
+  /** Heartbeats (key: the worker ID). */
+  readonly heartbeats: KV;
+  /** The leader lease. */
+  readonly leader: KV;
+  /** Published assignments. */
+  readonly assignments: KV;
+}
+
+/**
+ * Opens the buckets of `group`. They must exist already (wait for a manager of the group to have
+ * a `workerId`): reads use the direct-get API, as the managers' own do, and nats-server 2.9.10
+ * crashes (nil dereference in `jsMsgGetRequest`) on a plain message get that races the creation
+ * of its stream.
+ */
+export async function openGroupBuckets(nc: NatsConnection, group: string): Promise<GroupBuckets> {
+  const kvm = new Kvm(nc);
+  const [ids, heartbeats, leader, assignments] = await Promise.all(
+    ["ids", "hb", "leader", "assign"].map((b) =>
+      kvm.open(`parti_${group}_${b}`, { allow_direct: true })
+    ),
+  );
+  return { ids: ids!, heartbeats: heartbeats!, leader: leader!, assignments: assignments! };
+}
+
+/** Whether a KV entry read with `get()` holds a value (not absent, deleted or purged). */
+export function holdsValue(entry: KvEntry | null): boolean {
+  return entry !== null && entry.operation === "PUT";
 }
