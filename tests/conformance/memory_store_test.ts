@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { memoryStore } from "../../src/store/memory.ts";
 import { faultyStore } from "../../testing/faulty_store.ts";
-import { waitFor } from "../../testing/wait.ts";
 import {
   bytes,
   collect,
