@@ -12,11 +12,12 @@ import { controllerIdleMs, controllerRetryMs } from "../runtime/cadence.ts";
 import type { Timers } from "../runtime/timers.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { AssignmentEngine, AssignmentStrategy } from "../engine/mod.ts";
-import { LeadershipLostError, PartitionSourceError, StrategyError } from "../errors.ts";
+import { LeadershipLostError, PartitionSourceError, StrategyError, toError } from "../errors.ts";
 import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
 import type { Logger, PartitionSource } from "../types.ts";
 import { Signal } from "../runtime/signal.ts";
 import {
+  absentOwners,
   type HoldState,
   lostItsAssignment,
   plan,
@@ -94,6 +95,15 @@ export class Controller {
   #loop: Promise<void> | undefined;
   #state: ControllerState | undefined;
   #drained: ReadonlySet<string> = new Set();
+  /**
+   * Owners in the published assignment this leader has never seen a heartbeat of: what their key
+   * held when this leader found them, and the time from which they count as dead (see
+   * `absentOwners`). The snapshot matters: their key is emptied by the revoke that follows.
+   */
+  readonly #absent = new Map<
+    string,
+    { readonly deadAt: number; readonly ids: ReadonlySet<string> }
+  >();
   readonly #refreshed = new Signal();
 
   /** @param options Dependencies and callbacks. */
@@ -105,7 +115,7 @@ export class Controller {
   /** Starts the loop: adopts the published assignment, then converges. */
   start(): void {
     this.#loop = this.#run().catch((error) => {
-      if (!(error instanceof LeadershipLostError)) this.#o.onError(error as Error);
+      if (!(error instanceof LeadershipLostError)) this.#o.onError(toError(error));
     });
   }
 
@@ -118,6 +128,7 @@ export class Controller {
 
   /** A worker joined. */
   workerJoined(workerId: string): void {
+    this.#absent.delete(workerId);
     this.#refreshHold(workerId);
     const { membership, timers } = this.#o;
     const away = membership.get(workerId)?.heartbeat.state === "shutdown";
@@ -205,7 +216,7 @@ export class Controller {
       } catch (error) {
         if (signal.aborted || !this.#o.isLeader()) return;
         // A conflicting write or a recreated bucket: re-read what is published and carry on.
-        this.#o.onError(error as Error);
+        this.#o.onError(toError(error));
         needsAdopt = true;
         this.#windows.markDirty();
         await this.#o.timers.waitFor(this.#wake, controllerRetryMs(config), signal);
@@ -221,11 +232,19 @@ export class Controller {
     }
     await publisher.adopt(minVersion);
     this.#drained = await this.#o.readDrained();
+    const now = this.#o.timers.now();
+    const members = new Set<string>();
     for (const m of membership.members()) {
+      members.add(m.workerId);
       this.#refreshHold(m.workerId);
       this.#trackAway(m.workerId);
     }
-    this.#windows.adopt(this.#o.timers.now(), { published: publisher.published.size });
+    for (const id of absentOwners(publisher.published, members)) {
+      if (this.#absent.has(id)) continue;
+      const ids = new Set(publisher.published.get(id)!.ids);
+      this.#absent.set(id, { deadAt: now + this.#o.config.heartbeatTtlMs, ids });
+    }
+    this.#windows.adopt(now, { published: publisher.published.size });
   }
 
   async #step(): Promise<void> {
@@ -233,6 +252,15 @@ export class Controller {
     const now = this.#o.timers.now();
     if (this.#refreshRequested || now >= this.#nextRefreshAt) await this.#refresh();
     let waitMs = controllerIdleMs(config);
+    for (const [id, { deadAt }] of this.#absent) {
+      if (now < deadAt) {
+        waitMs = Math.min(waitMs, deadAt - now);
+        continue;
+      }
+      // Absent for a whole TTL by this leader's clock: dead, like a member that went silent.
+      this.#absent.delete(id);
+      this.#windows.left(id, now, { reason: "dead" });
+    }
     const decision = this.#windows.decide(now);
     if (decision.action === "wait") {
       this.#setState(decision.state);
@@ -350,11 +378,19 @@ export class Controller {
       });
     }
 
+    // An absent owner may still hold what its key says until it counts as dead.
+    const holds = new Map(this.#holds);
+    const mayHoldIds = new Set(memberIds);
+    for (const [id, absent] of this.#absent) {
+      if (memberIds.has(id)) continue;
+      mayHoldIds.add(id);
+      holds.set(id, { acked: absent.ids, unacked: [] });
+    }
     const { next, pending, moved } = plan({
       desired,
       published: publisher.published,
-      members: memberIds,
-      holds: this.#holds,
+      members: mayHoldIds,
+      holds,
     });
     const phase = pending > 0 ? "revoke" : "assign";
     const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force);

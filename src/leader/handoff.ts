@@ -156,6 +156,26 @@ export function previousOwners(
   return previous;
 }
 
+/**
+ * Workers that have partitions in their published key but no heartbeat this leader has seen: a
+ * new leader cannot tell a dead worker from one whose heartbeat key expired while the server was
+ * down (the server counts its downtime against the TTL) and that may still be releasing its
+ * partitions. Liveness comes only from this leader's own observation, so such a worker is treated
+ * as alive, holding its key, until it has been absent for a whole heartbeat TTL.
+ *
+ * @param published Published partition IDs per worker.
+ * @param members The workers with a heartbeat this leader has seen.
+ * @returns The absent owners.
+ */
+export function absentOwners(
+  published: ReadonlyMap<string, { readonly ids: ReadonlySet<string> }>,
+  members: ReadonlySet<string>,
+): string[] {
+  return [...published].filter(([id, key]) => key.ids.size > 0 && !members.has(id)).map(([id]) =>
+    id
+  );
+}
+
 /** Inputs of {@link plan}. */
 export interface PlanInput {
   /** The target partitions per worker (the engine's result); a worker not in it wants nothing. */

@@ -402,6 +402,10 @@ Deno.test("onPartitionAdded and onPartitionRemoved fire once per partition with 
 
   await b.start();
   await waitForSettled([a, b], partitions);
+  // An assignment is visible before its hooks have run (removals must be): wait for them too.
+  await waitFor(() =>
+    b.assignment.partitions.every((p) => tokens(recB, "onPartitionAdded", partitionId(p)).length)
+  );
   const moved = b.assignment.partitions.map(partitionId);
   const kept = a.assignment.partitions.map(partitionId);
   assert.ok(moved.length > 0 && kept.length > 0, `moved ${moved.length}, kept ${kept.length}`);
@@ -425,6 +429,7 @@ Deno.test("onPartitionAdded and onPartitionRemoved fire once per partition with 
 
   await b.stop();
   await waitForSettled([a], partitions);
+  await waitFor(() => moved.every((id) => tokens(recA, "onPartitionAdded", id).length >= 2));
   for (const id of moved) {
     assert.deepEqual(tokens(recB, "onPartitionRemoved", id), [tokenB.get(id)], `B removed ${id}`);
     assert.equal(b.fencingToken(id), undefined, `B's fencingToken(${id}) after stop()`);

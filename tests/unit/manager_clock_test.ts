@@ -387,3 +387,48 @@ Deno.test("a slow onStateChanged on the leader does not delay its publications: 
   assert.ok(pool.covered(), "the leader's own share is published (and visible) too");
   assert.equal(leader.outcome, undefined, "while its own hooks are still far behind");
 });
+
+// The leader and a worker are cut off together. By the time a follower takes the lease, their
+// heartbeat keys may have expired on the server, so the new leader never sees them: it must still
+// treat them as alive, holding their published partitions, for a whole heartbeat TTL by its own
+// clock (then the emergency grace), which gives the cut-off worker's slow fence hook the time the
+// protocol promises it.
+Deno.test("a new leader treats an owner it never saw as alive for a TTL: a slow fence hook ends before its partitions move", async () => {
+  const slowMs = 400;
+  await using pool = await clockPool({
+    count: 3,
+    perWorker: (i, sleep) =>
+      i === 1
+        ? {
+          hooks: {
+            async onAssignmentChanged({ removed }) {
+              if (removed.length > 0) await sleep(slowMs); // stops work on them, slowly
+            },
+          },
+        }
+        : {},
+  });
+  const startedAt = await pool.start();
+  await pool.advanceTo(startedAt + 300);
+  const [leader, slow, survivor] = pool.workers as [PoolWorker, PoolWorker, PoolWorker];
+  assert.ok(leader.manager.isLeader);
+  const fromSlow = partitionIds(slow);
+  assert.ok(fromSlow.length > 0);
+  leader.store.cut();
+  slow.store.cut();
+  await pool.advanceUntil(() => survivor.manager.isLeader, "the survivor leads", 2_000);
+  await pool.advanceUntil(() => pool.covered([survivor]), "the survivor covers everything", 5_000);
+  for (const partition of fromSlow) {
+    const released = eventIndex(
+      pool,
+      (e) => e.worker === slow.name && e.type === "changed" && e.removed!.includes(partition),
+      `${partition} released by the cut-off worker`,
+    );
+    const added = eventIndex(
+      pool,
+      (e) => e.worker === survivor.name && e.type === "change" && e.added!.includes(partition),
+      `${partition} added to the survivor`,
+    );
+    assert.ok(released < added, `${partition}: released before the survivor began`);
+  }
+});
