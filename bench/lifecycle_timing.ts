@@ -2,7 +2,7 @@
  * Measures the lifecycle on a real nats-server: time until 1, 5 and 10 workers are stable with a
  * full assignment, a scale-out burst (publications and hand-off latency from the old owner's
  * release to the new owner's start), graceful leader failover, and crash failover (a worker cut
- * off from the server as a crashed process would be). Times in ms. Not a `deno bench` file: these are end-to-end timings driven by
+ * off from the server as a crashed process would be), and start() with a slow (1 s) hook. Times in ms. Not a `deno bench` file: these are end-to-end timings driven by
  * the configured windows and TTLs, printed as a table.
  *
  * Run: deno run -A bench/lifecycle_timing.ts [--runs 3]
@@ -127,6 +127,29 @@ for (let run = 0; run < runs; run++) {
     await Promise.all(managers.map((m) => m.stop()));
     await Promise.all(ncs.map((nc) => nc.close()));
   }
+  // A slow hook: one worker whose onStateChanged takes 1 s per call. start() waits for the hooks
+  // queued before its first onAssignmentChanged (they run in order), never for leadership work.
+  const nc = await connect({ servers: server.url, ...recommendedConnectionOptions });
+  let inHooks = 0;
+  const slow = new Manager({
+    ...timing,
+    connection: nc,
+    group: `timing${group++}`,
+    source: partitions,
+    hooks: {
+      async onStateChanged() {
+        const at = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        inHooks += performance.now() - at;
+      },
+    },
+  });
+  const t0 = performance.now();
+  await slow.start();
+  record("start(), 1 worker, 1 s onStateChanged hook", performance.now() - t0);
+  record("… of which inside that hook before start() resolved", inHooks);
+  await slow.stop();
+  await nc.close();
 }
 
 console.log(

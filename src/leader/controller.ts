@@ -240,7 +240,8 @@ export class Controller {
       this.#trackAway(m.workerId);
     }
     for (const id of absentOwners(publisher.published, members)) {
-      if (this.#absent.has(id)) continue;
+      // A worker that deleted its heartbeat released everything before it did.
+      if (this.#absent.has(id) || membership.hasDeparted(id)) continue;
       const ids = new Set(publisher.published.get(id)!.ids);
       this.#absent.set(id, { deadAt: now + this.#o.config.heartbeatTtlMs, ids });
     }

@@ -47,6 +47,8 @@ export class Membership {
   readonly #bucket: Bucket;
   readonly #options: MembershipOptions;
   readonly #members = new Map<string, MemberView & { revision: number }>();
+  /** Workers whose latest heartbeat entry is a delete marker. */
+  readonly #departed = new Set<string>();
   readonly #abort = new AbortController();
   #watch: KvWatch | undefined;
   #graceUntil = Number.NEGATIVE_INFINITY;
@@ -78,6 +80,7 @@ export class Membership {
       for await (const entry of watch) {
         const known = this.#members.get(entry.key);
         if (entry.operation === "delete") {
+          this.#departed.add(entry.key);
           if (known) {
             this.#members.delete(entry.key);
             this.#options.onLeave(entry.key, "graceful");
@@ -85,6 +88,7 @@ export class Membership {
           continue;
         }
         if (known && known.revision >= entry.revision) continue;
+        this.#departed.delete(entry.key);
         let heartbeat: HeartbeatRecord;
         try {
           heartbeat = decodeHeartbeat(this.#bucket.name, entry.key, entry.value);
@@ -133,6 +137,14 @@ export class Membership {
   /** The live workers. */
   members(): MemberView[] {
     return [...this.#members.values()];
+  }
+
+  /**
+   * Whether the worker's latest heartbeat entry is a deletion: it stopped gracefully (after
+   * releasing everything). A key that expired instead leaves no trace, so it does not count.
+   */
+  hasDeparted(workerId: string): boolean {
+    return this.#departed.has(workerId);
   }
 
   /** One live worker, if known. */

@@ -133,6 +133,24 @@ Deno.test("a deleted heartbeat key is a graceful leave at once", async () => {
   assert.deepEqual(t.events.slice(2), ["leave worker-0 graceful@100", "leave worker-1 dead@3500"]);
 });
 
+Deno.test("a worker whose heartbeat was deleted, even before the watch started, has departed; one that expired has not", async () => {
+  using t = await setup();
+  await t.bucket.put("worker-0", heartbeat());
+  await t.bucket.delete("worker-0"); // a graceful stop before this leader watched
+  await t.bucket.put("worker-1", heartbeat());
+  t.membership.start();
+  await t.membership.ready;
+  assert.equal(t.membership.hasDeparted("worker-0"), true);
+  assert.equal(t.membership.hasDeparted("worker-1"), false);
+  assert.equal(t.membership.hasDeparted("worker-7"), false, "never seen: unknown, not departed");
+  await t.bucket.put("worker-0", heartbeat()); // back again
+  await t.clock.flush();
+  assert.equal(t.membership.hasDeparted("worker-0"), false);
+  await t.bucket.delete("worker-1");
+  await t.clock.flush();
+  assert.equal(t.membership.hasDeparted("worker-1"), true);
+});
+
 Deno.test("a new heartbeat revision resets the liveness timer", async () => {
   using t = await setup();
   await t.bucket.put("worker-0", heartbeat(0));
