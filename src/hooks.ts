@@ -4,12 +4,14 @@
  * which runs in the same lane, and never stops the manager. The manager's own work (applying an
  * assignment, fencing, starting a leader term) never waits in this lane: it queues the hooks it
  * owes the application and waits for them only where the protocol needs it (an assignment is
- * acknowledged to the leader once its hooks have resolved).
+ * acknowledged to the leader once its hooks have resolved). Helpers such as the JetStream consumer
+ * add their own hook sets to the same lane (`Manager.subscribe`), so a revoke waits for them too.
  *
  * @module
  */
 import { PartiError } from "./errors.ts";
-import type { Hooks, Logger } from "./types.ts";
+import { partitionId } from "./partition.ts";
+import type { AssignmentChange, FencingToken, Hooks, Logger } from "./types.ts";
 import type { AppliedChange } from "./worker/applier.ts";
 
 /** The names of the hooks that take arguments from the manager (every hook but `onError`). */
@@ -20,34 +22,75 @@ export type HookArgs<K extends HookName> = Parameters<NonNullable<Hooks[K]>>;
 
 /** Runs the user's hooks one at a time, in order. */
 export class HookQueue {
-  readonly #hooks: Hooks;
+  /** The options' hooks first, then every added set, in the order they were added. */
+  readonly #sets: Hooks[];
   readonly #logger: Logger | undefined;
   #tail: Promise<void> = Promise.resolve();
+  /** What the hooks have been told so far: the last assignment and each partition's token. */
+  #told: AssignmentChange["assignment"] | undefined;
+  readonly #tokens = new Map<string, FencingToken>();
 
   /**
    * @param hooks The application's hooks (all optional).
    * @param logger Receives one line per reported error.
    */
   constructor(hooks: Hooks, logger?: Logger) {
-    this.#hooks = hooks;
+    this.#sets = [hooks];
     this.#logger = logger;
   }
 
   /**
-   * Queues a call of hook `name`.
+   * Queues a call of hook `name` on every hook set.
    *
    * @returns Resolves once the hook (and `onError`, if it threw) has finished; never rejects.
    */
   call<K extends HookName>(name: K, ...args: HookArgs<K>): Promise<void> {
     return this.#enqueue(async () => {
-      const hook = this.#hooks[name] as ((...a: HookArgs<K>) => unknown) | undefined;
-      if (hook === undefined) return;
-      try {
-        await hook.apply(this.#hooks, args);
-      } catch (error) {
-        await this.#report(error, name);
+      if (name === "onAssignmentChanged") this.#remember(args[0] as AssignmentChange);
+      for (const set of [...this.#sets]) await this.#invoke(set, name, args);
+    });
+  }
+
+  /**
+   * Adds a set of hooks, in the lane: it is first told what the hooks were told so far (the
+   * current assignment as "added", with each partition's token), then everything after.
+   *
+   * @returns Removes the set again (also in the lane).
+   */
+  add(hooks: Hooks): () => Promise<void> {
+    void this.#enqueue(async () => {
+      this.#sets.push(hooks);
+      const assignment = this.#told;
+      if (!assignment || assignment.partitions.length === 0) return;
+      const token = { epoch: assignment.epoch, version: assignment.version };
+      const change = { added: assignment.partitions, removed: [], assignment, token };
+      await this.#invoke(hooks, "onAssignmentChanged", [change]);
+      for (const p of assignment.partitions) {
+        await this.#invoke(hooks, "onPartitionAdded", [p, this.#tokens.get(partitionId(p))!]);
       }
     });
+    return () =>
+      this.#enqueue(() => {
+        const i = this.#sets.indexOf(hooks);
+        if (i > 0) this.#sets.splice(i, 1);
+        return Promise.resolve();
+      });
+  }
+
+  #remember(change: AssignmentChange): void {
+    this.#told = change.assignment;
+    for (const p of change.removed) this.#tokens.delete(partitionId(p));
+    for (const p of change.added) this.#tokens.set(partitionId(p), change.token);
+  }
+
+  async #invoke<K extends HookName>(set: Hooks, name: K, args: HookArgs<K>): Promise<void> {
+    const hook = set[name] as ((...a: HookArgs<K>) => unknown) | undefined;
+    if (hook === undefined) return;
+    try {
+      await hook.apply(set, args);
+    } catch (error) {
+      await this.#report(error, name);
+    }
   }
 
   /**
@@ -78,10 +121,12 @@ export class HookQueue {
       ...(code ? { code } : {}),
       ...(hook ? { hook } : {}),
     });
-    try {
-      await this.#hooks.onError?.(error);
-    } catch {
-      // An error hook that throws has nowhere left to report to.
+    for (const set of [...this.#sets]) {
+      try {
+        await set.onError?.(error);
+      } catch {
+        // An error hook that throws has nowhere left to report to.
+      }
     }
   }
 }

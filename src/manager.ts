@@ -16,7 +16,7 @@ import { randomHex } from "./runtime/signal.ts";
 import { Timers } from "./runtime/timers.ts";
 import { openSession, type Session } from "./session.ts";
 import { StateMachine } from "./state.ts";
-import { type Assignment, type FencingToken, State } from "./types.ts";
+import { type Assignment, type FencingToken, type Hooks, State } from "./types.ts";
 
 /** Options of {@link Manager.start}. */
 export interface StartOptions {
@@ -157,6 +157,44 @@ export class Manager implements AsyncDisposable {
       throw error;
     }
     if (this.#abort.signal.aborted) throw new NotStartedError("Manager was stopped while starting");
+  }
+
+  /**
+   * Adds a set of hooks next to the ones given in the options: same lane, same contract (one at a
+   * time, in order, awaited; a revoke is acknowledged to the leader only once these resolved too;
+   * errors go to `onError`). Subscribing while running first tells the new hooks the assignment the
+   * other hooks hold (everything "added", with each partition's fencing token). For libraries
+   * built on a manager, such as `partitionedConsumer()`.
+   *
+   * @param hooks The hooks to add.
+   * @returns A function that removes them again; it resolves once hooks in flight have finished.
+   *
+   * @example Follow the assignment from a second component
+   * ```ts
+   * import { Manager, memoryStore, presets } from "@parti/core";
+   *
+   * const manager = new Manager({
+   *   ...presets.fastTest,
+   *   store: memoryStore(),
+   *   group: "subscribe",
+   *   source: [{ keys: ["a"] }],
+   * });
+   * const owned = new Set<string>();
+   * const unsubscribe = manager.subscribe({
+   *   onPartitionAdded: (p) => void owned.add(p.keys.join("/")),
+   *   onPartitionRemoved: (p) => void owned.delete(p.keys.join("/")),
+   * });
+   * await manager.start();
+   * console.assert(owned.has("a"));
+   * await manager.stop();
+   * await unsubscribe();
+   * ```
+   */
+  subscribe(hooks: Hooks): () => Promise<void> {
+    if (typeof hooks !== "object" || hooks === null) {
+      throw new TypeError("subscribe() needs an object of hooks such as { onAssignmentChanged }");
+    }
+    return this.#hooks.add(hooks);
   }
 
   #requireRunning(): Session {

@@ -103,3 +103,52 @@ Deno.test("hooks are called with the hooks object as this", async () => {
   await new HookQueue(hooks).call("onWorkerJoined", "worker-0");
   assert.equal(hooks.calls, 1);
 });
+
+Deno.test("an added hook set runs after the options' hooks, in the same lane, until removed", async () => {
+  const order: string[] = [];
+  const queue = new HookQueue({ onWorkerJoined: (id) => void order.push(`main ${id}`) });
+  const remove = queue.add({ onWorkerJoined: (id) => void order.push(`added ${id}`) });
+  await queue.call("onWorkerJoined", "worker-1");
+  await remove();
+  await queue.call("onWorkerJoined", "worker-2");
+  assert.deepEqual(order, ["main worker-1", "added worker-1", "main worker-2"]);
+});
+
+Deno.test("a hook set added later is first told the current assignment with each partition's token", async () => {
+  const a = { keys: ["a"] };
+  const b = { keys: ["b"] };
+  const queue = new HookQueue({});
+  const t1 = { epoch: 1, version: 1 };
+  const t2 = { epoch: 1, version: 2 };
+  void queue.call("onAssignmentChanged", {
+    added: [a],
+    removed: [],
+    assignment: { ...t1, partitions: [a] },
+    token: t1,
+  });
+  void queue.call("onAssignmentChanged", {
+    added: [b],
+    removed: [],
+    assignment: { ...t2, partitions: [a, b] },
+    token: t2,
+  });
+  const seen: unknown[] = [];
+  queue.add({
+    onAssignmentChanged: ({ added, removed }) => void seen.push(["changed", added, removed]),
+    onPartitionAdded: (p, token) => void seen.push(["added", p.keys[0], token]),
+  });
+  await queue.idle();
+  assert.deepEqual(seen, [
+    ["changed", [a, b], []],
+    ["added", "a", t1],
+    ["added", "b", t2],
+  ]);
+});
+
+Deno.test("an error is reported to the onError of every hook set", async () => {
+  const seen: string[] = [];
+  const queue = new HookQueue({ onError: (e) => void seen.push(`main ${e.message}`) });
+  queue.add({ onError: (e) => void seen.push(`added ${e.message}`) });
+  await queue.error(new Error("x"));
+  assert.deepEqual(seen, ["main x", "added x"]);
+});
