@@ -47,7 +47,7 @@
  * @module
  */
 
-export { Manager, type StartOptions } from "./src/manager.ts";
+export { Manager, type StartOptions, type Subscription } from "./src/manager.ts";
 export {
   type DegradedOptions,
   type KvOptions,

@@ -18,6 +18,14 @@ import { openSession, type Session } from "./session.ts";
 import { StateMachine } from "./state.ts";
 import { type Assignment, type FencingToken, type Hooks, State } from "./types.ts";
 
+/** What {@link Manager.subscribe} returns. */
+export interface Subscription extends AsyncDisposable {
+  /** Reports a problem through the manager's `onError` hooks and logger, in the hook lane. */
+  reportError(error: unknown): void;
+  /** Removes the hooks; resolves once hooks in flight have finished. Idempotent. */
+  unsubscribe(): Promise<void>;
+}
+
 /** Options of {@link Manager.start}. */
 export interface StartOptions {
   /** Aborting it cancels a pending start, and later stops the manager. */
@@ -167,7 +175,8 @@ export class Manager implements AsyncDisposable {
    * built on a manager, such as `partitionedConsumer()`.
    *
    * @param hooks The hooks to add.
-   * @returns A function that removes them again; it resolves once hooks in flight have finished.
+   * @returns A subscription: `reportError()` reports through the manager's `onError` (and the
+   *   logger); `unsubscribe()` (or `await using`) removes the hooks once hooks in flight finished.
    *
    * @example Follow the assignment from a second component
    * ```ts
@@ -180,21 +189,28 @@ export class Manager implements AsyncDisposable {
    *   source: [{ keys: ["a"] }],
    * });
    * const owned = new Set<string>();
-   * const unsubscribe = manager.subscribe({
+   * const subscription = manager.subscribe({
    *   onPartitionAdded: (p) => void owned.add(p.keys.join("/")),
    *   onPartitionRemoved: (p) => void owned.delete(p.keys.join("/")),
    * });
    * await manager.start();
    * console.assert(owned.has("a"));
    * await manager.stop();
-   * await unsubscribe();
+   * await subscription.unsubscribe();
    * ```
    */
-  subscribe(hooks: Hooks): () => Promise<void> {
+  subscribe(hooks: Hooks): Subscription {
     if (typeof hooks !== "object" || hooks === null) {
       throw new TypeError("subscribe() needs an object of hooks such as { onAssignmentChanged }");
     }
-    return this.#hooks.add(hooks);
+    const remove = this.#hooks.add(hooks);
+    let removed: Promise<void> | undefined;
+    const unsubscribe = () => (removed ??= remove());
+    return {
+      reportError: (error) => void this.#hooks.error(error),
+      unsubscribe,
+      [Symbol.asyncDispose]: unsubscribe,
+    };
   }
 
   #requireRunning(): Session {
