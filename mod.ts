@@ -47,7 +47,8 @@
  * @module
  */
 
-export { Manager, type StartOptions, type Subscription } from "./src/manager.ts";
+export { Manager, type StartOptions } from "./src/manager.ts";
+export type { Subscription } from "./src/hooks.ts";
 export {
   type DegradedOptions,
   type KvOptions,
@@ -93,6 +94,7 @@ export {
   type PartiErrorCode,
   PartitionSourceError,
   RevisionConflictError,
+  RevokeTimeoutError,
   StrategyError,
   WorkerIdExhaustedError,
 } from "./src/errors.ts";

@@ -68,6 +68,8 @@ export interface ResolvedTuning {
   readonly partitionRefreshIntervalMs: number;
   /** See {@link TuningOptions.startupTimeoutMs}. */ readonly startupTimeoutMs: number;
   /** See {@link TuningOptions.shutdownTimeoutMs}. */ readonly shutdownTimeoutMs: number;
+  /** See {@link TuningOptions.revokeTimeoutMs}. */ readonly revokeTimeoutMs: number;
+  /** See {@link TuningOptions.onRevokeTimeout}. */ readonly onRevokeTimeout: "leave" | "wait";
   /** See {@link TuningOptions.operationTimeoutMs}. */ readonly operationTimeoutMs: number;
   /** See {@link TuningOptions.onCoordinationLoss}. */ readonly onCoordinationLoss:
     | "fence"
@@ -109,6 +111,8 @@ export const defaults: ResolvedTuning = Object.freeze({
   partitionRefreshIntervalMs: 0,
   startupTimeoutMs: 30_000,
   shutdownTimeoutMs: 10_000,
+  revokeTimeoutMs: 300_000,
+  onRevokeTimeout: "leave",
   operationTimeoutMs: 10_000,
   onCoordinationLoss: "fence",
   degraded: Object.freeze({
@@ -254,6 +258,14 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
     throw new InvalidConfigError(
       "onCoordinationLoss",
       `must be 'fence' or 'keep', got ${show(onCoordinationLoss)}`,
+    );
+  }
+
+  const onRevokeTimeout = o.onRevokeTimeout ?? defaults.onRevokeTimeout;
+  if (onRevokeTimeout !== "leave" && onRevokeTimeout !== "wait") {
+    throw new InvalidConfigError(
+      "onRevokeTimeout",
+      `must be 'leave' or 'wait', got ${show(onRevokeTimeout)}`,
     );
   }
 
@@ -420,6 +432,8 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
       defaults.operationTimeoutMs,
       true,
     ),
+    revokeTimeoutMs: duration("revokeTimeoutMs", o.revokeTimeoutMs, defaults.revokeTimeoutMs),
+    onRevokeTimeout,
     onCoordinationLoss,
     degraded,
     kv,

@@ -21,7 +21,8 @@ export type PartiErrorCode =
   | "MALFORMED_DATA"
   | "STRATEGY_FAILED"
   | "SOURCE_FAILED"
-  | "TIMEOUT";
+  | "TIMEOUT"
+  | "REVOKE_TIMEOUT";
 
 /**
  * Base class of every error Parti raises on purpose.
@@ -294,6 +295,52 @@ export class PartitionSourceError extends PartiError {
   constructor(message: string, options?: ErrorOptions) {
     super("SOURCE_FAILED", message, options);
     this.name = "PartitionSourceError";
+  }
+}
+
+/**
+ * The application's hooks did not finish a revoke within `revokeTimeoutMs`: a handler is stuck.
+ * With `onRevokeTimeout: "leave"` the worker leaves the group; the fencing token keeps downstream
+ * writes of the stuck handler safe.
+ */
+export class RevokeTimeoutError extends PartiError {
+  /** The partition IDs whose revoke is stuck. */
+  readonly partitions: readonly string[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message What is stuck and what happens next.
+   * @param partitions The partition IDs whose revoke is stuck.
+   */
+  constructor(message: string, partitions: readonly string[]) {
+    super("REVOKE_TIMEOUT", message);
+    this.name = "RevokeTimeoutError";
+    this.partitions = partitions;
+  }
+
+  /**
+   * The error for a stuck revoke, with a message that names the partitions and what happens next.
+   *
+   * @param partitions The partition IDs whose revoke is stuck.
+   * @param timeoutMs The `revokeTimeoutMs` that passed.
+   * @param leave Whether the worker leaves the group (`onRevokeTimeout: "leave"`).
+   * @returns The error.
+   */
+  static stuck(
+    partitions: readonly string[],
+    timeoutMs: number,
+    leave: boolean,
+  ): RevokeTimeoutError {
+    const shown = partitions.slice(0, 5).map((id) => `'${id}'`).join(", ") +
+      (partitions.length > 5 ? ` and ${partitions.length - 5} more` : "");
+    return new RevokeTimeoutError(
+      `The hooks did not finish revoking ${shown} within revokeTimeoutMs (${timeoutMs} ms); ` +
+        (leave
+          ? "leaving the group: the partitions move after heartbeatTtlMs + emergencyGraceMs"
+          : "still waiting (onRevokeTimeout: 'wait')"),
+      partitions,
+    );
   }
 }
 

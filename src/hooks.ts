@@ -20,6 +20,14 @@ export type HookName = Exclude<keyof Hooks, "onError">;
 /** The arguments of hook `K`. */
 export type HookArgs<K extends HookName> = Parameters<NonNullable<Hooks[K]>>;
 
+/** What `Manager.subscribe()` returns. */
+export interface Subscription extends AsyncDisposable {
+  /** Reports a problem through the manager's `onError` hooks and logger, in the hook lane. */
+  reportError(error: unknown): void;
+  /** Removes the hooks; resolves once hooks in flight have finished. Idempotent. */
+  unsubscribe(): Promise<void>;
+}
+
 /** Runs the user's hooks one at a time, in order. */
 export class HookQueue {
   /** The options' hooks first, then every added set, in the order they were added. */

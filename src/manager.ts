@@ -9,7 +9,7 @@
 import { type ManagerOptions, resolveConfig, type ResolvedConfig } from "./config.ts";
 import { weightedConsistentHash } from "./engine/mod.ts";
 import { AlreadyStartedError, NotStartedError, OperationTimeoutError } from "./errors.ts";
-import { HookQueue } from "./hooks.ts";
+import { HookQueue, type Subscription } from "./hooks.ts";
 import { type Partition, partitionId } from "./partition.ts";
 import type { Topology } from "./protocol/group_view.ts";
 import { randomHex } from "./runtime/signal.ts";
@@ -17,14 +17,6 @@ import { Timers } from "./runtime/timers.ts";
 import { openSession, type Session } from "./session.ts";
 import { StateMachine } from "./state.ts";
 import { type Assignment, type FencingToken, type Hooks, State } from "./types.ts";
-
-/** What {@link Manager.subscribe} returns. */
-export interface Subscription extends AsyncDisposable {
-  /** Reports a problem through the manager's `onError` hooks and logger, in the hook lane. */
-  reportError(error: unknown): void;
-  /** Removes the hooks; resolves once hooks in flight have finished. Idempotent. */
-  unsubscribe(): Promise<void>;
-}
 
 /** Options of {@link Manager.start}. */
 export interface StartOptions {
@@ -182,21 +174,12 @@ export class Manager implements AsyncDisposable {
    * ```ts
    * import { Manager, memoryStore, presets } from "@parti/core";
    *
-   * const manager = new Manager({
-   *   ...presets.fastTest,
-   *   store: memoryStore(),
-   *   group: "subscribe",
-   *   source: [{ keys: ["a"] }],
-   * });
+   * const manager = new Manager({ ...presets.fastTest, store: memoryStore(), group: "g", source: [{ keys: ["a"] }] });
    * const owned = new Set<string>();
-   * const subscription = manager.subscribe({
-   *   onPartitionAdded: (p) => void owned.add(p.keys.join("/")),
-   *   onPartitionRemoved: (p) => void owned.delete(p.keys.join("/")),
-   * });
+   * await using _ = manager.subscribe({ onPartitionAdded: (p) => void owned.add(p.keys[0]!) });
    * await manager.start();
    * console.assert(owned.has("a"));
    * await manager.stop();
-   * await subscription.unsubscribe();
    * ```
    */
   subscribe(hooks: Hooks): Subscription {
@@ -226,7 +209,7 @@ export class Manager implements AsyncDisposable {
    * @throws {NotStartedError} If the manager is not running.
    */
   refreshPartitions(): Promise<void> {
-    return this.#requireRunning().refreshPartitions();
+    return this.#requireRunning().control.refreshPartitions();
   }
 
   /**
@@ -236,7 +219,7 @@ export class Manager implements AsyncDisposable {
    * @throws {NotStartedError} If the manager is not running.
    */
   triggerRebalance(): Promise<void> {
-    return this.#requireRunning().triggerRebalance();
+    return this.#requireRunning().control.triggerRebalance();
   }
 
   /**
@@ -251,7 +234,7 @@ export class Manager implements AsyncDisposable {
   drainWorker(workerId: string): Promise<boolean> {
     const session = this.#requireRunning();
     checkWorkerId("drainWorker", workerId);
-    return session.setDrained(workerId, true);
+    return session.control.setDrained(workerId, true);
   }
 
   /**
@@ -265,7 +248,7 @@ export class Manager implements AsyncDisposable {
   undrainWorker(workerId: string): Promise<boolean> {
     const session = this.#requireRunning();
     checkWorkerId("undrainWorker", workerId);
-    return session.setDrained(workerId, false);
+    return session.control.setDrained(workerId, false);
   }
 
   /**
@@ -275,7 +258,7 @@ export class Manager implements AsyncDisposable {
    * @throws {NotStartedError} If the manager is not running.
    */
   getAssignments(): Promise<Map<string, Assignment>> {
-    return this.#requireRunning().getAssignments();
+    return this.#requireRunning().control.getAssignments();
   }
 
   /**
@@ -285,7 +268,7 @@ export class Manager implements AsyncDisposable {
    * @throws {NotStartedError} If the manager is not running.
    */
   getTopology(): Promise<Topology> {
-    return this.#requireRunning().getTopology();
+    return this.#requireRunning().control.getTopology();
   }
 
   /**

@@ -158,6 +158,23 @@ export interface TuningOptions {
    * @default {"fence"}
    */
   readonly onCoordinationLoss?: "fence" | "keep";
+  /**
+   * How long `onAssignmentChanged` (and the other hooks of the same change) may take to finish a
+   * revoke before it counts as stuck (Kafka's `max.poll.interval.ms`); 0 = never. A stuck revoke is
+   * reported as a `RevokeTimeoutError`: to the logger at once, to `onError` once the hook lane
+   * moves again.
+   * @default {300000}
+   */
+  readonly revokeTimeoutMs?: number;
+  /**
+   * What a worker with a stuck revoke does: `"leave"` leaves the group — it releases everything,
+   * stops heartbeating and resigns, so the leader reassigns its partitions after the usual
+   * `heartbeatTtlMs` + `emergencyGraceMs` (the stuck handler may still be running then: downstream
+   * writes stay safe only through the fencing token); `"wait"` keeps the partitions unowned until
+   * the hook returns.
+   * @default {"leave"}
+   */
+  readonly onRevokeTimeout?: "leave" | "wait";
   /** Degraded-mode settings. */
   readonly degraded?: DegradedOptions;
   /** Bucket settings. */

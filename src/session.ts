@@ -19,15 +19,15 @@ import {
   CoordinationUnavailableError,
   NotStartedError,
   type RevisionConflictError,
+  RevokeTimeoutError,
   toError,
 } from "./errors.ts";
 import { assignmentHooks, type HookQueue } from "./hooks.ts";
+import { GroupControl } from "./control.ts";
 import { Leadership } from "./leadership.ts";
-import { readAssignments, readTopology, type Topology } from "./protocol/group_view.ts";
 import { type GroupBuckets, openGroupBuckets } from "./protocol/buckets.ts";
 import { META_KEY } from "./protocol/keys.ts";
 import { decodeMeta, digestIds, encode, type HeartbeatRecord } from "./protocol/records.ts";
-import { sendRequest, setDrained } from "./protocol/requests.ts";
 import { retrying } from "./runtime/retry.ts";
 import { abortable } from "./runtime/signal.ts";
 import type { Timers } from "./runtime/timers.ts";
@@ -133,8 +133,15 @@ export class Session {
   readonly #election: LeaderElection;
   readonly #health: DegradedMonitor;
   readonly #leadership: Leadership;
+  /** The control calls (`Manager.refreshPartitions()`, `drainWorker()`, `getTopology()`, …). */
+  readonly control: GroupControl;
   /** `onCoordinationLoss: "keep"`: the fence deadline passed and the worker kept serving. */
   #pastDeadline = false;
+  /**
+   * Left the group (a stuck revoke): no heartbeat, no lease, nothing owned; on stop the heartbeat
+   * and the ID are left to expire, so the leader moves the partitions only after TTL + grace.
+   */
+  #left = false;
   #recreating: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -153,6 +160,8 @@ export class Session {
         this.#refreshState();
         this.#heartbeat.wake();
       },
+      revokeTimeoutMs: c.revokeTimeoutMs,
+      onRevokeTimeout: (ids) => this.#revokeTimedOut(ids),
     });
     this.#health = new DegradedMonitor({
       settings: c.degraded,
@@ -209,6 +218,12 @@ export class Session {
       hooks: ctx.hooks,
       isLeader: () => this.#election.isLeader,
       onChange: () => this.#refreshState(),
+      onError: report,
+    });
+    this.control = new GroupControl({
+      buckets: parts.buckets,
+      workerId: parts.workerId,
+      leading: () => (this.isLeader ? this.#leadership.controller : undefined),
       onError: report,
     });
     this.#election = new LeaderElection(parts.buckets.leader, {
@@ -283,7 +298,7 @@ export class Session {
   #refreshState(): void {
     if (this.#stopping) return;
     this.#ctx.state.set(workingState({
-      degraded: this.#applier.fenced || this.#pastDeadline || this.#health.degraded,
+      degraded: this.#left || this.#applier.fenced || this.#pastDeadline || this.#health.degraded,
       hasFirstAssignment: this.#applier.hasFirstAssignment,
       leader: this.#leadership.state,
     }));
@@ -303,6 +318,29 @@ export class Session {
       this.#pastDeadline = true;
       this.#refreshState();
     }
+  }
+
+  /** The application's hooks are stuck on a revoke (see `revokeTimeoutMs`). */
+  #revokeTimedOut(ids: readonly string[]): void {
+    const c = this.#ctx.config;
+    const leave = c.onRevokeTimeout === "leave";
+    const error = RevokeTimeoutError.stuck(ids, c.revokeTimeoutMs, leave);
+    // At once to the logger: onError runs in the hook lane, which the stuck hook is blocking.
+    c.logger?.error(error.message, { code: error.code, workerId: this.workerId });
+    void this.#ctx.hooks.error(error);
+    if (leave) void this.#leave();
+  }
+
+  /** Leaves the group without a trace an early successor could act on (see `#left`). */
+  async #leave(): Promise<void> {
+    if (this.#left || this.#stopping) return;
+    this.#left = true;
+    this.#refreshState();
+    this.#watch.stop();
+    void this.#applier.releaseAll(true);
+    await this.#heartbeat.stop();
+    await this.#leadership.close();
+    await this.#election.stop();
   }
 
   /** Another process holds our ID now: release everything at once and stop. */
@@ -355,38 +393,6 @@ export class Session {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Control, from any worker: on the leader directly, else through the control keys.
-
-  /** See `Manager.refreshPartitions`. */
-  async refreshPartitions(): Promise<void> {
-    const controller = this.#leadership.controller;
-    if (controller && this.isLeader) return await controller.refreshPartitions();
-    await sendRequest(this.#p.buckets.assignments, "refresh", this.workerId);
-  }
-
-  /** See `Manager.triggerRebalance`. */
-  async triggerRebalance(): Promise<void> {
-    const controller = this.#leadership.controller;
-    if (controller && this.isLeader) return controller.triggerRebalance();
-    await sendRequest(this.#p.buckets.assignments, "rebalance", this.workerId);
-  }
-
-  /** See `Manager.drainWorker` / `Manager.undrainWorker`. */
-  setDrained(workerId: string, drained: boolean): Promise<boolean> {
-    return setDrained(this.#p.buckets.assignments, workerId, drained, (e) => this.#report(e));
-  }
-
-  /** See `Manager.getAssignments`. */
-  getAssignments(): Promise<Map<string, Assignment>> {
-    return readAssignments(this.#p.buckets.assignments, (e) => this.#report(e));
-  }
-
-  /** See `Manager.getTopology`. */
-  getTopology(): Promise<Topology> {
-    return readTopology(this.#p.buckets, (e) => this.#report(e));
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Shutdown.
 
   /** Stops the run in order (see the module doc), bounded by `shutdownTimeoutMs`. Idempotent. */
@@ -404,13 +410,25 @@ export class Session {
     this.#watch.stop();
     // Hooks in flight finish first (bounded), then everything owned is revoked through them,
     // while the heartbeat keeps saying this worker may still hold it.
-    await Promise.race([this.#applier.releaseAll(false), budget]);
+    const released = await Promise.race([
+      this.#applier.releaseAll(false).then(() => true),
+      budget.then(() => false),
+    ]);
+    if (!released && !this.#left) {
+      // A hook is stuck: deleting the heartbeat would let the leader move its partitions at once.
+      c.logger?.error("Hooks did not finish within shutdownTimeoutMs; leaving the group", {
+        workerId: this.workerId,
+      });
+      this.#left = true;
+    }
     await this.#heartbeat.stop();
     const cleanup = async () => {
       await this.#leadership.close();
       await this.#election.stop();
       const { heartbeats } = this.#p.buckets;
-      if (c.instance !== undefined) {
+      if (this.#left) {
+        // Left with a hook still running: the heartbeat and the ID expire by themselves.
+      } else if (c.instance !== undefined) {
         // Static membership: a process with a stable instance name is expected back (a rolling
         // restart). It keeps its ID and leaves a heartbeat saying it holds nothing; the leader
         // keeps its partitions reserved for emergencyGraceMs so a quick restart moves nothing.
@@ -424,6 +442,7 @@ export class Session {
     await Promise.race([cleanup().catch(report), budget]);
     state.set(State.Shutdown);
     await Promise.race([hooks.idle(), budget]);
+    this.#applier.close();
     budgetTimer.abort();
   }
 }

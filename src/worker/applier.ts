@@ -47,6 +47,10 @@ export interface ApplierOptions {
   readonly acceptAfter: number;
   /** The acknowledged state changed (the heartbeat should report it, the state may change). */
   readonly onAcknowledged: () => void;
+  /** How long the hooks of a change with removals may take before it counts as stuck (0 = never). */
+  readonly revokeTimeoutMs: number;
+  /** A change's removals were not finished within `revokeTimeoutMs`; called once per change. */
+  readonly onRevokeTimeout: (partitionIds: readonly string[]) => void;
 }
 
 const EMPTY: Assignment = Object.freeze({ epoch: 0, version: 0, partitions: Object.freeze([]) });
@@ -65,6 +69,8 @@ export class Applier {
   /** Applications wait here for the reclaim embargo, one after another, in arrival order. */
   #lane: Promise<void> = Promise.resolve();
   #lastRelease: Promise<void> = Promise.resolve();
+  /** Cancels of the revoke timers running (see `revokeTimeoutMs`). */
+  readonly #revokeTimers = new Set<() => void>();
   /** Resolves once the first assignment's hooks have resolved. */
   readonly firstApplied: Promise<void> = new Promise((resolve) => (this.#resolveFirst = resolve));
 
@@ -150,13 +156,14 @@ export class Applier {
     const removed = this.#assignment.partitions;
     // Nothing left to release: wait for the release that emptied it, if one is still running.
     if (removed.length === 0) return this.#lastRelease;
-    this.#lastRelease = this.#release(removed);
+    this.#lastRelease = this.#release(removed, fence);
     return this.#lastRelease;
   }
 
-  async #release(removed: readonly Partition[]): Promise<void> {
+  async #release(removed: readonly Partition[], fence: boolean): Promise<void> {
     const { epoch, version } = this.#accepted;
-    await this.#change({ epoch, version, partitions: [] }, [], removed, false);
+    // On shutdown, stop() bounds the wait itself (shutdownTimeoutMs): no revoke timer.
+    await this.#change({ epoch, version, partitions: [] }, [], removed, false, fence);
     // Hooks of later versions may have run meanwhile; what they added is released by now too,
     // unless a newer assignment was taken after this release.
     if (this.#assignment.partitions.length === 0) {
@@ -171,6 +178,7 @@ export class Applier {
     added: readonly Partition[],
     removed: readonly Partition[],
     force: boolean,
+    watchRevoke = true,
   ): Promise<void> {
     // Removals become visible before the hooks run, so nobody reads a partition as still owned
     // after it was handed to the application as "stop".
@@ -184,7 +192,27 @@ export class Applier {
       return held;
     });
     for (const p of added) this.#tokens.set(partitionId(p), token);
-    return this.#o.tell({ change: { added, removed, assignment, token }, released });
+    const told = this.#o.tell({ change: { added, removed, assignment, token }, released });
+    const { revokeTimeoutMs, timers } = this.#o;
+    if (watchRevoke && removed.length > 0 && revokeTimeoutMs > 0) {
+      const ids = removed.map(partitionId);
+      const cancel = timers.setTimeout(() => {
+        this.#revokeTimers.delete(cancel);
+        this.#o.onRevokeTimeout(ids);
+      }, revokeTimeoutMs);
+      this.#revokeTimers.add(cancel);
+      void told.then(() => {
+        this.#revokeTimers.delete(cancel);
+        cancel();
+      });
+    }
+    return told;
+  }
+
+  /** Cancels every revoke timer: the worker stopped, no timer may outlive it. */
+  close(): void {
+    for (const cancel of this.#revokeTimers) cancel();
+    this.#revokeTimers.clear();
   }
 
   /** Acknowledgements only move forward (they resolve in hook order, which is arrival order). */

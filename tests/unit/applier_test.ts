@@ -21,6 +21,8 @@ function setup(hooks: Hooks = {}, acceptAfter = Number.NEGATIVE_INFINITY) {
     signal: abort.signal,
     acceptAfter,
     onAcknowledged: () => acks++,
+    revokeTimeoutMs: 0,
+    onRevokeTimeout: () => {},
   });
   return { clock, abort, applier, acks: () => acks };
 }

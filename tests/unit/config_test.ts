@@ -46,6 +46,8 @@ Deno.test("resolveConfig() applies the documented defaults", () => {
   assert.equal(config.shutdownTimeoutMs, 10_000);
   assert.equal(config.operationTimeoutMs, 10_000);
   assert.equal(config.onCoordinationLoss, "fence");
+  assert.equal(config.revokeTimeoutMs, 300_000);
+  assert.equal(config.onRevokeTimeout, "leave");
   assert.deepEqual(config.degraded, defaults.degraded);
   assert.deepEqual(config.kv, { replicas: 1, storage: "file" });
 });
@@ -153,6 +155,12 @@ Deno.test("durations that drive timers must be greater than zero", () => {
 
 Deno.test("onCoordinationLoss accepts only 'fence' and 'keep'", () => {
   rejects({ onCoordinationLoss: "drop" }, "onCoordinationLoss");
+});
+
+Deno.test("revokeTimeoutMs is a duration and onRevokeTimeout accepts only 'leave' and 'wait'", () => {
+  rejects({ revokeTimeoutMs: -1 }, "revokeTimeoutMs");
+  rejects({ revokeTimeoutMs: Number.NaN }, "revokeTimeoutMs");
+  rejects({ onRevokeTimeout: "crash" }, "onRevokeTimeout");
 });
 
 Deno.test("degraded options are validated with their dotted names", () => {

@@ -14,6 +14,7 @@ import {
   type PartiErrorCode,
   PartitionSourceError,
   RevisionConflictError,
+  RevokeTimeoutError,
   StrategyError,
   toError,
   WorkerIdExhaustedError,
@@ -39,6 +40,7 @@ Deno.test("every error code has a subclass, and its instances carry that code", 
     STRATEGY_FAILED: [new StrategyError("x"), "StrategyError"],
     SOURCE_FAILED: [new PartitionSourceError("x"), "PartitionSourceError"],
     TIMEOUT: [new OperationTimeoutError("x"), "OperationTimeoutError"],
+    REVOKE_TIMEOUT: [new RevokeTimeoutError("x", ["p/1"]), "RevokeTimeoutError"],
   };
   for (const [code, [error, name]] of Object.entries(byCode)) {
     assert.ok(error instanceof PartiError, name);

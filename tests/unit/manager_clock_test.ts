@@ -432,3 +432,75 @@ Deno.test("a new leader treats an owner it never saw as alive for a TTL: a slow 
     assert.ok(released < added, `${partition}: released before the survivor began`);
   }
 });
+
+/** A logger that keeps the error lines, with the fake time they were written at. */
+function errorLog(pool: () => ClockPool) {
+  const lines: { at: number; message: string; code: unknown }[] = [];
+  const logger = {
+    debug() {},
+    info() {},
+    warn() {},
+    error: (message: string, fields?: Record<string, unknown>) =>
+      void lines.push({ at: pool().clock.now(), message, code: fields?.code }),
+  };
+  return { lines, logger };
+}
+
+for (const mode of ["leave", "wait"] as const) {
+  Deno.test(`a revoke stuck past revokeTimeoutMs is reported at that instant; onRevokeTimeout '${mode}' ${mode === "leave" ? "leaves the group, so its partitions move after TTL + grace" : "keeps them unowned until the hook returns"}`, async () => {
+    const revokeTimeoutMs = 500;
+    const stuckMs = 3_000;
+    let poolRef: ClockPool | undefined;
+    const log = errorLog(() => poolRef!);
+    await using pool = await clockPool({
+      count: 2,
+      tuning: { revokeTimeoutMs, onRevokeTimeout: mode },
+      perWorker: (i, sleep) =>
+        i === 1
+          ? {
+            logger: log.logger,
+            hooks: {
+              async onAssignmentChanged({ removed }) {
+                if (removed.length > 0) await sleep(stuckMs); // a stuck handler
+              },
+            },
+          }
+          : {},
+    });
+    poolRef = pool;
+    const startedAt = await pool.start();
+    await pool.advanceTo(startedAt + 300);
+    const [, stuck] = pool.workers as [PoolWorker, PoolWorker];
+    const held = partitionIds(stuck);
+    assert.ok(held.length > 0);
+    const newcomer = pool.add();
+    await join(pool, [newcomer]);
+    const revokedAt = await pool.advanceUntil(
+      () => held.some((p) => !partitionIds(stuck).includes(p)),
+      "the stuck worker is revoked",
+      1_000,
+      1,
+    );
+    await pool.advanceTo(revokedAt + revokeTimeoutMs - 1, 1);
+    assert.equal(log.lines.length, 0, "reported early");
+    await pool.advance(1, 1);
+    assert.equal(log.lines.length, 1);
+    assert.equal(log.lines[0]!.code, "REVOKE_TIMEOUT");
+    assert.equal(log.lines[0]!.at, revokedAt + revokeTimeoutMs);
+    const revoked = held.filter((p) => !partitionIds(stuck).includes(p));
+    if (mode === "leave") {
+      // No heartbeat after the stuck revoke's timeout: dead after TTL (+ a liveness check), then
+      // the emergency grace; nothing of it moves before the TTL has passed.
+      await pool.advanceTo(revokedAt + revokeTimeoutMs + HEARTBEAT_TTL_MS - 1, 1);
+      assert.ok(revoked.every((p) => !partitionIds(newcomer).includes(p)), "not before the TTL");
+      await pool.advanceUntil(() => pool.covered([pool.workers[0]!, newcomer]), "covered", 2_000);
+      assert.equal(stuck.manager.state, "degraded");
+      assert.deepEqual(partitionIds(stuck), []);
+    } else {
+      // Still waiting: the revoked partitions stay unowned while the hook runs.
+      await pool.advanceTo(revokedAt + stuckMs - 1, 10);
+      assert.ok(revoked.every((p) => !partitionIds(newcomer).includes(p)), "held back while stuck");
+      await pool.advanceUntil(() => pool.covered(), "handed over once the hook returned", 1_000);
+    }
+  });
+}

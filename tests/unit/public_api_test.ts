@@ -81,6 +81,7 @@ Deno.test("mod.ts exports exactly the documented runtime values", () => {
     "PartitionSourceError",
     "PollingSource",
     "RevisionConflictError",
+    "RevokeTimeoutError",
     "State",
     "StaticSource",
     "StrategyError",
