@@ -59,6 +59,7 @@ export {
 export {
   type Assignment,
   type AssignmentChange,
+  type ChangeReason,
   type DegradedAlertLevel,
   type FencingToken,
   type Hooks,

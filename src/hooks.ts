@@ -71,7 +71,14 @@ export class HookQueue {
       const assignment = this.#told;
       if (!assignment || assignment.partitions.length === 0) return;
       const token = { epoch: assignment.epoch, version: assignment.version };
-      const change = { added: assignment.partitions, removed: [], assignment, token };
+      const change: AssignmentChange = {
+        added: assignment.partitions,
+        removed: [],
+        removedTokens: [],
+        reason: "assigned",
+        assignment,
+        token,
+      };
       await this.#invoke(hooks, "onAssignmentChanged", [change]);
       for (const p of assignment.partitions) {
         await this.#invoke(hooks, "onPartitionAdded", [p, this.#tokens.get(partitionId(p))!]);
@@ -147,9 +154,11 @@ export class HookQueue {
  * @returns A function that queues them and resolves once the last one has finished.
  */
 export function assignmentHooks(queue: HookQueue): (applied: AppliedChange) => Promise<void> {
-  return ({ change, released }) => {
+  return ({ change }) => {
     let last = queue.call("onAssignmentChanged", change);
-    change.removed.forEach((p, i) => (last = queue.call("onPartitionRemoved", p, released[i]!)));
+    change.removed.forEach((p, i) => {
+      last = queue.call("onPartitionRemoved", p, change.removedTokens[i]!);
+    });
     for (const p of change.added) last = queue.call("onPartitionAdded", p, change.token);
     return last;
   };

@@ -89,6 +89,7 @@ export class Manager implements AsyncDisposable {
 
   /** The current state (see {@link State}). */
   get state(): State {
+    this.#session?.checkFence();
     return this.#state.current;
   }
 
@@ -293,8 +294,6 @@ export class Manager implements AsyncDisposable {
   }
 }
 
-function checkWorkerId(method: string, workerId: unknown): void {
-  if (typeof workerId !== "string" || workerId.length === 0) {
-    throw new TypeError(`${method}() needs a worker ID such as 'worker-3'`);
-  }
+function checkWorkerId(method: string, id: unknown): void {
+  if (typeof id !== "string" || !id) throw new TypeError(`${method}() needs an ID like 'worker-3'`);
 }

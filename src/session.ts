@@ -26,8 +26,8 @@ import { assignmentHooks, type HookQueue } from "./hooks.ts";
 import { GroupControl } from "./control.ts";
 import { Leadership } from "./leadership.ts";
 import { type GroupBuckets, openGroupBuckets } from "./protocol/buckets.ts";
-import { META_KEY } from "./protocol/keys.ts";
-import { decodeMeta, digestIds, encode, type HeartbeatRecord } from "./protocol/records.ts";
+import { readPublishedEpoch } from "./protocol/group_view.ts";
+import { digestIds, encode, type HeartbeatRecord } from "./protocol/records.ts";
 import { retrying } from "./runtime/retry.ts";
 import { abortable } from "./runtime/signal.ts";
 import type { Timers } from "./runtime/timers.ts";
@@ -232,7 +232,9 @@ export class Session {
       nonce: ctx.nonce,
       leaseMs: c.electionLeaseMs,
       timers: ctx.timers,
-      minEpoch: () => this.#durableEpoch(),
+      // The highest epoch recorded outside the lease: the held assignment, the last publication.
+      minEpoch: async () =>
+        Math.max(this.#applier.accepted.epoch, await readPublishedEpoch(parts.buckets, report)),
       onChange: (isLeader, epoch) => this.#leadership.change(isLeader, epoch),
       onError: report,
     });
@@ -250,12 +252,22 @@ export class Session {
 
   /** The assignment the application was last told about. */
   get assignment(): Assignment {
+    this.checkFence();
     return this.#applier.assignment;
   }
 
   /** The fencing token of an owned partition. */
   fencingToken(id: string): FencingToken | undefined {
+    this.checkFence();
     return this.#applier.fencingToken(id);
+  }
+
+  /**
+   * Applies the fence now if its deadline has passed: read paths call it, so that after a stall
+   * (GC, SIGSTOP, a frozen VM) nothing reads as owned for even one fence-timer tick.
+   */
+  checkFence(): void {
+    if (!this.#left && !this.#stopping) this.#onFenceCheck(this.#heartbeat.check());
   }
 
   /**
@@ -311,7 +323,7 @@ export class Session {
         workerId: this.workerId,
       });
       // At once, not behind the application's hooks: from here on nothing is owned.
-      void this.#applier.releaseAll(true);
+      void this.#applier.releaseAll("fenced");
       this.#refreshState();
     } else if (decision === "keep" && !this.#pastDeadline) {
       // Availability over exclusivity: keep serving the last assignment, visibly degraded.
@@ -337,7 +349,7 @@ export class Session {
     this.#left = true;
     this.#refreshState();
     this.#watch.stop();
-    void this.#applier.releaseAll(true);
+    void this.#applier.releaseAll("left");
     await this.#heartbeat.stop();
     await this.#leadership.close();
     await this.#election.stop();
@@ -355,21 +367,8 @@ export class Session {
     this.#ctx.config.logger?.error("Worker ID lost to another process", {
       workerId: this.workerId,
     });
-    await this.#applier.releaseAll(true);
+    await this.#applier.releaseAll("idLost");
     this.#ctx.onFatal();
-  }
-
-  /** The highest epoch recorded outside the lease: the held assignment and the last publication. */
-  async #durableEpoch(): Promise<number> {
-    let epoch = this.#applier.accepted.epoch;
-    const bucket = this.#p.buckets.assignments;
-    try {
-      const meta = await bucket.get(META_KEY);
-      if (meta) epoch = Math.max(epoch, decodeMeta(bucket.name, META_KEY, meta.value).epoch);
-    } catch (error) {
-      this.#report(toError(error));
-    }
-    return epoch;
   }
 
   #report(error: Error): void {
@@ -411,7 +410,7 @@ export class Session {
     // Hooks in flight finish first (bounded), then everything owned is revoked through them,
     // while the heartbeat keeps saying this worker may still hold it.
     const released = await Promise.race([
-      this.#applier.releaseAll(false).then(() => true),
+      this.#applier.releaseAll("shutdown").then(() => true),
       budget.then(() => false),
     ]);
     if (!released && !this.#left) {

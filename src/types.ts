@@ -66,9 +66,21 @@ export interface AssignmentChange {
   readonly added: readonly Partition[];
   /** Partitions this worker lost. */
   readonly removed: readonly Partition[];
+  /** The fencing token each of `removed` was held by, in the same order. */
+  readonly removedTokens: readonly FencingToken[];
+  /**
+   * Why: `"assigned"` (a publication that only adds), `"moved"` (a publication took partitions
+   * away: finish the message in hand, then stop), `"fenced"` (coordination was lost: another worker
+   * may own them soon, drop work in hand), `"shutdown"` (`stop()`), `"idLost"` (another process took
+   * this worker's ID), `"left"` (a revoke was stuck past `revokeTimeoutMs`).
+   */
+  readonly reason: ChangeReason;
   /** The assignment now held. */
   readonly assignment: Assignment;
 }
+
+/** Why an assignment changed; see {@link AssignmentChange.reason}. */
+export type ChangeReason = "assigned" | "moved" | "fenced" | "shutdown" | "idLost" | "left";
 
 /** Severity of a degraded-mode alert, escalating with time spent degraded. */
 export type DegradedAlertLevel = "info" | "warn" | "error" | "critical";

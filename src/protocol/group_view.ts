@@ -153,3 +153,21 @@ export async function readTopology(
     workers,
   };
 }
+
+/**
+ * The epoch of the latest publication (0 when none, or when the summary is unreadable, which is
+ * reported): a new leader numbers its term above it even when the lease key itself expired.
+ */
+export async function readPublishedEpoch(
+  buckets: { readonly assignments: Bucket },
+  onError: (error: Error) => void,
+): Promise<number> {
+  const bucket = buckets.assignments;
+  try {
+    const meta = await bucket.get(META_KEY);
+    return meta ? decodeMeta(bucket.name, META_KEY, meta.value).epoch : 0;
+  } catch (error) {
+    onError(toError(error));
+    return 0;
+  }
+}

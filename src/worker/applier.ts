@@ -11,7 +11,7 @@
 import { type Partition, partitionId } from "../partition.ts";
 import { compareVersions } from "../protocol/records.ts";
 import type { Timers } from "../runtime/timers.ts";
-import type { Assignment, AssignmentChange, FencingToken } from "../types.ts";
+import type { Assignment, AssignmentChange, ChangeReason, FencingToken } from "../types.ts";
 import type { ReceivedAssignment } from "./assignment_watch.ts";
 
 /** What the heartbeat reports: a version whose hooks have resolved, and what was held then. */
@@ -24,13 +24,14 @@ export interface Acknowledged {
   readonly ids: readonly string[];
 }
 
-/** A change the application must be told about, with the tokens the removed partitions had. */
+/** A change the application must be told about. */
 export interface AppliedChange {
   /** What `onAssignmentChanged` receives. */
   readonly change: AssignmentChange;
-  /** The fencing token each of `change.removed` was held by, in the same order. */
-  readonly released: readonly FencingToken[];
 }
+
+/** Why everything is released: the fence, a stuck revoke, a lost ID, or `stop()`. */
+export type ReleaseReason = Exclude<ChangeReason, "assigned" | "moved">;
 
 /** Options of {@link Applier}. */
 export interface ApplierOptions {
@@ -128,7 +129,8 @@ export class Applier {
         partitions: [...after.values()],
       };
       const first = !this.#first;
-      const done = this.#change(assignment, added, removed, first);
+      const reason = removed.length > 0 ? "moved" : "assigned";
+      const done = this.#change(assignment, added, removed, first, reason);
       const ack: Acknowledged = { ...this.#accepted, ids: [...after.keys()] };
       // Not awaited here: the next assignment may be taken while these hooks run; its hooks
       // queue behind them and its acknowledgement follows theirs.
@@ -148,22 +150,22 @@ export class Applier {
    * token is held from now on; the hooks are told (everything removed) after those already
    * queued.
    *
-   * @param fence Whether this is the fence (the worker then only takes a newer version).
+   * @param reason Why; anything but `"shutdown"` fences (the worker then only takes a newer version).
    * @returns Resolves once the removal hooks have resolved and the release is acknowledged.
    */
-  releaseAll(fence: boolean): Promise<void> {
-    if (fence) this.#fenced = true;
+  releaseAll(reason: ReleaseReason): Promise<void> {
+    if (reason !== "shutdown") this.#fenced = true;
     const removed = this.#assignment.partitions;
     // Nothing left to release: wait for the release that emptied it, if one is still running.
     if (removed.length === 0) return this.#lastRelease;
-    this.#lastRelease = this.#release(removed, fence);
+    this.#lastRelease = this.#release(removed, reason);
     return this.#lastRelease;
   }
 
-  async #release(removed: readonly Partition[], fence: boolean): Promise<void> {
+  async #release(removed: readonly Partition[], reason: ReleaseReason): Promise<void> {
     const { epoch, version } = this.#accepted;
     // On shutdown, stop() bounds the wait itself (shutdownTimeoutMs): no revoke timer.
-    await this.#change({ epoch, version, partitions: [] }, [], removed, false, fence);
+    await this.#change({ epoch, version, partitions: [] }, [], removed, false, reason);
     // Hooks of later versions may have run meanwhile; what they added is released by now too,
     // unless a newer assignment was taken after this release.
     if (this.#assignment.partitions.length === 0) {
@@ -178,7 +180,7 @@ export class Applier {
     added: readonly Partition[],
     removed: readonly Partition[],
     force: boolean,
-    watchRevoke = true,
+    reason: ChangeReason,
   ): Promise<void> {
     // Removals become visible before the hooks run, so nobody reads a partition as still owned
     // after it was handed to the application as "stop".
@@ -192,9 +194,11 @@ export class Applier {
       return held;
     });
     for (const p of added) this.#tokens.set(partitionId(p), token);
-    const told = this.#o.tell({ change: { added, removed, assignment, token }, released });
+    const told = this.#o.tell({
+      change: { added, removed, removedTokens: released, reason, assignment, token },
+    });
     const { revokeTimeoutMs, timers } = this.#o;
-    if (watchRevoke && removed.length > 0 && revokeTimeoutMs > 0) {
+    if (reason !== "shutdown" && removed.length > 0 && revokeTimeoutMs > 0) {
       const ids = removed.map(partitionId);
       const cancel = timers.setTimeout(() => {
         this.#revokeTimers.delete(cancel);

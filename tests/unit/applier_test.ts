@@ -95,7 +95,7 @@ Deno.test("releasing everything is visible at once even while an earlier hook st
   });
   t.applier.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
   await t.clock.flush();
-  const released = t.applier.releaseAll(true);
+  const released = t.applier.releaseAll("fenced");
   // Nothing is owned from this instant, although the hook for version 1 has not returned.
   assert.deepEqual(t.applier.assignment.partitions, []);
   assert.equal(t.applier.fencingToken("a"), undefined);
@@ -112,7 +112,7 @@ Deno.test("a fenced worker takes only a newer version, which ends the fence", as
   const t = setup();
   t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
   await t.clock.flush();
-  await t.applier.releaseAll(true);
+  await t.applier.releaseAll("fenced");
   t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
   await t.clock.flush();
   assert.deepEqual(t.applier.assignment.partitions, []);
@@ -131,8 +131,8 @@ Deno.test("a second release waits for the first one's hooks instead of returning
   await t.clock.flush();
   let firstDone = false;
   let secondDone = false;
-  void t.applier.releaseAll(true).then(() => (firstDone = true));
-  void t.applier.releaseAll(false).then(() => (secondDone = true));
+  void t.applier.releaseAll("fenced").then(() => (firstDone = true));
+  void t.applier.releaseAll("shutdown").then(() => (secondDone = true));
   await t.clock.flush();
   assert.equal(secondDone, false);
   gate.resolve();
@@ -157,4 +157,26 @@ Deno.test("nothing is applied after the stop signal", async () => {
   t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
   await t.clock.flush();
   assert.deepEqual(t.applier.assignment.partitions, []);
+});
+
+Deno.test("a change says why partitions went and hands over the tokens they were held by", async () => {
+  const changes: AssignmentChange[] = [];
+  const t = setup({ onAssignmentChanged: (c) => void changes.push(c) });
+  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
+  t.applier.apply({ epoch: 1, version: 2, partitions: [p("b")] });
+  await t.clock.flush();
+  await t.applier.releaseAll("fenced");
+  t.applier.apply({ epoch: 1, version: 3, partitions: [p("c")] });
+  await t.clock.flush();
+  await t.applier.releaseAll("shutdown");
+  assert.deepEqual(
+    changes.map((c) => [c.reason, c.removed.map((x) => x.keys[0]), c.removedTokens]),
+    [
+      ["assigned", [], []],
+      ["moved", ["a"], [{ epoch: 1, version: 1 }]],
+      ["fenced", ["b"], [{ epoch: 1, version: 1 }]],
+      ["assigned", [], []],
+      ["shutdown", ["c"], [{ epoch: 1, version: 3 }]],
+    ],
+  );
 });

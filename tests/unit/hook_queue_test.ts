@@ -123,12 +123,16 @@ Deno.test("a hook set added later is first told the current assignment with each
   void queue.call("onAssignmentChanged", {
     added: [a],
     removed: [],
+    removedTokens: [],
+    reason: "assigned",
     assignment: { ...t1, partitions: [a] },
     token: t1,
   });
   void queue.call("onAssignmentChanged", {
     added: [b],
     removed: [],
+    removedTokens: [],
+    reason: "assigned",
     assignment: { ...t2, partitions: [a, b] },
     token: t2,
   });

@@ -26,6 +26,8 @@ import {
   TIMINGS,
 } from "../helpers/clock_pool.ts";
 import { clockPool } from "../helpers/clock_pool.ts";
+import { Manager, memoryStore } from "../../mod.ts";
+import { FakeClock } from "../../testing/mod.ts";
 
 const {
   heartbeatTtlMs: HEARTBEAT_TTL_MS,
@@ -504,3 +506,36 @@ for (const mode of ["leave", "wait"] as const) {
     }
   });
 }
+
+// A stall (GC pause, SIGSTOP, a frozen VM) moves the clock without running any timer: the fence
+// timer has not ticked yet when the application reads. The read paths apply the fence themselves.
+Deno.test("after a stall past the fence deadline, assignment, fencingToken() and state read as fenced before any timer runs", async () => {
+  const fake = new FakeClock();
+  let stall = 0;
+  const clock = {
+    now: () => fake.now() + stall,
+    setTimeout: (callback: () => void, ms: number) => fake.setTimeout(callback, ms),
+  };
+  const manager = new Manager({
+    ...TIMINGS,
+    store: memoryStore({ clock }),
+    clock,
+    group: "stall",
+    source: [{ keys: ["a"] }, { keys: ["b"] }],
+  });
+  const started = manager.start();
+  let done = false;
+  void started.then(() => (done = true));
+  while (!done) await fake.tickAsync(10);
+  assert.equal(manager.assignment.partitions.length, 2);
+  assert.ok(manager.fencingToken("a"));
+  stall = FENCE_DEADLINE_MS + 1; // no timer has run in the meantime
+  assert.equal(manager.fencingToken("a"), undefined);
+  assert.deepEqual(manager.assignment.partitions, []);
+  assert.equal(manager.state, State.Degraded);
+  stall = 0;
+  const stopping = manager.stop();
+  let stopped = false;
+  void stopping.then(() => (stopped = true));
+  while (!stopped) await fake.tickAsync(10);
+});
