@@ -2,9 +2,10 @@
  * Leader election by lease, judged by locally observed time (as Kubernetes' leader election does):
  * a follower takes over only after it has observed no new revision of the lease for the whole lease
  * duration by its own monotonic clock, with compare-and-set on the revision it last saw (exactly one
- * wins). The leader renews by compare-and-set every lease/3 and steps down at once when a renewal
- * fails or it has not renewed for the renew deadline (2/3 of the lease) by its own clock. No
- * decision compares timestamps written by two machines, so clock skew has no effect.
+ * wins). The leader renews by compare-and-set every lease/3, each renewal bounded by what is left
+ * of its renew deadline (2/3 of the lease); it steps down at once when a renewal conflicts, and at
+ * the renew deadline by its own timer whatever request is still in flight. No decision compares
+ * timestamps written by two machines, so clock skew has no effect.
  *
  * @module
  */
@@ -15,7 +16,7 @@ import {
   retryDelayMs,
 } from "../runtime/cadence.ts";
 import type { Timers } from "../runtime/timers.ts";
-import { RevisionConflictError, toError } from "../errors.ts";
+import { OperationTimeoutError, RevisionConflictError, toError } from "../errors.ts";
 import { LEADER_KEY } from "../protocol/keys.ts";
 import { decodeLeader, encode, type LeaderRecord } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
@@ -65,6 +66,7 @@ export class LeaderElection {
   #epoch = 0;
   #revision = 0;
   #lastRenewStart = Number.NEGATIVE_INFINITY;
+  #cancelStepDown: () => void = () => {};
 
   /**
    * @param bucket The leader bucket.
@@ -245,14 +247,21 @@ export class LeaderElection {
   }
 
   async #renew(): Promise<void> {
-    const start = this.#options.timers.now();
+    const timers = this.#options.timers;
+    const start = timers.now();
+    // A renewal that lands after the renew deadline is of no use: bound it by what is left.
+    const left = this.#lastRenewStart + this.#renewDeadline() - start;
     try {
-      this.#revision = await this.#bucket.update(
-        LEADER_KEY,
-        encode(this.#record(this.#epoch)),
-        this.#revision,
+      this.#revision = await timers.deadline(
+        this.#bucket.update(LEADER_KEY, encode(this.#record(this.#epoch)), this.#revision),
+        Math.max(1, left),
+        {
+          onTimeout: () =>
+            new OperationTimeoutError(`Lease renewal did not answer within the ${left} ms left`),
+        },
       );
       this.#lastRenewStart = start;
+      this.#armStepDown();
     } catch (error) {
       if (error instanceof RevisionConflictError) {
         this.#stepDown();
@@ -278,9 +287,26 @@ export class LeaderElection {
       this.#leading = true;
       this.#options.onChange(true, epoch);
     }
+    this.#armStepDown();
+  }
+
+  /**
+   * Steps down at the renew deadline by this leader's own timer, whatever request is in flight:
+   * a leader cut off by a silent partition knows it lost at once, not when its request times out.
+   */
+  #armStepDown(): void {
+    this.#cancelStepDown();
+    const at = this.#lastRenewStart + this.#renewDeadline();
+    this.#cancelStepDown = this.#options.timers.setTimeout(() => {
+      if (this.#leading && !this.leaseValid()) {
+        this.#stepDown();
+        this.#wake.notify();
+      }
+    }, at - this.#options.timers.now());
   }
 
   #stepDown(): void {
+    this.#cancelStepDown();
     if (!this.#leading) return;
     this.#leading = false;
     this.#options.onChange(false, this.#epoch);

@@ -10,6 +10,7 @@ import { decodeLeader, encode } from "../../src/protocol/records.ts";
 import { memoryStore } from "../../src/store/memory.ts";
 import type { Bucket } from "../../src/store/store.ts";
 import { LeaderElection } from "../../src/worker/election.ts";
+import { OperationTimeoutError } from "../../src/errors.ts";
 import { FakeClock } from "../../testing/fake_clock.ts";
 import { type FaultyStore, faultyStore } from "../../testing/faulty_store.ts";
 
@@ -322,4 +323,50 @@ Deno.test({
     assert.equal(a.election.isLeader, false);
     assert.equal(a.errors.length, 1, `${a.errors.length} reports of one failing streak`);
   },
+});
+
+Deno.test("a leader whose renewal hangs steps down at the renew deadline by its own timer", async () => {
+  const clock = new FakeClock();
+  const shared = memoryStore({ clock });
+  const inner = await shared.bucket("leader", BUCKET);
+  let hang = false;
+  const bucket: Bucket = {
+    ...inner,
+    name: inner.name,
+    update: (k, v, r) => (hang ? new Promise<number>(() => {}) : inner.update(k, v, r)),
+    watch: (o) => inner.watch(o),
+    create: (k, v) => inner.create(k, v),
+    get: (k) => inner.get(k),
+    put: (k, v) => inner.put(k, v),
+    delete: (k, o) => inner.delete(k, o),
+    keys: () => inner.keys(),
+    status: () => inner.status(),
+  };
+  const changes: string[] = [];
+  const errors: Error[] = [];
+  const election = new LeaderElection(bucket, {
+    workerId: "a",
+    instance: "host-a",
+    nonce: "nonce-a",
+    leaseMs: LEASE_MS,
+    timers: new Timers(clock),
+    minEpoch: () => Promise.resolve(0),
+    onChange: (isLeader, epoch) =>
+      changes.push(`${isLeader ? "leader" : "follower"} ${epoch}@${clock.now()}`),
+    onError: (error) => errors.push(error),
+  });
+  election.start();
+  await clock.flush();
+  assert.deepEqual(changes, ["leader 1@0"]);
+  hang = true; // the renewal due at 1000 never answers
+  for (let t = 0; t < RENEW_DEADLINE_MS - 1; t += 1) await clock.tickAsync(1);
+  assert.equal(election.isLeader, true);
+  await clock.tickAsync(1);
+  assert.deepEqual(changes, ["leader 1@0", `follower 1@${RENEW_DEADLINE_MS}`]);
+  assert.equal(election.isLeader, false);
+  assert.ok(errors.some((e) => e instanceof OperationTimeoutError), "the hung renewal is reported");
+  hang = false;
+  const stopping = election.stop();
+  await clock.tickAsync(LEASE_MS);
+  await stopping;
 });
