@@ -70,6 +70,11 @@ export class Leadership {
     }).catch((e) => this.#o.onError(toError(e)));
   }
 
+  /** The group's buckets were recreated: a running term re-reads and republishes. */
+  bucketsRecreated(): void {
+    this.#term?.controller.bucketRecreated();
+  }
+
   /** This leader regained coordination: nobody is declared dead for `graceMs`. */
   refreshAll(graceMs: number): void {
     this.#term?.refreshAll(graceMs);

@@ -386,7 +386,10 @@ export class Session {
     if (this.#recreating || this.#p.signal.aborted) return;
     const c = this.#ctx.config;
     this.#recreating = openGroupBuckets(this.#p.store, c)
-      .then(() => c.logger?.warn("Recreated missing buckets", { group: c.group }))
+      .then(() => {
+        c.logger?.warn("Recreated missing buckets", { group: c.group });
+        this.#leadership.bucketsRecreated();
+      })
       .catch((error) => void this.#ctx.hooks.error(error))
       .finally(() => (this.#recreating = null));
   }

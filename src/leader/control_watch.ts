@@ -20,6 +20,8 @@ export interface ControlWatchOptions {
   readonly onRebalance: () => void;
   /** Malformed values and watch problems. */
   readonly onError: (error: Error) => void;
+  /** The assignment bucket was deleted and created again. */
+  readonly onRecreated: () => void;
 }
 
 /** The leader's watch of control keys. */
@@ -53,6 +55,7 @@ export class ControlWatch {
       key: CONTROL_FILTER,
       signal: this.#abort.signal,
       onError: this.#options.onError,
+      onRecreated: this.#options.onRecreated,
     });
     const watch = this.#watch;
     (async () => {

@@ -105,6 +105,8 @@ export class Controller {
     { readonly deadAt: number; readonly ids: ReadonlySet<string> }
   >();
   readonly #refreshed = new Signal();
+  /** Re-read what is published before the next round (first round, failed write, new bucket). */
+  #needsAdopt = true;
 
   /** @param options Dependencies and callbacks. */
   constructor(options: ControllerOptions) {
@@ -151,6 +153,16 @@ export class Controller {
       wake = true;
     }
     if (wake) this.#wake.notify();
+  }
+
+  /**
+   * The assignment bucket was deleted and created again: what this leader believes is published
+   * is gone. Re-read it (it is empty) and publish again, continuing the versions.
+   */
+  bucketRecreated(): void {
+    this.#needsAdopt = true;
+    this.#windows.markDirty();
+    this.#wake.notify();
   }
 
   /** Re-read the partition source now; resolves once it was read (or failed and was reported). */
@@ -204,20 +216,19 @@ export class Controller {
     if (config.partitionRefreshIntervalMs > 0) {
       this.#nextRefreshAt = this.#o.timers.now() + config.partitionRefreshIntervalMs;
     }
-    let needsAdopt = true;
     while (!signal.aborted) {
       if (!this.#o.isLeader()) return;
       try {
-        if (needsAdopt) {
+        if (this.#needsAdopt) {
+          this.#needsAdopt = false;
           await this.#adopt();
-          needsAdopt = false;
         }
         await this.#step();
       } catch (error) {
         if (signal.aborted || !this.#o.isLeader()) return;
         // A conflicting write or a recreated bucket: re-read what is published and carry on.
         this.#o.onError(toError(error));
-        needsAdopt = true;
+        this.#needsAdopt = true;
         this.#windows.markDirty();
         await this.#o.timers.waitFor(this.#wake, controllerRetryMs(config), signal);
       }

@@ -101,6 +101,7 @@ export class LeaderTerm {
       onDrained: (workers) => controller.setDrained(workers),
       onRefresh: () => void controller.refreshPartitions(),
       onRebalance: () => controller.triggerRebalance(),
+      onRecreated: () => controller.bucketRecreated(),
       onError: o.onError,
     });
     void this.#control.start();

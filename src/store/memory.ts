@@ -68,6 +68,7 @@ interface Watcher {
   readonly matches: (key: string) => boolean;
   readonly queue: WatchQueue;
   readonly onError: ((error: Error) => void) | undefined;
+  readonly onRecreated: (() => void) | undefined;
   /** The incarnation whose entries this watcher has delivered, if any. */
   incarnation: string | undefined;
 }
@@ -101,7 +102,17 @@ class MemoryCore {
       lastRevision: 0,
       keys: new Map(),
     });
-    for (const watcher of this.#watchers.get(name) ?? []) this.#sendSnapshot(name, watcher);
+    for (const watcher of this.#watchers.get(name) ?? []) {
+      const recreated = watcher.incarnation !== undefined;
+      this.#sendSnapshot(name, watcher);
+      const onRecreated = watcher.onRecreated;
+      // Asynchronously, like entries: never inside the call that created the bucket.
+      if (recreated && onRecreated) {
+        queueMicrotask(() => {
+          if (!watcher.queue.stopped) onRecreated();
+        });
+      }
+    }
   }
 
   delete(name: string): void {
@@ -154,7 +165,13 @@ class MemoryCore {
     const matches = keyMatcher(options.key);
     const queue = new WatchQueue(options.signal);
     if (queue.stopped) return queue;
-    const watcher: Watcher = { matches, queue, onError: options.onError, incarnation: undefined };
+    const watcher: Watcher = {
+      matches,
+      queue,
+      onError: options.onError,
+      onRecreated: options.onRecreated,
+      incarnation: undefined,
+    };
     let set = this.#watchers.get(name);
     if (!set) {
       set = new Set();

@@ -82,6 +82,12 @@ export interface WatchOptions {
    * the server went away). The watcher keeps trying until it is stopped.
    */
   readonly onError?: (error: Error) => void;
+  /**
+   * Called when the bucket was deleted and created again while watched (a new incarnation): the
+   * watch starts over and delivers the new bucket's current values. Whatever the consumer derived
+   * from the old bucket (e.g. revisions it wrote) is void.
+   */
+  readonly onRecreated?: () => void;
 }
 
 /**

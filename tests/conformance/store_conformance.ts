@@ -515,6 +515,43 @@ export function storeConformance(label: string, factory: StoreFactory): void {
     }
   });
 
+  test("a watcher is told when its bucket was deleted and created again, not when it was only created", async (store) => {
+    const name = uniqueBucket();
+    const bucket = await store.bucket(name, NO_TTL);
+    await bucket.put("old", bytes("1"));
+    let recreated = 0;
+    const watch = bucket.watch({ onRecreated: () => recreated++ });
+    const got = collect(watch);
+    try {
+      await seen(got, (e) => e.key === "old", "initial value");
+      assert.equal(recreated, 0);
+      await store.deleteBucket(name);
+      const again = await store.bucket(name, NO_TTL);
+      await again.put("new", bytes("2"));
+      await seen(got, (e) => e.key === "new", "a put in the recreated bucket");
+      await waitFor(() => recreated === 1, { timeoutMs: 8000, message: "onRecreated" });
+    } finally {
+      watch.stop();
+      await got.done;
+    }
+    // A watch that started on a missing bucket sees it created, not recreated.
+    const late = uniqueBucket();
+    const first = await store.bucket(late, NO_TTL);
+    await store.deleteBucket(late);
+    let lateRecreated = 0;
+    const lateWatch = first.watch({ onRecreated: () => lateRecreated++, onError: () => {} });
+    const lateGot = collect(lateWatch);
+    try {
+      const created = await store.bucket(late, NO_TTL);
+      await created.put("k", bytes("v"));
+      await seen(lateGot, (e) => e.key === "k", "a put in the created bucket");
+      assert.equal(lateRecreated, 0);
+    } finally {
+      lateWatch.stop();
+      await lateGot.done;
+    }
+  });
+
   test("a watcher started on a missing bucket reports it and starts when created", async (store) => {
     const name = uniqueBucket();
     const first = await store.bucket(name, NO_TTL);

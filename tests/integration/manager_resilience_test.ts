@@ -189,8 +189,13 @@ Deno.test("a bucket deleted under a running pool is reported, recreated, and the
       timeoutMs: 10_000,
       message: `${bucket} recreated`,
     });
+    // Recovered means republished too: workers keep showing what they held, so coverage alone
+    // would not notice a leader that never writes its assignment into the new bucket.
     await waitFor(
-      () => fullyCovered(managers, partitions) && managers.filter((m) => m.isLeader).length === 1,
+      async () =>
+        fullyCovered(managers, partitions) &&
+        managers.filter((m) => m.isLeader).length === 1 &&
+        (await managers[0]!.getAssignments().catch(() => new Map())).size > 0,
       { timeoutMs: 15_000, message: `pool recovered after deleting ${bucket}` },
     );
   }

@@ -8,17 +8,12 @@
  */
 
 import { type NatsConnection, TimeoutError } from "@nats-io/nats-core";
-import {
-  jetstream,
-  JetStreamApiError,
-  type JetStreamClient,
-  type JetStreamManager,
-} from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { CoordinationUnavailableError } from "../../errors.ts";
 import { systemTimers } from "../../runtime/timers.ts";
 import type { Logger } from "../../types.ts";
-import { STREAM_NOT_FOUND } from "./errors.ts";
+import { apiErrorCode, STREAM_NOT_FOUND } from "./errors.ts";
 import type { NatsKvStoreOptions } from "./mod.ts";
 
 const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
@@ -137,7 +132,7 @@ export class NatsContext {
       await (await this.jsm()).streams.info(streamName(bucket));
       return false;
     } catch (error) {
-      return error instanceof JetStreamApiError && error.code === STREAM_NOT_FOUND;
+      return apiErrorCode(error) === STREAM_NOT_FOUND;
     }
   }
 

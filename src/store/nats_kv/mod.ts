@@ -31,14 +31,14 @@
  */
 
 import type { NatsConnection } from "@nats-io/nats-core";
-import { JetStreamApiError, StorageType } from "@nats-io/jetstream";
+import { StorageType } from "@nats-io/jetstream";
 import { BucketConfigMismatchError } from "../../errors.ts";
 import type { Logger, NatsConnection as AnyNatsConnection } from "../../types.ts";
 import type { Bucket, BucketOptions, CoordinationStore } from "../store.ts";
 import { checkBucketName, describeMismatch, resolveBucketOptions } from "../validation.ts";
 import { NatsBucket } from "./bucket.ts";
 import { nanosToMs, NatsContext, streamName } from "./connection.ts";
-import { mapError, STREAM_NOT_FOUND } from "./errors.ts";
+import { apiErrorCode, mapError, STREAM_NOT_FOUND } from "./errors.ts";
 
 /**
  * Connection options Parti recommends for `connect()`/`wsconnect()`; spread them into your own.
@@ -174,7 +174,7 @@ class NatsKvStore implements CoordinationStore {
     try {
       await (await this.#ctx.jsm()).streams.delete(streamName(name));
     } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === STREAM_NOT_FOUND) return;
+      if (apiErrorCode(error) === STREAM_NOT_FOUND) return;
       throw await mapError(this.#ctx, error, name, "delete bucket");
     }
   }

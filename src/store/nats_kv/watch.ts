@@ -39,6 +39,7 @@ export class NatsWatch {
   readonly #filter: string;
   readonly #matches: (key: string) => boolean;
   readonly #onError: ((error: Error) => void) | undefined;
+  readonly #onRecreated: (() => void) | undefined;
   /** Incarnation the delivered revisions belong to; unknown until the first check. */
   #incarnation: string | undefined;
   /** Highest revision delivered in this incarnation. */
@@ -70,6 +71,7 @@ export class NatsWatch {
     this.#bucket = bucket;
     this.#kv = kv;
     this.#onError = options.onError;
+    this.#onRecreated = options.onRecreated;
     this.queue = new WatchQueue(options.signal);
   }
 
@@ -136,6 +138,11 @@ export class NatsWatch {
         // Not initialized yet: the values still owed are the new bucket's, not the old one's.
         this.#initialBound = undefined;
         this.#restartReason = "bucket recreated";
+        try {
+          this.#onRecreated?.();
+        } catch {
+          // A throwing callback must not stop the watchdog.
+        }
       }
       this.#incarnation = status.incarnation;
       this.#restartReason ??= "start";
