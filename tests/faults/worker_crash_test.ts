@@ -22,10 +22,14 @@ async function pool(
     timeoutMs: 30_000,
     message: "workers started",
   });
-  await waitFor(() => covered(workers, COUNT) && workers.filter((w) => w.isLeader).length === 1, {
-    timeoutMs: 20_000,
-    message: "pool settled",
-  });
+  // Settled means every worker has its share: under load the last one may arrive after the
+  // cold-start publication, and a planned rebalance then still moves partitions to it.
+  await waitFor(
+    () =>
+      covered(workers, COUNT) && workers.filter((w) => w.isLeader).length === 1 &&
+      workers.every((w) => w.partitions.length > 0),
+    { timeoutMs: 20_000, message: "pool settled" },
+  );
   return workers;
 }
 
