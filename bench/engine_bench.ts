@@ -9,6 +9,14 @@
  * Targets (100 workers × 10k partitions, weightedConsistentHash, WebAssembly): cold p99 ≤ 2 ms,
  * warm p99 ≤ 0.75 ms, incremental p99 ≤ 0.3 ms; 1000 × 100k cold median ≤ 25 ms; WebAssembly ≥ 3×
  * TypeScript on cold 100 × 10k.
+ *
+ * Then the key-shape groups (`keys …`, issue 14): 100 × 10k weighted cold over ASCII, non-ASCII,
+ * long and no-shared-leading-key keys, and the held-out shape (non-ASCII keys, real weights in
+ * [1, 100), a different partition array with different keys on every cold call) for 100 × 10k cold
+ * and warm and 1000 × 100k cold. Targets there: 100 × 10k cold p50 ≤ 1.2 ms and p99 ≤ 3 ms, warm p99
+ * ≤ 0.75 ms, WebAssembly ≥ 3× TypeScript, 1000 × 100k cold p50 ≤ 15 ms. These rows also print their
+ * own p50/p99 table at the end (`deno bench` shows no median). Only them:
+ * `deno bench -A --filter keys bench/engine_bench.ts`.
  */
 import {
   type AssignmentEngine,
@@ -187,5 +195,112 @@ for (const [w, p] of SIZES) {
         });
       }
     }
+  }
+}
+
+// Key shapes (issue 14): the same 100 × 10k weighted calculation over keys users really have, and
+// the held-out shape (non-ASCII keys, real weights in [1, 100), a different partition array with
+// different keys on every cold call).
+const REGIONS = ["île-de-france", "bayern", "東京", "são-paulo", "ontario", "москва", "zürich"];
+const SHAPES: Record<string, (i: number, set: number) => readonly string[]> = {
+  ascii: (i) => ["orders", String(i)],
+  nonAscii: (i) => ["commandes", `client-${i}-été`],
+  long: (i) => [
+    "tenants/acme-corporation-international/regions/europe-west-3/streams",
+    `orders-${i}-0f8e2c1a-7b4d-4e9a-9c3f-2d6b8a1e5f70-shard-${i % 97}-partition-key`,
+  ],
+  noSharedKey: (i) => [`tenant-${i}`, "orders", "v2"],
+  heldOut: (i, set) => [`région-${REGIONS[i % REGIONS.length]}`, `客户-${set}-${i}-ü`],
+};
+
+function shapedPartitions(
+  count: number,
+  shape: (i: number, set: number) => readonly string[],
+  set: number,
+  weighted: boolean,
+): Partition[] {
+  let seed = 7 + set;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  return Array.from({ length: count }, (_, i) => {
+    const keys = shape(i, set);
+    return weighted ? { keys, weight: 1 + rand() * 99 } : { keys };
+  });
+}
+
+interface ShapeData {
+  readonly key: string;
+  readonly sets: Partition[][];
+  readonly setA: string[];
+  readonly setB: string[];
+}
+let shapeCurrent: ShapeData | undefined;
+function shapeData(shape: string, w: number, p: number, sets: number): ShapeData {
+  const key = `${shape} ${w} ${p} ${sets}`;
+  if (shapeCurrent?.key !== key) {
+    current = undefined;
+    shapeCurrent = undefined;
+    shapeCurrent = {
+      key,
+      sets: Array.from(
+        { length: sets },
+        (_, s) => shapedPartitions(p, SHAPES[shape]!, s, shape === "heldOut"),
+      ),
+      setA: makeWorkers(w),
+      setB: makeWorkers(w, "node"),
+    };
+  }
+  return shapeCurrent;
+}
+
+const SHAPE_CASES: [shape: string, w: number, p: number, mode: "cold" | "warm", target: string][] =
+  [
+    ["ascii", 100, 10_000, "cold", ""],
+    ["nonAscii", 100, 10_000, "cold", ""],
+    ["long", 100, 10_000, "cold", ""],
+    ["noSharedKey", 100, 10_000, "cold", ""],
+    ["heldOut", 100, 10_000, "cold", " [target p50 ≤ 1.2 ms, p99 ≤ 3 ms, ≥ 3× TS]"],
+    ["heldOut", 100, 10_000, "warm", " [target p99 ≤ 0.75 ms]"],
+    ["heldOut", 1_000, 100_000, "cold", " [target p50 ≤ 15 ms]"],
+  ];
+// deno bench prints no median: the key-shape rows also time each call themselves and print p50 and
+// p99 per row when the run ends.
+const samples = new Map<string, number[]>();
+globalThis.addEventListener("unload", () => {
+  const rows = ["| row | calls | p50 | p99 |", "|---|---|---|---|"];
+  for (const [name, times] of samples) {
+    const sorted = times.slice(Math.min(10, times.length >> 2)).sort((a, b) => a - b);
+    if (sorted.length === 0) continue;
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+    const ms = (t: number) => t >= 1 ? `${t.toFixed(2)} ms` : `${(t * 1000).toFixed(0)} µs`;
+    rows.push(`| ${name} | ${sorted.length} | ${ms(at(0.5))} | ${ms(at(0.99))} |`);
+  }
+  console.log(rows.join("\n"));
+});
+
+for (const [shape, w, p, mode, target] of SHAPE_CASES) {
+  const big = p >= 100_000;
+  // Cold: a different partition array (different keys for the held-out shape) on every call.
+  const sets = mode === "warm" ? 1 : shape === "heldOut" ? (big ? 3 : 8) : 2;
+  const group = `keys ${shape} ${w}×${fmt(p)} ${mode}`;
+  for (const engine of [wasm, ts] as AssignmentEngine[]) {
+    let i = 0;
+    const times: number[] = [];
+    samples.set(`${engine.backend} ${group}`, times);
+    Deno.bench({
+      name: `${engine.backend} ${group}${engine.backend === "wasm" ? target : ""}`,
+      group,
+      baseline: engine.backend === "ts",
+      ...(big ? { n: engine.backend === "ts" ? 5 : 30, warmup: 3 } : {}),
+      fn(b) {
+        const d = shapeData(shape, w, p, sets);
+        i++;
+        const partitions = d.sets[i % sets]!;
+        b.start();
+        const t0 = performance.now();
+        engine.assign({ workers: i & 1 ? d.setA : d.setB, partitions });
+        times.push(performance.now() - t0);
+        b.end();
+      },
+    });
   }
 }

@@ -41,9 +41,9 @@ interface Snapshot {
   readonly engine: Engine;
   readonly partitions: readonly Partition[];
   readonly generation: number;
-  /** Index into the engine's pool of owner-slot buffers, valid while its epoch matches. */
-  readonly pool: number;
-  readonly epoch: number;
+  /** Owner slot of each partition. */
+  readonly slots: Uint32Array;
+  /** Worker ID of each slot when the result was made ("" for a free slot). */
   readonly slotIds: readonly string[];
 }
 
@@ -57,12 +57,17 @@ class AssignmentMap extends Map<string, string> {
     return value instanceof AssignmentMap ? value.#snapshot : undefined;
   }
 
-  constructor(ids: () => readonly string[], owners: readonly string[], snapshot?: Snapshot) {
+  constructor(
+    ids: () => readonly string[],
+    owners: () => readonly string[],
+    snapshot?: Snapshot,
+  ) {
     super();
     this.#snapshot = snapshot;
     this.#fill = () => {
       const list = ids();
-      for (let i = 0; i < list.length; i++) Map.prototype.set.call(this, list[i]!, owners[i]!);
+      const of = owners();
+      for (let i = 0; i < list.length; i++) Map.prototype.set.call(this, list[i]!, of[i]!);
     };
   }
 
@@ -136,6 +141,40 @@ function strategyCode(strategy: BuiltinStrategy): number {
   }
 }
 
+/**
+ * A result whose owner IDs are built from the owner slots on first read, so that a caller that only
+ * passes `assignment` on as `previous` (or reads the stats) never pays for an array of n strings.
+ */
+class Result implements AssignmentResult {
+  readonly stats: AssignmentStats;
+  readonly assignment: ReadonlyMap<string, string>;
+  #owners: string[] | undefined;
+  readonly #slots: Uint32Array;
+  readonly #slotIds: readonly string[];
+
+  constructor(
+    slots: Uint32Array,
+    slotIds: readonly string[],
+    stats: AssignmentStats,
+    assignment: (result: Result) => ReadonlyMap<string, string>,
+  ) {
+    this.#slots = slots;
+    this.#slotIds = slotIds;
+    this.stats = stats;
+    this.assignment = assignment(this);
+  }
+
+  get owners(): string[] {
+    if (this.#owners === undefined) {
+      const slots = this.#slots, slotIds = this.#slotIds;
+      const owners = new Array<string>(slots.length);
+      for (let i = 0; i < slots.length; i++) owners[i] = slotIds[slots[i]!]!;
+      this.#owners = owners;
+    }
+    return this.#owners;
+  }
+}
+
 function emptyStats(): AssignmentStats {
   return { maxLoad: 0, meanLoad: 0, moved: 0, minimalMoves: 0 };
 }
@@ -162,13 +201,10 @@ export class Engine implements AssignmentEngine {
   // Membership changes not yet applied to the ring.
   #pendingAdded: number[] = [];
   #pendingRemoved = 0;
-  // Owner slots of the last two results (see Snapshot).
-  readonly #pool: Uint32Array[] = [new Uint32Array(0), new Uint32Array(0)];
-  readonly #poolEpoch: number[] = [0, 0];
-  #poolNext = 0;
   #remap = new Int32Array(0);
   // Marshalling scratch.
   #lens = new Uint32Array(0);
+  #byteHint = 16384;
   #counts = new Uint32Array(0);
   #weights = new Float64Array(0);
 
@@ -195,7 +231,7 @@ export class Engine implements AssignmentEngine {
     }
     const sorted = this.#sortWorkers(workers);
     if (partitions.length === 0) {
-      return { owners: [], stats: emptyStats(), assignment: new AssignmentMap(() => [], []) };
+      return { owners: [], stats: emptyStats(), assignment: new AssignmentMap(() => [], () => []) };
     }
     if (workers.length === 0) {
       validatePartitions(partitions);
@@ -250,35 +286,30 @@ export class Engine implements AssignmentEngine {
         loadFactor === 1 ? mean - this.#maxWeight : 0,
         this.#maxWeight,
       );
-      const slotIds = this.#slotIds;
-      const owners = new Array<string>(n);
-      const slots = k.owners;
-      for (let i = 0; i < n; i++) owners[i] = slotIds[slots[i]!]!;
-      // Keep the owner slots in one of two reused buffers (no allocation per call); an older
-      // result passed as `previous` falls back to the look-up path.
-      const pool = this.#poolNext;
-      this.#poolNext ^= 1;
-      if (this.#pool[pool]!.length < n) this.#pool[pool] = new Uint32Array(Math.ceil(n * 1.25));
-      this.#pool[pool]!.set(slots);
-      const epoch = ++this.#poolEpoch[pool]!;
-      const assignment = new AssignmentMap(() => this.#partitionIds(partitions), owners, {
+      // The result's own copy of the owner slots (4 bytes per partition); owner IDs and the map
+      // are built from it only when read.
+      const slots = k.owners.slice();
+      const slotIds = this.#slotIds.slice();
+      const stats: AssignmentStats = {
+        maxLoad: k.maxLoad,
+        meanLoad: mean,
+        moved: k.moved,
+        minimalMoves: k.minimalMoves,
+      };
+      const snapshot: Snapshot = {
         engine: this,
         partitions,
         generation: this.#generation,
-        pool,
-        epoch,
-        slotIds: slotIds.slice(),
-      });
-      return {
-        owners,
-        stats: {
-          maxLoad: k.maxLoad,
-          meanLoad: mean,
-          moved: k.moved,
-          minimalMoves: k.minimalMoves,
-        },
-        assignment,
+        slots,
+        slotIds,
       };
+      return new Result(
+        slots,
+        slotIds,
+        stats,
+        (result) =>
+          new AssignmentMap(() => this.#partitionIds(partitions), () => result.owners, snapshot),
+      );
     } finally {
       // A ring that missed a membership change is rebuilt from scratch on its next use, because
       // the departed workers' slots are reused below.
@@ -337,15 +368,23 @@ export class Engine implements AssignmentEngine {
     }
     this.#parts = undefined;
     this.#ids = undefined;
-    // Pass 1: validate and collect key lengths, counts and weights.
+    // One pass: validate, collect key lengths, counts and weights, and marshal the keys. Keys are
+    // concatenated into short strings (small ropes that die young), each written with one
+    // encodeInto. Lengths are collected in UTF-16 units; when a chunk turns out not to be ASCII
+    // the kernel turns them into UTF-8 byte lengths afterwards, from the bytes themselves.
     if (this.#counts.length < n) {
       this.#counts = new Uint32Array(n * 1.25);
       this.#weights = new Float64Array(n * 1.25);
     }
+    const kernel = this.#kernel;
     const counts = this.#counts;
     const weights = this.#weights;
     let lens = this.#lens;
-    let chars = 0;
+    let bytes = kernel.reserveBytes(this.#byteHint, 0);
+    let at = 0;
+    let chunk = "";
+    let ascii = true;
+    let slash = false;
     let keyCount = 0;
     let total = 0;
     let maxWeight = 0;
@@ -385,7 +424,7 @@ export class Engine implements AssignmentEngine {
         }
         if (j < shared) continue;
         lens[keyCount++] = key.length;
-        chars += key.length;
+        chunk += key;
       }
       if (bad) break;
       counts[i] = (keys.length << 8) | shared;
@@ -403,34 +442,29 @@ export class Engine implements AssignmentEngine {
       if (weight !== weights[0]) equal = false;
       total += weight;
       if (weight > maxWeight) maxWeight = weight;
-    }
-    if (bad) {
-      validatePartitions(partitions);
-      throw new TypeError("Invalid partitions");
-    }
-    // Pass 2: UTF-8 into the kernel. Keys are concatenated into short strings (small ropes that
-    // die young) and each is written with one encodeInto; lengths in UTF-16 units equal byte
-    // lengths as long as everything is ASCII, which encodeInto's counts reveal.
-    const kernel = this.#kernel;
-    let buffers = kernel.partitionBuffers(n, keyCount, chars);
-    let bytes = buffers.bytes;
-    let at = 0;
-    let chunk = "";
-    let ascii = true;
-    let slash = false;
-    for (let i = 0; i < n && ascii; i++) {
-      const keys = partitions[i]!.keys;
-      for (let j = counts[i]! & 0xff; j < keys.length; j++) chunk += keys[j]!;
       if (chunk.length >= CHUNK_CHARS || i === n - 1) {
-        const { read, written } = encoder.encodeInto(chunk, bytes.subarray(at));
-        if (read !== chunk.length || written !== chunk.length) ascii = false;
+        // A UTF-16 unit takes at most 3 UTF-8 bytes.
+        if (at + 3 * chunk.length > bytes.length) {
+          bytes = kernel.reserveBytes(Math.ceil((at + 3 * chunk.length) * 1.5), at);
+        }
+        const { written } = encoder.encodeInto(chunk, bytes.subarray(at));
+        if (written !== chunk.length) ascii = false;
         if (!slash && chunk.indexOf("/") !== -1) slash = true;
         at += written;
         chunk = "";
       }
     }
-    if (!ascii) {
-      // Multi-byte characters: encode key by key to learn each key's byte length.
+    if (bad) {
+      validatePartitions(partitions);
+      throw new TypeError("Invalid partitions");
+    }
+    if (at > this.#byteHint) this.#byteHint = at;
+    let buffers = kernel.partitionBuffers(n, keyCount, at);
+    buffers.keyLens.set(lens.subarray(0, keyCount));
+    if (!ascii && !kernel.utf8KeyLengths(keyCount, at)) {
+      // A surrogate pair split between two keys (each key is encoded on its own, so each half
+      // becomes U+FFFD): encode key by key instead.
+      const chars = lens.subarray(0, keyCount).reduce((sum, len) => sum + len, 0);
       buffers = kernel.partitionBuffers(n, keyCount, chars * 3);
       bytes = buffers.bytes;
       at = 0;
@@ -438,18 +472,16 @@ export class Engine implements AssignmentEngine {
       for (let i = 0; i < n; i++) {
         const keys = partitions[i]!.keys;
         for (let j = counts[i]! & 0xff; j < keys.length; j++) {
-          const key = keys[j]!;
-          const { written } = encoder.encodeInto(key, bytes.subarray(at));
+          const { written } = encoder.encodeInto(keys[j]!, bytes.subarray(at));
           lens[k++] = written;
           at += written;
-          if (!slash && key.indexOf("/") !== -1) slash = true;
         }
       }
+      buffers.keyLens.set(lens.subarray(0, keyCount));
     }
     // A '/' inside a key can make two different key lists share one ID; the hash-based duplicate
     // check below cannot see that, so check IDs directly.
     if (slash) validatePartitions(partitions);
-    buffers.keyLens.set(lens.subarray(0, keyCount));
     buffers.keyCounts.set(counts.subarray(0, n));
     buffers.weights.set(weights.subarray(0, n));
     const dups = kernel.preparePartitions(n, equal);
@@ -542,7 +574,7 @@ export class Engine implements AssignmentEngine {
     const prev = this.#kernel.prevView(n);
     if (
       snap !== undefined && snap.engine === this && snap.partitions === partitions &&
-      snap.generation === this.#generation && this.#poolEpoch[snap.pool] === snap.epoch
+      snap.generation === this.#generation
     ) {
       const slotOf = this.#slotOf;
       if (this.#remap.length < snap.slotIds.length) {
@@ -553,7 +585,7 @@ export class Engine implements AssignmentEngine {
         const id = snap.slotIds[s]!;
         remap[s] = id === "" ? -2 : slotOf.get(id) ?? -2;
       }
-      const old = this.#pool[snap.pool]!;
+      const old = snap.slots;
       for (let i = 0; i < n; i++) prev[i] = remap[old[i]!]!;
       return true;
     }

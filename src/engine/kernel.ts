@@ -22,7 +22,10 @@ export const MAX_SHARED = 15;
 export interface PartitionBuffers {
   /** UTF-8 bytes of every key of every partition, back to back. */
   readonly bytes: Uint8Array;
-  /** Byte length of each key. */
+  /**
+   * Byte length of each key. The host may write UTF-16 lengths instead and convert them with
+   * {@link Kernel.utf8KeyLengths} once the bytes are in place.
+   */
   readonly keyLens: Uint32Array;
   /**
    * Per partition: `keys << 8 | shared`, where `shared` (at most {@link MAX_SHARED}) leading keys
@@ -61,6 +64,17 @@ export interface Kernel {
   readonly backend: "wasm" | "ts";
   /** Ensures room for `n` partitions, `keyCount` keys and `byteLength` key bytes. */
   partitionBuffers(n: number, keyCount: number, byteLength: number): PartitionBuffers;
+  /**
+   * Ensures room for `byteLength` key bytes, keeping the first `keep` bytes written so far; returns
+   * the byte buffer (valid until the next kernel call that may grow).
+   */
+  reserveBytes(byteLength: number, keep: number): Uint8Array;
+  /**
+   * Turns `keyLens[0..keyCount)` from UTF-16 lengths into UTF-8 byte lengths by reading the first
+   * `byteLength` bytes, which hold the keys encoded back to back. Returns false when the bytes do
+   * not split into keys of those lengths (a surrogate pair split between two keys).
+   */
+  utf8KeyLengths(keyCount: number, byteLength: number): boolean;
   /** Hashes the partitions in the buffers and sorts them; returns the number of equal adjacent hashes. */
   preparePartitions(n: number, equalWeights: boolean): number;
   /** Ensures room for `slotCount` worker slots and a ring of `ringPoints` points. */

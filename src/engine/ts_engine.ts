@@ -19,6 +19,13 @@ import {
 import { xxh3Out, xxh3Raw } from "./xxh3.ts";
 
 const UNASSIGNED = 0xffffffff;
+/**
+ * Rejected ring points a walk visits before it checks whether any worker can accept at all (the
+ * check is one pass over the workers).
+ */
+function walkBudget(workers: number): number {
+  return 32 + (workers >> 2);
+}
 const encoder = new TextEncoder();
 // Bit pattern of a double as two u32 halves, independent of platform byte order.
 const bits = new DataView(new ArrayBuffer(8));
@@ -83,6 +90,11 @@ class TsKernel implements Kernel {
   #vnodeBytes = new Uint8Array(8);
   #chainHi = new Uint32Array(MAX_SHARED + 1);
   #chainLo = new Uint32Array(MAX_SHARED + 1);
+  // bounded-load placement
+  #skip = u32(0);
+  #skip2 = u32(0);
+  #skip2Ready = false;
+  #wMin = 0;
 
   partitionBuffers(n: number, keyCount: number, byteLength: number): PartitionBuffers {
     this.#bytes = grow(this.#bytes, byteLength, u8);
@@ -162,6 +174,44 @@ class TsKernel implements Kernel {
       this.#kLo.set(sLo.subarray(0, n));
       this.#idx.set(sIdx.subarray(0, n));
     }
+  }
+
+  reserveBytes(byteLength: number, keep: number): Uint8Array {
+    if (this.#bytes.length < byteLength) {
+      const next = u8(Math.max(byteLength, Math.ceil(this.#bytes.length * 1.5)));
+      next.set(this.#bytes.subarray(0, keep));
+      this.#bytes = next;
+    }
+    return this.#bytes;
+  }
+
+  utf8KeyLengths(keyCount: number, byteLength: number): boolean {
+    const bytes = this.#bytes, lens = this.#keyLens;
+    let p = 0;
+    for (let k = 0; k < keyCount; k++) {
+      let units = lens[k]!;
+      const start = p;
+      while (units > 0) {
+        const b = bytes[p]!;
+        if (b < 0x80) {
+          p += 1;
+          units -= 1;
+        } else if (b < 0xe0) {
+          p += 2;
+          units -= 1;
+        } else if (b < 0xf0) {
+          p += 3;
+          units -= 1;
+        } else {
+          // Four bytes are two UTF-16 units: a pair cannot end this key.
+          if (units < 2) return false;
+          p += 4;
+          units -= 2;
+        }
+      }
+      lens[k] = p - start;
+    }
+    return p === byteLength;
   }
 
   preparePartitions(n: number, equalWeights: boolean): number {
@@ -418,6 +468,84 @@ class TsKernel implements Kernel {
     return fillMoves > shed ? fillMoves : shed;
   }
 
+  // Path-halving find over a skip list of ring points: the first point at or after `j` that is not
+  // marked skipped (`ringLen` when none is left before the end).
+  #find(skip: Uint32Array, j: number): number {
+    let next = skip[j]!;
+    while (next !== j) {
+      const after = skip[next]!;
+      skip[j] = after;
+      j = next;
+      next = after;
+    }
+    return j;
+  }
+
+  #minLoad(workers: number): number {
+    const r2s = this.#rankToSlot, loads = this.#load;
+    let min = Infinity;
+    for (let r = 0; r < workers; r++) {
+      const l = loads[r2s[r]!]!;
+      if (l < min) min = l;
+    }
+    return min;
+  }
+
+  /**
+   * Tier 1 of the bounded-load placement: the first ring point at or after `first` (cyclically)
+   * whose worker stays within `share` with weight `w`, or UNASSIGNED when there is none. The same
+   * answer as visiting every point in turn: points are skipped only when their worker cannot take
+   * even the lightest partition of the call (loads only grow, weights only shrink), and after
+   * {@link walkBudget} rejections one look at the least load tells whether any point can accept.
+   */
+  #walkWithRoom(first: number, w: number, share: number, ringLen: number, workers: number): number {
+    const skip = this.#skip, rSlot = this.#rSlot, loads = this.#load, wMin = this.#wMin;
+    let j = first;
+    let wrapped = false;
+    let budget = walkBudget(workers);
+    for (;;) {
+      j = this.#find(skip, j);
+      if (j === ringLen) {
+        if (wrapped) return UNASSIGNED;
+        wrapped = true;
+        j = this.#find(skip, 0);
+      }
+      if (wrapped && j >= first) return UNASSIGNED;
+      const s = rSlot[j]!;
+      const l = loads[s]!;
+      if (l + w <= share) return s;
+      if (l + wMin > share) skip[j] = j + 1;
+      if (--budget === 0 && !(this.#minLoad(workers) + w <= share)) return UNASSIGNED;
+      j++;
+    }
+  }
+
+  /** Tier 2: the first ring point at or after `first` whose worker is below `share`. */
+  #walkBelowShare(first: number, share: number, ringLen: number, workers: number): number {
+    const skip = this.#skip2, rSlot = this.#rSlot, loads = this.#load;
+    if (!this.#skip2Ready) {
+      for (let j = 0; j <= ringLen; j++) skip[j] = j;
+      this.#skip2Ready = true;
+    }
+    let j = first;
+    let wrapped = false;
+    let budget = walkBudget(workers);
+    for (;;) {
+      j = this.#find(skip, j);
+      if (j === ringLen) {
+        if (wrapped) return UNASSIGNED;
+        wrapped = true;
+        j = this.#find(skip, 0);
+      }
+      if (wrapped && j >= first) return UNASSIGNED;
+      const s = rSlot[j]!;
+      if (loads[s]! < share) return s;
+      skip[j] = j + 1;
+      if (--budget === 0 && !(this.#minLoad(workers) < share)) return UNASSIGNED;
+      j++;
+    }
+  }
+
   assign(
     strategy: number,
     n: number,
@@ -437,6 +565,13 @@ class TsKernel implements Kernel {
       else owner.fill(UNASSIGNED, 0, n);
       this.#computeStarts(n);
       const worder = this.#worder;
+      // Weights are placed heaviest first, so no partition of this call weighs less than the last.
+      this.#wMin = weights[worder[n - 1]!]!;
+      this.#skip = grow(this.#skip, ringLen + 1, u32);
+      this.#skip2 = grow(this.#skip2, ringLen + 1, u32);
+      const skip = this.#skip;
+      for (let j = 0; j <= ringLen; j++) skip[j] = j;
+      this.#skip2Ready = false;
       let fail1 = Infinity;
       let fail2 = false;
       for (let k = 0; k < n; k++) {
@@ -446,27 +581,11 @@ class TsKernel implements Kernel {
         const first = start[i]!;
         let found = UNASSIGNED;
         if (w < fail1) {
-          let j = first;
-          for (let steps = 0; steps < ringLen; steps++) {
-            const s = rSlot[j]!;
-            if (loads[s]! + w <= share) {
-              found = s;
-              break;
-            }
-            if (++j === ringLen) j = 0;
-          }
+          found = this.#walkWithRoom(first, w, share, ringLen, workers);
           if (found === UNASSIGNED) fail1 = w;
         }
         if (found === UNASSIGNED && !fail2) {
-          let j = first;
-          for (let steps = 0; steps < ringLen; steps++) {
-            const s = rSlot[j]!;
-            if (loads[s]! < share) {
-              found = s;
-              break;
-            }
-            if (++j === ringLen) j = 0;
-          }
+          found = this.#walkBelowShare(first, share, ringLen, workers);
           if (found === UNASSIGNED) fail2 = true;
         }
         if (found === UNASSIGNED) found = this.#leastLoaded(workers);

@@ -70,7 +70,11 @@ export interface AssignmentStats {
 
 /** Output of {@link AssignmentEngine.assign}. */
 export interface AssignmentResult {
-  /** The owning worker ID of each input partition, in input order. */
+  /**
+   * The owning worker ID of each input partition, in input order. Built on first read (the result
+   * keeps one owner slot number per partition until then), so a caller that only needs
+   * `assignment` or `stats` does not pay for an array of strings.
+   */
   readonly owners: string[];
   /** Load and movement statistics. */
   readonly stats: AssignmentStats;

@@ -15,6 +15,7 @@ interface KernelExports {
   setRegion(id: number, ptr: number): void;
   hashBytes(ptr: number, len: number, seed: bigint): bigint;
   preparePartitions(n: number, equalWeights: number): number;
+  utf8KeyLengths(keyCount: number, byteLength: number): number;
   hashWorkers(count: number): void;
   updateRing(ringLen: number, addedCount: number, vnodes: number): number;
   assign(
@@ -59,7 +60,11 @@ const HIST = 24;
 const STATS = 25;
 const S_LOAD2 = 26;
 const P_HSORTED = 27;
-const REGION_COUNT = 28;
+const R_SKIP = 28;
+const R_SKIP2 = 29;
+const P_WRANK = 30;
+const P_WSORTED = 31;
+const REGION_COUNT = 32;
 
 const PAGE = 65536;
 const encoder = new TextEncoder();
@@ -210,6 +215,8 @@ class WasmKernel implements Kernel {
       this.#set(P_START, this.#alloc(cap * 4));
       this.#set(P_PREV, this.#alloc(cap * 4));
       this.#set(P_OWNER, this.#alloc(cap * 4));
+      this.#set(P_WRANK, this.#alloc(cap * 4));
+      this.#set(P_WSORTED, this.#alloc(cap * 8));
       this.#set(KEY_COUNTS, this.#alloc(cap * 4));
       this.#partCap = cap;
       this.#ensureScratch(cap);
@@ -231,6 +238,24 @@ class WasmKernel implements Kernel {
       keyCounts: this.#u32(KEY_COUNTS, n),
       weights: this.#f64(P_WEIGHT, n),
     };
+  }
+
+  reserveBytes(byteLength: number, keep: number): Uint8Array {
+    if (byteLength > this.#byteCap) {
+      const cap = Math.max(byteLength, Math.ceil(this.#byteCap * 1.5));
+      const old = this.#ptr[BYTES]!;
+      const at = this.#alloc(cap);
+      // alloc() may have grown memory, so copy through a fresh view.
+      if (keep > 0) this.#bytes().copyWithin(at, old, old + keep);
+      this.#set(BYTES, at);
+      this.#byteCap = cap;
+    }
+    const start = this.#ptr[BYTES]!;
+    return this.#bytes().subarray(start, start + this.#byteCap);
+  }
+
+  utf8KeyLengths(keyCount: number, byteLength: number): boolean {
+    return this.#ex.utf8KeyLengths(keyCount, byteLength) !== 0;
   }
 
   preparePartitions(n: number, equalWeights: boolean): number {
@@ -268,8 +293,11 @@ class WasmKernel implements Kernel {
       const len = this.#ringLen;
       const keepHash = len > 0 ? this.#u32(R_HASH, len * 2).slice() : undefined;
       const keepSlot = len > 0 ? this.#u32(R_SLOT, len).slice() : undefined;
-      this.#set(R_HASH, this.#alloc(cap * 8));
+      // One more point for the sentinel that computeStarts() writes after the last one.
+      this.#set(R_HASH, this.#alloc((cap + 1) * 8));
       this.#set(R_SLOT, this.#alloc(cap * 4));
+      this.#set(R_SKIP, this.#alloc((cap + 1) * 4));
+      this.#set(R_SKIP2, this.#alloc((cap + 1) * 4));
       if (keepHash !== undefined) this.#u32(R_HASH, len * 2).set(keepHash);
       if (keepSlot !== undefined) this.#u32(R_SLOT, len).set(keepSlot);
       this.#ringCap = cap;

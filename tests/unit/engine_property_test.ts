@@ -7,6 +7,7 @@ import {
   type Partition,
   roundRobin,
   weightedConsistentHash,
+  xxh3_64,
 } from "../../src/engine/mod.ts";
 
 /** Small deterministic PRNG so failures reproduce. */
@@ -236,4 +237,96 @@ Deno.test("large inputs grow kernel memory without stale views", async () => {
     partitions: partitionsOf(60_000, "spread"),
   });
   deepStrictEqual(large.owners, reference.owners);
+});
+
+/** The bounded-load placement written out directly from its definition (no caches, no skipping). */
+function referenceWeighted(
+  workers: readonly string[],
+  partitions: readonly Partition[],
+  virtualNodes: number,
+  loadFactor: number,
+  previous?: ReadonlyMap<string, string>,
+): string[] {
+  const le64 = (i: number) => new Uint8Array([i & 255, (i >>> 8) & 255, 0, 0, 0, 0, 0, 0]);
+  const sorted = workers.slice().sort();
+  const rank = new Map(sorted.map((w, r) => [w, r]));
+  const ring: [bigint, string][] = [];
+  for (const w of sorted) {
+    const seed = xxh3_64(w);
+    for (let v = 0; v < virtualNodes; v++) ring.push([xxh3_64(le64(v), seed), w]);
+  }
+  ring.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : rank.get(a[1])! - rank.get(b[1])!));
+  const hashes = partitions.map(({ keys }) => {
+    let h = xxh3_64(keys[0]!);
+    for (const key of keys.slice(1)) h = xxh3_64(key, h);
+    return h;
+  });
+  const weight = (i: number) => partitions[i]!.weight ?? 1;
+  let total = 0;
+  for (let i = 0; i < partitions.length; i++) total += weight(i);
+  const share = loadFactor * (total / sorted.length);
+  const order = partitions.map((_, i) => i).sort((a, b) =>
+    weight(b) - weight(a) || (hashes[a]! < hashes[b]! ? -1 : hashes[a]! > hashes[b]! ? 1 : a - b)
+  );
+  const loads = new Map(sorted.map((w) => [w, 0]));
+  const owners: (string | undefined)[] = partitions.map(() => undefined);
+  if (previous !== undefined) {
+    for (const i of order.slice().reverse()) {
+      const p = previous.get(partitions[i]!.keys.join("/"));
+      if (p !== undefined && loads.has(p) && loads.get(p)! + weight(i) <= share) {
+        loads.set(p, loads.get(p)! + weight(i));
+        owners[i] = p;
+      }
+    }
+  }
+  for (const i of order) {
+    if (owners[i] !== undefined) continue;
+    const w = weight(i);
+    let first = ring.findIndex(([point]) => point >= hashes[i]!);
+    if (first === -1) first = 0;
+    const walk = (accept: (load: number) => boolean) => {
+      for (let step = 0; step < ring.length; step++) {
+        const owner = ring[(first + step) % ring.length]![1];
+        if (accept(loads.get(owner)!)) return owner;
+      }
+      return undefined;
+    };
+    const owner = walk((load) => load + w <= share) ?? walk((load) => load < share) ??
+      sorted.reduce((best, x) => (loads.get(x)! < loads.get(best)! ? x : best));
+    loads.set(owner, loads.get(owner)! + w);
+    owners[i] = owner;
+  }
+  return owners as string[];
+}
+
+Deno.test("the bounded-load placement of both backends matches its definition on random inputs", () => {
+  const rand = rng(2024);
+  const alphabet = ["a", "é", "日", "🙂", "z", "-"];
+  for (let round = 0; round < 40; round++) {
+    const count = 1 + Math.floor(rand() * 400);
+    const mode = round % 4;
+    const partitions = Array.from({ length: count }, (_, i): Partition => {
+      let key = "";
+      for (let c = Math.floor(rand() * 4); c >= 0; c--) key += alphabet[Math.floor(rand() * 6)]!;
+      const keys = [round % 2 === 0 ? "orders" : `${key}`, `${key}${i}`];
+      if (mode === 0) return { keys };
+      if (mode === 1) return { keys, weight: 1 + Math.floor(rand() * 100) };
+      if (mode === 2) return { keys, weight: 1 + rand() * 99 };
+      return { keys, weight: rand() < 0.05 ? 50 + rand() * 200 : 0.01 + rand() };
+    });
+    const workers = workersOf(1 + Math.floor(rand() * 30), `r${round}`);
+    const virtualNodes = 1 + Math.floor(rand() * 40);
+    const loadFactor = rand() < 0.5 ? 1 : 1 + rand() * 0.5;
+    const strategy = weightedConsistentHash({ virtualNodes, loadFactor });
+    const first = referenceWeighted(workers, partitions, virtualNodes, loadFactor);
+    const previous = new Map(partitions.map((p, i) => [p.keys.join("/"), first[i]!]));
+    const next = workers.filter(() => rand() < 0.85).concat([`late-${round}`]);
+    const second = referenceWeighted(next, partitions, virtualNodes, loadFactor, previous);
+    for (const engine of [wasm, ts]) {
+      const a = engine.assign({ workers, partitions, strategy });
+      deepStrictEqual(a.owners, first, `${engine.backend} round ${round}`);
+      const b = engine.assign({ workers: next, partitions, strategy, previous: a.assignment });
+      deepStrictEqual(b.owners, second, `${engine.backend} round ${round}, previous given`);
+    }
+  }
 });

@@ -298,3 +298,60 @@ Deno.test("consistentHash places a partition on the first ring point at or after
     deepStrictEqual(owners, expected);
   }
 });
+
+Deno.test("keys are hashed as their own UTF-8 bytes whatever their characters, lengths and neighbours", () => {
+  const le64 = (i: number) => new Uint8Array([i, 0, 0, 0, 0, 0, 0, 0]);
+  const workers = ["alpha", "beta", "gamma"];
+  const points: [bigint, string][] = [];
+  for (const w of workers) {
+    for (let i = 0; i < 4; i++) points.push([xxh3_64(le64(i), xxh3_64(w)), w]);
+  }
+  points.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
+  const big = "ü日🙂x".repeat(3000); // longer than one marshalling chunk
+  const keyLists: string[][] = [
+    ["orders", "é"],
+    ["a\uD800", "\uDC00b"], // a surrogate pair split between two keys: two U+FFFD
+    ["\uD83D\uDE00", "\uDE00"], // a pair, then a lone low surrogate
+    ["\uDBFF"], // a lone high surrogate
+    ["x\uD83D", "\uDE00"],
+    ["tail\uD83D\uDE00", "\uD83D\uDE00head"],
+    [big, "1"],
+    ["ascii-only", big],
+    ...Array.from({ length: 3000 }, (_, i) => [`région-${i % 7}`, `客户-${i}-ü`]),
+    ...Array.from({ length: 3000 }, (_, i) => ["plain", String(i)]),
+    ["end\uD800", "\uDC00"],
+  ];
+  const partitions = keyLists.map((keys) => ({ keys }));
+  const expected = keyLists.map((keys) => {
+    let h = xxh3_64(keys[0]!);
+    for (const key of keys.slice(1)) h = xxh3_64(key, h);
+    return (points.find(([p]) => p >= h) ?? points[0]!)[1];
+  });
+  for (const engine of engines) {
+    const { owners } = engine.assign({
+      workers,
+      partitions,
+      strategy: consistentHash({ virtualNodes: 4 }),
+    });
+    deepStrictEqual(owners, expected, engine.backend);
+  }
+});
+
+Deno.test("a result's owners and map are built on first read and stay valid after later calls", () => {
+  for (const engine of engines) {
+    const partitions = partitionsOf(200);
+    const first = engine.assign({ workers: workersOf(4), partitions });
+    const later = Array.from(
+      { length: 3 },
+      (_, i) => engine.assign({ workers: workersOf(5 + i), partitions: partitionsOf(100 + i) }),
+    );
+    const again = engine.assign({ workers: workersOf(4), partitions });
+    deepStrictEqual(first.owners, again.owners);
+    strictEqual(first.owners, first.owners);
+    deepStrictEqual([...first.assignment.values()], again.owners);
+    // An old result still works as `previous` (no owner changes: nothing moves).
+    const next = engine.assign({ workers: workersOf(4), partitions, previous: first.assignment });
+    strictEqual(next.stats.moved, 0);
+    ok(later.every((r) => r.owners.length >= 100));
+  }
+});

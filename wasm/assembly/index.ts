@@ -11,7 +11,7 @@ const P_HASH: i32 = 0; // u64[P]   chained XXH3 of each partition's keys
 const P_WEIGHT: i32 = 1; // f64[P]
 const P_HORDER: i32 = 2; // u32[P]  partition indices by ascending hash
 const P_WORDER: i32 = 3; // u32[P]  by descending weight, then ascending hash
-const P_START: i32 = 4; // u32[P]   ring index of the first point >= the partition hash
+const P_START: i32 = 4; // u32[P]   by hash rank: ring index of the first point >= the hash
 const P_PREV: i32 = 5; // i32[P]    previous owner slot; -1 = not in previous, -2 = owner gone
 const P_OWNER: i32 = 6; // u32[P]   result: owner slot
 const KEY_LENS: i32 = 7; // u32[K]
@@ -35,7 +35,11 @@ const HIST: i32 = 24; // u32[2^16]
 const STATS: i32 = 25; // f64[4]  maxLoad, moved, minimalMoves
 const S_LOAD2: i32 = 26; // f64[S]
 const P_HSORTED: i32 = 27; // u64[P] partition hashes in ascending order (parallel to P_HORDER)
-const REGION_COUNT: i32 = 28;
+const R_SKIP: i32 = 28; // u32[R+1] skip list over ring points (tier 1 of the placement)
+const R_SKIP2: i32 = 29; // u32[R+1] skip list over ring points (tier 2)
+const P_WRANK: i32 = 30; // u32[P]  by weight rank: hash rank of the partition
+const P_WSORTED: i32 = 31; // f64[P] by weight rank: weight
+const REGION_COUNT: i32 = 32;
 
 const REGIONS: usize = memory.data(REGION_COUNT * 8, 8);
 // Chain states of the previous partition: CHAIN[d] = hash after its first d keys (d < MAX_SHARED + 1).
@@ -198,6 +202,48 @@ function sortHashes(n: u32): void {
 }
 
 /**
+ * Turns KEY_LENS[0..keyCount) from UTF-16 lengths into UTF-8 byte lengths by reading BYTES, which
+ * holds the keys encoded back to back. Returns false when the bytes do not split into keys of
+ * those lengths (a surrogate pair split between two keys).
+ */
+export function utf8KeyLengths(keyCount: u32, byteLength: u32): bool {
+  const lens = reg(KEY_LENS);
+  const base = reg(BYTES);
+  let p = base;
+  for (let k: u32 = 0; k < keyCount; k++) {
+    const a = lens + (<usize>k << 2);
+    let units = load<u32>(a);
+    const start = p;
+    while (units > 0) {
+      // Eight ASCII bytes at a time (each is one unit, so they all belong to this key).
+      if (units >= 8 && (load<u64>(p) & 0x8080808080808080) == 0) {
+        p += 8;
+        units -= 8;
+        continue;
+      }
+      const b = <u32>load<u8>(p);
+      if (b < 0x80) {
+        p += 1;
+        units -= 1;
+      } else if (b < 0xe0) {
+        p += 2;
+        units -= 1;
+      } else if (b < 0xf0) {
+        p += 3;
+        units -= 1;
+      } else {
+        // Four bytes are two UTF-16 units: a pair cannot end this key.
+        if (units < 2) return false;
+        p += 4;
+        units -= 2;
+      }
+    }
+    store<u32>(a, <u32>(p - start));
+  }
+  return p == base + <usize>byteLength;
+}
+
+/**
  * Hashes every partition (chained XXH3 over its keys), then computes the hash order and the weight
  * order. Returns the number of adjacent equal hashes in hash order (candidate duplicates).
  */
@@ -241,14 +287,24 @@ export function preparePartitions(n: u32, equalWeights: bool): u32 {
   memory.copy(reg(P_HSORTED), tk, <usize>n << 3);
   allEqual = equalWeights;
   if (!equalWeights) {
+    // Sort hash ranks by descending weight (stable, so ties stay in hash order), then keep the
+    // weights and hash ranks in that order: the placement reads them in sequence.
     const weights = reg(P_WEIGHT);
     for (let k: u32 = 0; k < n; k++) {
       const i = load<u32>(horder + (<usize>k << 2));
       // Positive doubles order like their bit patterns; invert for descending weight.
       store<u64>(tk + (<usize>k << 3), ~reinterpret<u64>(load<f64>(weights + (<usize>i << 3))));
-      store<u32>(ti + (<usize>k << 2), i);
+      store<u32>(ti + (<usize>k << 2), k);
     }
     sortPairs(n);
+    const wrank = reg(P_WRANK);
+    const wsorted = reg(P_WSORTED);
+    memory.copy(wrank, ti, <usize>n << 2);
+    for (let k: u32 = 0; k < n; k++) {
+      store<f64>(wsorted + (<usize>k << 3), reinterpret<f64>(~load<u64>(tk + (<usize>k << 3))));
+      const hr = load<u32>(ti + (<usize>k << 2));
+      store<u32>(ti + (<usize>k << 2), load<u32>(horder + (<usize>hr << 2)));
+    }
   }
   memory.copy(worder, ti, <usize>n << 2);
   return dups;
@@ -352,18 +408,23 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
   return o;
 }
 
-// Ring index of the first point at or after each partition's hash (wrapping to 0): one merge pass
-// over the partitions in hash order.
+// Ring index of the first point at or after each partition's hash (wrapping to 0), by hash rank:
+// one merge pass over the partitions in hash order.
+// Branch-free: each step advances either the ring or the partitions (the ring region has room for
+// a sentinel point that no hash is above).
 function computeStarts(n: u32, ringLen: u32): void {
   const hsorted = reg(P_HSORTED);
-  const horder = reg(P_HORDER);
   const start = reg(P_START);
   const rh = reg(R_HASH);
+  store<u64>(rh + (<usize>ringLen << 3), 0xffffffffffffffff);
   let j: u32 = 0;
-  for (let k: u32 = 0; k < n; k++) {
+  let k: u32 = 0;
+  while (k < n) {
     const h = load<u64>(hsorted + (<usize>k << 3));
-    while (j < ringLen && load<u64>(rh + (<usize>j << 3)) < h) j++;
-    store<u32>(start + (<usize>load<u32>(horder + (<usize>k << 2)) << 2), j == ringLen ? 0 : j);
+    const ahead = <u32>(load<u64>(rh + (<usize>j << 3)) < h);
+    j += ahead;
+    store<u32>(start + (<usize>k << 2), select<u32>(0, j, j == ringLen));
+    k += ahead ^ 1;
   }
 }
 
@@ -455,37 +516,117 @@ function minimalMoves(n: u32, workers: u32, share: f64, floor: f64, maxWeight: f
   return fillMoves > shed ? fillMoves : shed;
 }
 
+// Rejected ring points a walk visits before it checks whether any worker can accept at all (the
+// check costs one pass over the workers).
+let walkBudget: i32 = 32;
+// Lightest weight placed in this assign() call (partitions are placed heaviest first).
+let wMin: f64 = 0;
+let skip2Ready = false;
+
+// Path-halving find over a skip list: the first ring point at or after `j` not marked skipped
+// (ringLen when none is left before the end).
+@inline function find(skip: usize, j: u32): u32 {
+  let next = load<u32>(skip + (<usize>j << 2));
+  while (next != j) {
+    const after = load<u32>(skip + (<usize>next << 2));
+    store<u32>(skip + (<usize>j << 2), after);
+    j = next;
+    next = after;
+  }
+  return j;
+}
+
+function minLoad(workers: u32): f64 {
+  const r2s = reg(S_RANK2SLOT);
+  const loads = reg(S_LOAD);
+  let min: f64 = Infinity;
+  for (let r: u32 = 0; r < workers; r++) {
+    const l = load<f64>(loads + (<usize>load<u32>(r2s + (<usize>r << 2)) << 3));
+    if (l < min) min = l;
+  }
+  return min;
+}
+
+// Tier 1: the first ring point at or after `first` (cyclically) whose worker stays within `share`
+// with weight `w`, or UNASSIGNED. Same answer as visiting every point: a point is skipped only when
+// its worker cannot take even the lightest partition of the call (loads only grow), and after
+// walkBudget rejections one look at the least load tells whether any point can accept.
+function walkWithRoom(first: u32, w: f64, share: f64, ringLen: u32, workers: u32): u32 {
+  const skip = reg(R_SKIP);
+  const rs = reg(R_SLOT);
+  const loads = reg(S_LOAD);
+  const lightest = wMin;
+  let j = first;
+  let wrapped = false;
+  let budget = walkBudget;
+  while (true) {
+    j = find(skip, j);
+    if (j == ringLen) {
+      if (wrapped) return UNASSIGNED;
+      wrapped = true;
+      j = find(skip, 0);
+    }
+    if (wrapped && j >= first) return UNASSIGNED;
+    const s = load<u32>(rs + (<usize>j << 2));
+    const l = load<f64>(loads + (<usize>s << 3));
+    if (l + w <= share) return s;
+    if (l + lightest > share) store<u32>(skip + (<usize>j << 2), j + 1);
+    if (--budget == 0 && !(minLoad(workers) + w <= share)) return UNASSIGNED;
+    j++;
+  }
+  return UNASSIGNED;
+}
+
+// Tier 2: the first ring point at or after `first` whose worker is below `share`, or UNASSIGNED.
+function walkBelowShare(first: u32, share: f64, ringLen: u32, workers: u32): u32 {
+  const skip = reg(R_SKIP2);
+  const rs = reg(R_SLOT);
+  const loads = reg(S_LOAD);
+  if (!skip2Ready) {
+    for (let j: u32 = 0; j <= ringLen; j++) store<u32>(skip + (<usize>j << 2), j);
+    skip2Ready = true;
+  }
+  let j = first;
+  let wrapped = false;
+  let budget = walkBudget;
+  while (true) {
+    j = find(skip, j);
+    if (j == ringLen) {
+      if (wrapped) return UNASSIGNED;
+      wrapped = true;
+      j = find(skip, 0);
+    }
+    if (wrapped && j >= first) return UNASSIGNED;
+    const s = load<u32>(rs + (<usize>j << 2));
+    if (load<f64>(loads + (<usize>s << 3)) < share) return s;
+    store<u32>(skip + (<usize>j << 2), j + 1);
+    if (--budget == 0 && !(minLoad(workers) < share)) return UNASSIGNED;
+    j++;
+  }
+  return UNASSIGNED;
+}
+
 // Places one partition of weight `w` whose ring walk starts at `first`; returns the slot.
 // Tier 1: the next worker on the ring that stays within `share` with it; tier 2: the next worker
 // still below `share`; else the least-loaded worker.
 @inline function place(first: u32, w: f64, share: f64, ringLen: u32, workers: u32): u32 {
   const loads = reg(S_LOAD);
-  const rs = reg(R_SLOT);
+  // Most partitions fit on the worker of their first point: take it without a walk (a skipped
+  // point cannot pass this test, so the answer is the same).
+  const s0 = load<u32>(reg(R_SLOT) + (<usize>first << 2));
+  const a0 = loads + (<usize>s0 << 3);
+  const l0 = load<f64>(a0);
+  if (l0 + w <= share && w < fail1) {
+    store<f64>(a0, l0 + w);
+    return s0;
+  }
   let found: u32 = UNASSIGNED;
   if (w < fail1) {
-    let j = first;
-    for (let steps: u32 = 0; steps < ringLen; steps++) {
-      const s = load<u32>(rs + (<usize>j << 2));
-      if (load<f64>(loads + (<usize>s << 3)) + w <= share) {
-        found = s;
-        break;
-      }
-      j++;
-      if (j == ringLen) j = 0;
-    }
+    found = walkWithRoom(first, w, share, ringLen, workers);
     if (found == UNASSIGNED) fail1 = w;
   }
   if (found == UNASSIGNED && !fail2) {
-    let j = first;
-    for (let steps: u32 = 0; steps < ringLen; steps++) {
-      const s = load<u32>(rs + (<usize>j << 2));
-      if (load<f64>(loads + (<usize>s << 3)) < share) {
-        found = s;
-        break;
-      }
-      j++;
-      if (j == ringLen) j = 0;
-    }
+    found = walkBelowShare(first, share, ringLen, workers);
     if (found == UNASSIGNED) fail2 = true;
   }
   if (found == UNASSIGNED) found = leastLoaded(workers);
@@ -526,6 +667,11 @@ export function assign(
     }
     fail1 = Infinity;
     fail2 = false;
+    skip2Ready = false;
+    walkBudget = 32 + <i32>(workers >> 2);
+    const skip = reg(R_SKIP);
+    for (let j: u32 = 0; j <= ringLen; j++) store<u32>(skip + (<usize>j << 2), j);
+    wMin = n > 0 ? load<f64>(weights + (<usize>load<u32>(reg(P_WORDER) + (<usize>(n - 1) << 2)) << 3)) : 0;
     if (allEqual) {
       // Weight order is hash order: merge with the ring on the fly, touching memory in sequence.
       const hsorted = reg(P_HSORTED);
@@ -543,19 +689,23 @@ export function assign(
     } else {
       computeStarts(n, ringLen);
       const worder = reg(P_WORDER);
+      const wrank = reg(P_WRANK);
+      const wsorted = reg(P_WSORTED);
       for (let k: u32 = 0; k < n; k++) {
         const i = load<u32>(worder + (<usize>k << 2));
-        if (load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
-        const w = load<f64>(weights + (<usize>i << 3));
-        const first = load<u32>(start + (<usize>i << 2));
+        if (hasPrev && load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
+        const w = load<f64>(wsorted + (<usize>k << 3));
+        const first = load<u32>(start + (<usize>load<u32>(wrank + (<usize>k << 2)) << 2));
         store<u32>(owner + (<usize>i << 2), place(first, w, share, ringLen, workers));
       }
     }
   } else {
     if (strategy == 1) {
       computeStarts(n, ringLen);
-      for (let i: u32 = 0; i < n; i++) {
-        store<u32>(owner + (<usize>i << 2), load<u32>(rs + (<usize>load<u32>(start + (<usize>i << 2)) << 2)));
+      const horder = reg(P_HORDER);
+      for (let k: u32 = 0; k < n; k++) {
+        const slot = load<u32>(rs + (<usize>load<u32>(start + (<usize>k << 2)) << 2));
+        store<u32>(owner + (<usize>load<u32>(horder + (<usize>k << 2)) << 2), slot);
       }
     } else if (strategy == 2) {
       const r2s = reg(S_RANK2SLOT);
