@@ -353,6 +353,8 @@ export class Controller {
     const memberIds = new Set(members.map((m) => m.workerId));
     const previous = previousOwners(publisher.published, memberIds);
     const force = new Set([...memberIds].filter((id) => this.#lostItsAssignment(id)));
+    // A member without a key yet (e.g. drained before it joined) waits for its first, empty one.
+    const unpublished = [...memberIds].some((id) => !publisher.published.has(id));
     const skip = skipsBelowThreshold({
       live,
       partitions: this.#partitions,
@@ -360,7 +362,7 @@ export class Controller {
       previous,
       threshold: config.minRebalanceThreshold,
       manual: this.#windows.reason === "manual",
-      forced: force.size > 0,
+      forced: force.size > 0 || unpublished,
       handingOff: this.#waitingForAcks,
     });
     if (skip.skip) {

@@ -539,3 +539,18 @@ Deno.test("after a stall past the fence deadline, assignment, fencingToken() and
   void stopping.then(() => (stopped = true));
   while (!stopped) await fake.tickAsync(10);
 });
+
+Deno.test("a worker drained before it joins still gets its first, empty assignment and start() resolves", async () => {
+  await using pool = await clockPool({ count: 2 });
+  const startedAt = await pool.start();
+  await pool.advanceTo(startedAt + 300);
+  const [leader] = pool.workers as [PoolWorker, PoolWorker];
+  assert.equal(await leader.manager.drainWorker("worker-2"), true);
+  const late = pool.add();
+  void pool.launch(late);
+  await pool.advanceUntil(() => late.outcome !== undefined, "start() of the drained worker", 3_000);
+  assert.equal(late.outcome!.error, undefined);
+  assert.equal(late.manager.workerId, "worker-2");
+  assert.deepEqual(late.manager.assignment.partitions, []);
+  assert.ok(pool.covered(pool.workers.slice(0, 2)));
+});
