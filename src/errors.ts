@@ -22,7 +22,15 @@ export type PartiErrorCode =
   | "STRATEGY_FAILED"
   | "SOURCE_FAILED"
   | "TIMEOUT"
-  | "REVOKE_TIMEOUT";
+  | "REVOKE_TIMEOUT"
+  // Raised by the partitioned consumer of `@parti/core/jetstream` (`PartitionedConsumerError`).
+  | "HANDLER_FAILED"
+  | "HANDLER_TIMEOUT"
+  | "REDELIVERED"
+  | "CONSUMER_SETUP_FAILED"
+  | "CONSUMER_MISMATCH"
+  | "PULL_FAILED"
+  | "DRAIN_TIMEOUT";
 
 /**
  * Base class of every error Parti raises on purpose.

@@ -19,6 +19,10 @@ import {
   toError,
   WorkerIdExhaustedError,
 } from "../../src/errors.ts";
+import {
+  PartitionedConsumerError,
+  type PartitionedConsumerErrorCode,
+} from "../../src/jetstream/errors.ts";
 
 Deno.test("every error code has a subclass, and its instances carry that code", () => {
   // A Record over the code union: adding a code without a subclass here fails type checking.
@@ -41,6 +45,22 @@ Deno.test("every error code has a subclass, and its instances carry that code", 
     SOURCE_FAILED: [new PartitionSourceError("x"), "PartitionSourceError"],
     TIMEOUT: [new OperationTimeoutError("x"), "OperationTimeoutError"],
     REVOKE_TIMEOUT: [new RevokeTimeoutError("x", ["p/1"]), "RevokeTimeoutError"],
+    ...Object.fromEntries(
+      (
+        [
+          "HANDLER_FAILED",
+          "HANDLER_TIMEOUT",
+          "REDELIVERED",
+          "CONSUMER_SETUP_FAILED",
+          "CONSUMER_MISMATCH",
+          "PULL_FAILED",
+          "DRAIN_TIMEOUT",
+        ] as const
+      ).map((code) => [
+        code,
+        [new PartitionedConsumerError(code, "p/1", "x"), "PartitionedConsumerError"],
+      ]),
+    ) as unknown as Record<PartitionedConsumerErrorCode, [PartiError, string]>,
   };
   for (const [code, [error, name]] of Object.entries(byCode)) {
     assert.ok(error instanceof PartiError, name);
