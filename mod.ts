@@ -85,6 +85,7 @@ export {
   BucketConfigMismatchError,
   BucketNotFoundError,
   CoordinationUnavailableError,
+  EngineUnavailableError,
   InvalidConfigError,
   InvalidPartitionError,
   LeadershipLostError,

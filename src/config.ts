@@ -7,6 +7,7 @@
  */
 import {
   checkConnection,
+  checkEngine,
   duration,
   HOOK_NAMES,
   integer,
@@ -15,7 +16,7 @@ import {
   ratio,
   show,
 } from "./config_checks.ts";
-import type { AssignmentStrategy } from "./engine/mod.ts";
+import type { AssignmentEngine, AssignmentStrategy } from "./engine/mod.ts";
 import { InvalidConfigError } from "./errors.ts";
 import type { DegradedOptions, KvOptions, ManagerOptions, TuningOptions } from "./options.ts";
 import { type Partition, sanitizePartitions } from "./partition.ts";
@@ -87,6 +88,8 @@ export interface ResolvedConfig extends ResolvedTuning {
   /** See {@link ManagerOptions.source}. */
   readonly source: readonly Partition[] | PartitionSource;
   /** See {@link ManagerOptions.strategy}. */ readonly strategy: AssignmentStrategy | undefined;
+  /** See {@link ManagerOptions.engine}. */
+  readonly engine: AssignmentEngine | WebAssembly.Module | undefined;
   /** See {@link ManagerOptions.hooks}. */ readonly hooks: Hooks;
   /** See {@link ManagerOptions.instance}. */ readonly instance: string | undefined;
   /** See {@link ManagerOptions.logger}. */ readonly logger: Logger | undefined;
@@ -341,6 +344,7 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
     );
   }
 
+  if (o.engine !== undefined) checkEngine(o.engine);
   if (o.strategy !== undefined) {
     const s = o.strategy as unknown;
     if (typeof s !== "function" && (typeof s !== "object" || s === null)) {
@@ -380,6 +384,7 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
     group: o.group,
     source: o.source,
     strategy: o.strategy,
+    engine: o.engine,
     hooks,
     instance: o.instance,
     logger: o.logger,

@@ -132,3 +132,14 @@ export function isSource(value: unknown): value is PartitionSource {
   return typeof value === "object" && value !== null &&
     typeof (value as PartitionSource).listPartitions === "function";
 }
+
+/** An engine from `createAssignmentEngine()` or a precompiled kernel module. */
+export function checkEngine(engine: unknown): void {
+  const isModule = typeof WebAssembly !== "undefined" && engine instanceof WebAssembly.Module;
+  if (!isModule && typeof (engine as { assign?: unknown } | null)?.assign !== "function") {
+    throw new InvalidConfigError(
+      "engine",
+      "must be an engine from createAssignmentEngine() or a precompiled WebAssembly.Module",
+    );
+  }
+}

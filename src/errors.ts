@@ -23,6 +23,7 @@ export type PartiErrorCode =
   | "SOURCE_FAILED"
   | "TIMEOUT"
   | "REVOKE_TIMEOUT"
+  | "ENGINE_UNAVAILABLE"
   // Raised by the partitioned consumer of `@parti/core/jetstream` (`PartitionedConsumerError`).
   | "HANDLER_FAILED"
   | "HANDLER_TIMEOUT"
@@ -349,6 +350,24 @@ export class RevokeTimeoutError extends PartiError {
           : "still waiting (onRevokeTimeout: 'wait')"),
       partitions,
     );
+  }
+}
+
+/**
+ * The WebAssembly assignment kernel cannot be used here: the runtime forbids compiling WebAssembly
+ * from bytes (Cloudflare's workerd does), or a precompiled module is stale or not Parti's kernel.
+ * The message says what to pass instead.
+ */
+export class EngineUnavailableError extends PartiError {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and what to do.
+   * @param options `cause`: the runtime's error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("ENGINE_UNAVAILABLE", message, options);
+    this.name = "EngineUnavailableError";
   }
 }
 

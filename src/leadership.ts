@@ -6,13 +6,35 @@
  * @module
  */
 import type { ResolvedConfig } from "./config.ts";
-import type { AssignmentEngine, AssignmentStrategy } from "./engine/mod.ts";
+import {
+  type AssignmentEngine,
+  type AssignmentStrategy,
+  createAssignmentEngine,
+} from "./engine/mod.ts";
 import { toError } from "./errors.ts";
 import type { HookQueue } from "./hooks.ts";
 import type { Controller, ControllerState } from "./leader/controller.ts";
 import { LeaderTerm } from "./leader/term.ts";
 import type { GroupBuckets } from "./protocol/buckets.ts";
 import type { Timers } from "./runtime/timers.ts";
+
+/** The configured engine, or one on the inlined kernel; a fallback to TypeScript is reported. */
+export async function openEngine(
+  config: ResolvedConfig,
+  hooks: HookQueue,
+): Promise<AssignmentEngine> {
+  const given = config.engine;
+  if (given !== undefined && !(given instanceof WebAssembly.Module)) return given;
+  return await createAssignmentEngine({
+    ...(given ? { module: given } : {}),
+    onFallback: (error) => {
+      config.logger?.warn("WebAssembly unavailable; assigning with the TypeScript engine", {
+        error: error.message,
+      });
+      void hooks.error(error);
+    },
+  });
+}
 
 /** Options of {@link Leadership}. */
 export interface LeadershipOptions {

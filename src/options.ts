@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { AssignmentStrategy } from "./engine/mod.ts";
+import type { AssignmentEngine, AssignmentStrategy } from "./engine/mod.ts";
 import type { Partition } from "./partition.ts";
 import type { Clock } from "./runtime/clock.ts";
 import type { CoordinationStore } from "./store/store.ts";
@@ -201,6 +201,14 @@ export interface ManagerOptions extends TuningOptions {
    * @default {weightedConsistentHash()}
    */
   readonly strategy?: AssignmentStrategy;
+  /**
+   * The assignment engine the leader uses: a ready engine (`createAssignmentEngine()` of
+   * `@parti/core/engine`), or a precompiled WebAssembly kernel module for runtimes that forbid
+   * compiling WebAssembly from bytes (workerd: import the `.wasm` written from
+   * `assignmentKernelBytes()` at build time). By default the inlined kernel is compiled; when that
+   * fails the TypeScript backend is used and the fallback is reported once (logger and `onError`).
+   */
+  readonly engine?: AssignmentEngine | WebAssembly.Module;
   /** Callbacks; see {@link Hooks}. */
   readonly hooks?: Hooks;
   /**

@@ -24,7 +24,7 @@ import {
 } from "./errors.ts";
 import { assignmentHooks, type HookQueue } from "./hooks.ts";
 import { GroupControl } from "./control.ts";
-import { Leadership } from "./leadership.ts";
+import { Leadership, openEngine } from "./leadership.ts";
 import { type GroupBuckets, openGroupBuckets } from "./protocol/buckets.ts";
 import { readPublishedEpoch } from "./protocol/group_view.ts";
 import { digestIds, encode, type HeartbeatRecord } from "./protocol/records.ts";
@@ -84,7 +84,7 @@ export async function openSession(ctx: SessionContext, signal: AbortSignal): Pro
     });
   const store = c.store ?? natsKvStore(c.connection!, { operationTimeoutMs: c.operationTimeoutMs });
   const buckets = await retry("open the group's buckets", () => openGroupBuckets(store, c));
-  const engine = await createAssignmentEngine();
+  const engine = await openEngine(c, ctx.hooks);
   if (signal.aborted) throw stopped();
   const stableId = new StableId(buckets.ids, {
     prefix: c.workerIdPrefix,

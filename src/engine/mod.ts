@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { EngineUnavailableError } from "../errors.ts";
 import { Engine } from "./engine.ts";
 import { createTsKernel } from "./ts_engine.ts";
 import { compileKernelModule, createWasmKernel, kernelModuleBytes } from "./wasm_engine.ts";
@@ -61,7 +62,12 @@ export {
 } from "./strategies.ts";
 export { xxh3_64 } from "./xxh3.ts";
 export type { Partition } from "../partition.ts";
-export { InvalidPartitionError, PartiError, StrategyError } from "../errors.ts";
+export {
+  EngineUnavailableError,
+  InvalidPartitionError,
+  PartiError,
+  StrategyError,
+} from "../errors.ts";
 export type { PartiErrorCode } from "../errors.ts";
 
 /**
@@ -70,7 +76,8 @@ export type { PartiErrorCode } from "../errors.ts";
  *
  * @param options Backend choice and an optional precompiled kernel module.
  * @returns The engine, backed by WebAssembly or by TypeScript (see `engine.backend`).
- * @throws {Error} With `backend: "wasm"`, when WebAssembly cannot be instantiated.
+ * @throws {EngineUnavailableError} With `backend: "wasm"`, when WebAssembly cannot be used (the
+ *   runtime forbids compiling bytes, or `module` is not this version's kernel).
  *
  * @example Pick a backend
  * ```ts
@@ -91,8 +98,14 @@ export async function createAssignmentEngine(
   if (backend === "ts") return new Engine(createTsKernel());
   try {
     return new Engine(await createWasmKernel(options.module));
-  } catch (error) {
+  } catch (thrown) {
+    const error = thrown instanceof EngineUnavailableError ? thrown : new EngineUnavailableError(
+      "Cannot instantiate the WebAssembly assignment kernel; pass a precompiled module or use " +
+        `the TypeScript backend (${thrown instanceof Error ? thrown.message : String(thrown)})`,
+      { cause: thrown },
+    );
     if (backend === "wasm") throw error;
+    options.onFallback?.(error);
     return new Engine(createTsKernel());
   }
 }

@@ -20,6 +20,11 @@ export interface CreateAssignmentEngineOptions {
    * the way the runtime prescribes, and pass it here.
    */
   readonly module?: WebAssembly.Module;
+  /**
+   * With `backend: "auto"`: called when WebAssembly could not be used and the TypeScript backend
+   * (same results, 3–4× slower) was chosen instead, with the reason.
+   */
+  readonly onFallback?: (error: Error) => void;
 }
 
 /** Input of {@link AssignmentEngine.assign}. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { EngineUnavailableError } from "../errors.ts";
 import type { Kernel, KernelStats, PartitionBuffers, SlotViews } from "./kernel.ts";
 import { WASM_BASE64 } from "./wasm_bytes.generated.ts";
 
@@ -86,8 +87,46 @@ export function kernelModuleBytes(): Uint8Array {
 
 /** Compiles the inlined kernel once per process (asynchronously). */
 export function compileKernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as Uint8Array<ArrayBuffer>);
+  compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as Uint8Array<ArrayBuffer>).catch(
+    (error) => {
+      // Not cached: a later call (e.g. after the runtime allowed it) may succeed.
+      compiled = undefined;
+      throw new EngineUnavailableError(
+        "Cannot compile the WebAssembly assignment kernel in this runtime (it may forbid " +
+          "compiling WebAssembly from bytes, as workerd does): pass a precompiled module " +
+          "(the Manager's `engine` option, or `createAssignmentEngine({ module })`) made from " +
+          "`assignmentKernelBytes()` at build time, or use the TypeScript backend",
+        { cause: error },
+      );
+    },
+  );
   return compiled;
+}
+
+/** The exports this version of the engine needs from the kernel (its ABI). */
+const KERNEL_EXPORTS = [
+  "memory",
+  "heapBase",
+  "setRegion",
+  "hashBytes",
+  "preparePartitions",
+  "utf8KeyLengths",
+  "hashWorkers",
+  "updateRing",
+  "assign",
+] as const;
+
+/** Rejects a module that is not this version's kernel (a stale or foreign `.wasm`). */
+function checkKernelModule(module: WebAssembly.Module): void {
+  const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  const missing = KERNEL_EXPORTS.filter((name) => !names.has(name));
+  if (missing.length > 0) {
+    throw new EngineUnavailableError(
+      `The WebAssembly module is not this version's assignment kernel (missing ` +
+        `${missing.map((m) => `'${m}'`).join(", ")}); rebuild it from assignmentKernelBytes() ` +
+        `of the installed @parti/core`,
+    );
+  }
 }
 
 /**
@@ -97,7 +136,9 @@ export function compileKernelModule(): Promise<WebAssembly.Module> {
  * @returns The kernel.
  */
 export async function createWasmKernel(module?: WebAssembly.Module): Promise<Kernel> {
-  const instance = await WebAssembly.instantiate(module ?? await compileKernelModule(), {
+  const compiledModule = module ?? await compileKernelModule();
+  checkKernelModule(compiledModule);
+  const instance = await WebAssembly.instantiate(compiledModule, {
     env: {
       abort() {
         throw new Error("Parti WebAssembly kernel aborted");

@@ -4,6 +4,7 @@ import {
   BucketConfigMismatchError,
   BucketNotFoundError,
   CoordinationUnavailableError,
+  EngineUnavailableError,
   InvalidConfigError,
   InvalidPartitionError,
   LeadershipLostError,
@@ -45,6 +46,7 @@ Deno.test("every error code has a subclass, and its instances carry that code", 
     SOURCE_FAILED: [new PartitionSourceError("x"), "PartitionSourceError"],
     TIMEOUT: [new OperationTimeoutError("x"), "OperationTimeoutError"],
     REVOKE_TIMEOUT: [new RevokeTimeoutError("x", ["p/1"]), "RevokeTimeoutError"],
+    ENGINE_UNAVAILABLE: [new EngineUnavailableError("x"), "EngineUnavailableError"],
     ...Object.fromEntries(
       (
         [

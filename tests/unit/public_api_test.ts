@@ -70,6 +70,7 @@ Deno.test("mod.ts exports exactly the documented runtime values", () => {
     "BucketConfigMismatchError",
     "BucketNotFoundError",
     "CoordinationUnavailableError",
+    "EngineUnavailableError",
     "InvalidConfigError",
     "InvalidPartitionError",
     "LeadershipLostError",
