@@ -16,6 +16,10 @@
  * Every server, cluster and proxy you start must be stopped: use `await using`, or call `stop()`
  * / `close()` in a `finally` block.
  *
+ * **Runs on Deno only** (it starts processes and opens sockets with `Deno.*` APIs); `FakeClock`,
+ * `faultyStore` and `waitFor` are plain TypeScript and run anywhere, imported from their own
+ * modules or from here under Deno.
+ *
  * @example A KV round trip against a real server
  * ```ts ignore
  * import { NatsServer } from "@parti/core/testing";
