@@ -114,13 +114,13 @@ export type {
   WatchOptions,
 } from "./src/store/store.ts";
 export { memoryStore, type MemoryStoreOptions } from "./src/store/memory.ts";
-export {
-  natsKvStore,
-  type NatsKvStoreOptions,
-  recommendedConnectionOptions,
-} from "./src/store/nats_kv/mod.ts";
+export { recommendedConnectionOptions } from "./src/store/nats_kv/connection_options.ts";
 // The built-in strategies, their options and descriptors, and what a custom strategy implements.
 export {
+  type AssignInput,
+  type AssignmentEngine,
+  type AssignmentResult,
+  type AssignmentStats,
   type AssignmentStrategy,
   type BuiltinStrategy,
   consistentHash,

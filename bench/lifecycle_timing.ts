@@ -8,13 +8,8 @@
  * Run: deno run -A bench/lifecycle_timing.ts [--runs 3]
  */
 import { connect } from "@nats-io/transport-node";
-import {
-  Manager,
-  natsKvStore,
-  partitionId,
-  presets,
-  recommendedConnectionOptions,
-} from "../mod.ts";
+import { Manager, partitionId, presets, recommendedConnectionOptions } from "../mod.ts";
+import { natsKvStore } from "../src/store/nats_kv/mod.ts";
 import { faultyStore, NatsServer, waitFor } from "../testing/mod.ts";
 
 const runs = Number(Deno.args[Deno.args.indexOf("--runs") + 1] || 3);

@@ -17,12 +17,12 @@ import {
   type CoordinationStore,
   Manager,
   memoryStore,
-  natsKvStore,
   type Partition,
   partitionId,
   recommendedConnectionOptions,
   type TuningOptions,
 } from "../mod.ts";
+import { natsKvStore } from "../src/store/nats_kv/mod.ts";
 import { createAssignmentEngine } from "../src/engine/mod.ts";
 import { type FaultyStore, faultyStore, NatsServer, waitFor } from "../testing/mod.ts";
 

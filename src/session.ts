@@ -32,7 +32,6 @@ import { retrying } from "./runtime/retry.ts";
 import { abortable } from "./runtime/signal.ts";
 import type { Timers } from "./runtime/timers.ts";
 import { type StateMachine, workingState } from "./state.ts";
-import { natsKvStore } from "./store/nats_kv/mod.ts";
 import type { CoordinationStore } from "./store/store.ts";
 import { type Assignment, type FencingToken, State } from "./types.ts";
 import { Applier } from "./worker/applier.ts";
@@ -82,7 +81,11 @@ export async function openSession(ctx: SessionContext, signal: AbortSignal): Pro
       onAbort: stopped,
       onRetry: (error) => c.logger?.warn(`Could not ${what}; retrying`, { error: error.message }),
     });
-  const store = c.store ?? natsKvStore(c.connection!, { operationTimeoutMs: c.operationTimeoutMs });
+  // Loaded on demand: a Manager on a memory store (or a bundle of one) never pulls in nats.js.
+  const store = c.store ??
+    (await import("./store/nats_kv/mod.ts")).natsKvStore(c.connection!, {
+      operationTimeoutMs: c.operationTimeoutMs,
+    });
   const buckets = await retry("open the group's buckets", () => openGroupBuckets(store, c));
   const engine = await openEngine(c, ctx.hooks);
   if (signal.aborted) throw stopped();

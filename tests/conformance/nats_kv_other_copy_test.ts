@@ -11,7 +11,8 @@ import { connect as connectOther } from "npm:@nats-io/transport-node@3.3.1";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Manager, natsKvStore, presets, recommendedConnectionOptions } from "../../mod.ts";
+import { Manager, presets, recommendedConnectionOptions } from "../../mod.ts";
+import { natsKvStore } from "../../src/store/nats_kv/mod.ts";
 import {
   BucketNotFoundError,
   CoordinationUnavailableError,

@@ -90,7 +90,6 @@ Deno.test("mod.ts exports exactly the documented runtime values", () => {
     "consistentHash",
     "consoleLogger",
     "memoryStore",
-    "natsKvStore",
     "partitionId",
     "partitionWeight",
     "presets",

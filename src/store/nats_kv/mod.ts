@@ -40,42 +40,18 @@ import { NatsBucket } from "./bucket.ts";
 import { nanosToMs, NatsContext, streamName } from "./connection.ts";
 import { apiErrorCode, mapError, STREAM_NOT_FOUND } from "./errors.ts";
 
-/**
- * Connection options Parti recommends for `connect()`/`wsconnect()`; spread them into your own.
- *
- * - `maxReconnectAttempts: -1`: never give up. The client's default (10 attempts, 2 s apart)
- *   closes the connection for good after a short server outage, and every watcher and operation
- *   then fails for the life of the process.
- * - `reconnectTimeWait: 250`, `reconnectJitter: 100`: come back within about 0.3 s of the server
- *   returning, without every client reconnecting in lockstep.
- * - `pingInterval: 1000`, `maxPingOut: 2`: detect a silent network partition (no TCP reset) in
- *   about 3 s. With the default 120 s ping the client notices nothing for minutes.
- * - `timeout: 2000`: fail the initial connect quickly instead of hanging.
- *
- * @example Connect over TCP
- * ```ts ignore
- * import { connect } from "@nats-io/transport-node";
- * import { natsKvStore, recommendedConnectionOptions } from "@parti/core";
- *
- * const nc = await connect({ servers: "nats://127.0.0.1:4222", ...recommendedConnectionOptions });
- * const store = natsKvStore(nc);
- * ```
- */
-export const recommendedConnectionOptions: {
-  readonly maxReconnectAttempts: number;
-  readonly reconnectTimeWait: number;
-  readonly reconnectJitter: number;
-  readonly pingInterval: number;
-  readonly maxPingOut: number;
-  readonly timeout: number;
-} = Object.freeze({
-  maxReconnectAttempts: -1,
-  reconnectTimeWait: 250,
-  reconnectJitter: 100,
-  pingInterval: 1000,
-  maxPingOut: 2,
-  timeout: 2000,
-});
+export { recommendedConnectionOptions } from "./connection_options.ts";
+export type {
+  Bucket,
+  BucketOptions,
+  BucketStatus,
+  CoordinationStore,
+  KvEntry,
+  KvWatch,
+  WatchOptions,
+} from "../store.ts";
+export type { NatsConnection } from "../../types.ts";
+export type { LogFields, Logger } from "../../observability/logger.ts";
 
 /** Options of {@link natsKvStore}. */
 export interface NatsKvStoreOptions {
@@ -204,7 +180,7 @@ class NatsKvStore implements CoordinationStore {
  * @example Over WebSocket
  * ```ts ignore
  * import { wsconnect } from "@nats-io/nats-core";
- * import { natsKvStore, recommendedConnectionOptions } from "@parti/core";
+ * import { natsKvStore, recommendedConnectionOptions } from "@parti/core/nats";
  *
  * const nc = await wsconnect({ servers: "ws://127.0.0.1:8080", ...recommendedConnectionOptions });
  * const store = natsKvStore(nc, { operationTimeoutMs: 2000 });
