@@ -103,6 +103,15 @@ export {
 export { type Cancel, type Clock, systemClock } from "./src/runtime/clock.ts";
 export { PollingSource, type PollingSourceOptions, StaticSource } from "./src/source.ts";
 export type { Topology, TopologyWorker } from "./src/protocol/group_view.ts";
+// Reading and steering a group without joining it (the CLI's core).
+export {
+  type AdminTopology,
+  type AdminTopologyWorker,
+  GroupAdmin,
+  type GroupAdminOptions,
+  type GroupAdminWatchOptions,
+} from "./src/admin/group_admin.ts";
+export { GroupNotFoundError } from "./src/admin/errors.ts";
 // What a custom coordination store implements.
 export type {
   Bucket,

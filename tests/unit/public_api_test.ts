@@ -71,6 +71,8 @@ Deno.test("mod.ts exports exactly the documented runtime values", () => {
     "BucketNotFoundError",
     "CoordinationUnavailableError",
     "EngineUnavailableError",
+    "GroupAdmin",
+    "GroupNotFoundError",
     "InvalidConfigError",
     "InvalidPartitionError",
     "LeadershipLostError",
