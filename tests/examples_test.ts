@@ -214,4 +214,42 @@ Deno.test("every example runs against a real nats-server and does what its heade
       }
     },
   );
+
+  await t.step(
+    "jetstream_orders.ts applies every order once and in order, and the database rejects a revoked worker's late write",
+    async () => {
+      const r = await runExample<{
+        ordersProduced: number;
+        ordersHandled: number;
+        ordersApplied: number;
+        workers: number;
+        perWorker: Record<string, number>;
+        perPartitionOrderOk: boolean;
+        outOfOrder: number;
+        duplicates: number;
+        moved: number;
+        lateWrites: number;
+        staleWritesRejected: number;
+        staleWritesAccepted: number;
+      }>(
+        "jetstream_orders.ts",
+        [...nats, "--partitions", "8", "--orders", "60", "--workers", "3"],
+        {
+          deadlineMs: DEADLINE_MS,
+        },
+      );
+      assert.equal(r.ordersProduced, 480);
+      assert.equal(r.ordersHandled, 480, "every order acked once");
+      assert.equal(r.ordersApplied, 480, "every order applied to the database once");
+      assert.equal(Object.values(r.perWorker).reduce((a, b) => a + b, 0), 480);
+      assert.equal(r.workers, 3);
+      assert.equal(r.perPartitionOrderOk, true, "each partition's orders applied in order");
+      assert.equal(r.outOfOrder, 0);
+      assert.equal(r.duplicates, 0);
+      assert.ok(r.moved >= 1, "partitions moved mid-stream when the last worker joined");
+      assert.equal(r.lateWrites, r.moved, "every revoked worker tried its late write");
+      assert.ok(r.staleWritesRejected >= 1, "the late writes were rejected by their token");
+      assert.equal(r.staleWritesAccepted, 0, "no write with an older token was ever accepted");
+    },
+  );
 });

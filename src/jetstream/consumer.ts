@@ -180,6 +180,12 @@ export interface ConsumerManager {
   subscribe(hooks: ConsumerHooks): ConsumerSubscription;
   /** The manager's state; `"shutdown"` once stopped. */
   readonly state: string;
+  /**
+   * The token under which the worker owns a partition now, or `undefined` (see
+   * `Manager.fencingToken`): asked before every handler starts, so a worker resumed after a stall
+   * starts nothing under a token it no longer holds.
+   */
+  fencingToken(partitionId: string): FencingToken | undefined;
 }
 
 /**
@@ -270,6 +276,10 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
       jsm,
       slots: new Slots(options.maxInFlight),
       report,
+      owns: (id, token) => {
+        const now = manager.fencingToken(id);
+        return now !== undefined && now.epoch === token.epoch && now.version === token.version;
+      },
     };
     this.#subscription = manager.subscribe({
       onAssignmentChanged: ({ removed }) => this.#revoke(removed),

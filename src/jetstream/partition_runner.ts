@@ -71,6 +71,8 @@ export interface RunnerContext {
   /** The consumer-wide handler slots (`maxInFlight`). */
   readonly slots: Slots;
   readonly report: (error: Error) => void;
+  /** Whether the worker still owns the partition under this token (the fence applied first). */
+  readonly owns: (id: string, token: FencingToken) => boolean;
 }
 
 /** One message this worker holds: received, possibly handled, not yet acked or nak'd. */
@@ -337,7 +339,10 @@ export class PartitionRunner {
       ) {
         if (!await slots.acquire(this.#stop.signal)) return;
         const delivery = this.#queue.shift();
-        if (!delivery || this.#stopped) {
+        // A worker resumed after a stall (SIGSTOP, GC) may have lost the partition before its
+        // fence timer ran: asking the manager applies the fence, and the revoke that follows
+        // drains this runner and hands the queued messages back.
+        if (!delivery || this.#stopped || !this.#ctx.owns(this.id, this.token)) {
           if (delivery) this.#queue.unshift(delivery);
           slots.release();
           return;

@@ -257,7 +257,9 @@ export class LeaderElection {
         Math.max(1, left),
         {
           onTimeout: () =>
-            new OperationTimeoutError(`Lease renewal did not answer within the ${left} ms left`),
+            new OperationTimeoutError(
+              `Lease renewal did not answer within the ${Math.max(0, Math.round(left))} ms left`,
+            ),
         },
       );
       this.#lastRenewStart = start;
