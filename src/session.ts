@@ -82,10 +82,9 @@ export async function openSession(ctx: SessionContext, signal: AbortSignal): Pro
       onRetry: (error) => c.logger?.warn(`Could not ${what}; retrying`, { error: error.message }),
     });
   // Loaded on demand: a Manager on a memory store (or a bundle of one) never pulls in nats.js.
+  const nats = c.store ? undefined : await import("./store/nats_kv/mod.ts");
   const store = c.store ??
-    (await import("./store/nats_kv/mod.ts")).natsKvStore(c.connection!, {
-      operationTimeoutMs: c.operationTimeoutMs,
-    });
+    nats!.natsKvStore(c.connection!, { operationTimeoutMs: c.operationTimeoutMs });
   const buckets = await retry("open the group's buckets", () => openGroupBuckets(store, c));
   const engine = await openEngine(c, ctx.hooks);
   if (signal.aborted) throw stopped();
@@ -396,9 +395,6 @@ export class Session {
       .catch((error) => void this.#ctx.hooks.error(error))
       .finally(() => (this.#recreating = null));
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Shutdown.
 
   /** Stops the run in order (see the module doc), bounded by `shutdownTimeoutMs`. Idempotent. */
   stop(): Promise<void> {
