@@ -7,108 +7,31 @@
  *
  * @module
  */
-import { NotStartedError, OperationTimeoutError, toError } from "../errors.ts";
-import type { TuningOptions } from "../options.ts";
+import { NotStartedError, OperationTimeoutError } from "../errors.ts";
 import { type Partition, partitionId } from "../partition.ts";
-import {
-  readAssignments,
-  readTopology,
-  type Topology,
-  type TopologyWorker,
-} from "../protocol/group_view.ts";
-import { LEADER_KEY } from "../protocol/keys.ts";
+import { readAssignments } from "../protocol/group_view.ts";
 import { compareVersions } from "../protocol/records.ts";
 import { sendRequest, setDrained } from "../protocol/requests.ts";
-import { type Clock, systemClock } from "../runtime/clock.ts";
 import { systemTimers } from "../runtime/timers.ts";
-import type { CoordinationStore, KvWatch } from "../store/store.ts";
-import type { Assignment, NatsConnection } from "../types.ts";
+import type { Assignment } from "../types.ts";
 import { HeartbeatObserver } from "./heartbeat_ages.ts";
 import { type AdminBuckets, openAdminBuckets } from "./open.ts";
+import {
+  checkAdminOptions,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  type GroupAdminOptions,
+} from "./options.ts";
+import { type AdminTopology, readAdminTopology } from "./topology.ts";
+import { type GroupAdminWatchOptions, watchTopology } from "./topology_watch.ts";
 
-/**
- * Options of {@link GroupAdmin.open}. Exactly one of `connection` and `store` is required.
- *
- * The timing and `kv` options matter only with `store` (see {@link GroupAdminOptions.store}):
- * spread the same preset or options the workers use. With `connection` they are ignored, except
- * `operationTimeoutMs`.
- */
-export interface GroupAdminOptions extends
-  Pick<
-    TuningOptions,
-    "workerIdTtlMs" | "heartbeatIntervalMs" | "heartbeatTtlMs" | "electionLeaseMs" | "kv"
-  > {
-  /**
-   * An open NATS connection from any nats.js v3 transport (TCP or WebSocket); the caller keeps
-   * ownership and closes it after {@link GroupAdmin.close}. The group's buckets are bound
-   * without being created: a group that does not exist is a {@link GroupNotFoundError}.
-   */
-  readonly connection?: NatsConnection;
-  /**
-   * A coordination store instead of a connection, e.g. the `memoryStore()` the workers of this
-   * process share. The store contract can only open a bucket by creating it when absent, with the
-   * workers' bucket settings (`workerIdTtlMs`, `heartbeatIntervalMs`, `heartbeatTtlMs`,
-   * `electionLeaseMs`, `kv`; an existing bucket with other settings is a
-   * `BucketConfigMismatchError`). A group none of whose buckets was ever written to is reported
-   * as {@link GroupNotFoundError}; the empty buckets that had to be created stay.
-   */
-  readonly store?: CoordinationStore;
-  /** The group to administer. */
-  readonly group: string;
-  /**
-   * Deadline of each KV request on a `connection` (with a `store`, the store's own apply), and
-   * of the heartbeat watch's first delivery in {@link GroupAdmin.open}.
-   * @default {10000}
-   */
-  readonly operationTimeoutMs?: number;
-  /**
-   * Receives malformed values found in the buckets (`MalformedDataError`; the value is skipped)
-   * and problems the watches recover from by themselves (a deleted bucket, a lost connection).
-   * Ignored by default.
-   */
-  readonly onError?: (error: Error) => void;
-  /**
-   * The admin's monotonic clock; heartbeat ages are measured on it.
-   * @default {systemClock}
-   */
-  readonly clock?: Clock;
-}
+// The public types of the admin live with the code they describe; they are re-exported here so
+// that `GroupAdmin` and everything it takes or returns import from one module (as mod.ts does).
+export type { GroupAdminOptions } from "./options.ts";
+export type { AdminTopology, AdminTopologyWorker } from "./topology.ts";
+export type { GroupAdminWatchOptions } from "./topology_watch.ts";
 
-/** One worker of an {@link AdminTopology}: the worker's view plus its heartbeat age. */
-export interface AdminTopologyWorker extends TopologyWorker {
-  /**
-   * Milliseconds, by the admin's own monotonic clock, since it observed the worker's current
-   * heartbeat revision arrive. `undefined` while the admin has only seen the revision that was
-   * already there when it started watching: when that one was written is unknown without reading
-   * another machine's clock, so the age is then at least {@link AdminTopology.observedForMs}.
-   */
-  readonly heartbeatAgeMs: number | undefined;
-}
-
-/** A snapshot of a group as an admin sees it: {@link Topology} plus heartbeat ages. */
-export interface AdminTopology extends Topology {
-  /** The workers, sorted by ID, each with its heartbeat age. */
-  readonly workers: readonly AdminTopologyWorker[];
-  /**
-   * How long the admin has been watching heartbeats (since it was opened, or since the heartbeat
-   * bucket was recreated); a worker whose `heartbeatAgeMs` is `undefined` has not heartbeated for
-   * at least this long.
-   */
-  readonly observedForMs: number;
-}
-
-/** Options of {@link GroupAdmin.watch}. */
-export interface GroupAdminWatchOptions {
-  /** Ends the iteration when aborted (the loop then simply finishes). */
-  readonly signal?: AbortSignal;
-}
-
-/** Default of {@link GroupAdminOptions.operationTimeoutMs} (the Manager's default too). */
-const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
 /** Sender name of the requests an admin writes (the leader does not act on the sender). */
 const REQUEST_SENDER = "admin";
-/** After a failed read inside `watch()`, how long to wait before reading again. */
-const WATCH_RETRY_MS = 1_000;
 
 /**
  * Reads and steers a group without joining it: no worker ID, no heartbeat, no leadership.
@@ -187,22 +110,7 @@ export class GroupAdmin implements AsyncDisposable {
    * ```
    */
   static async open(options: GroupAdminOptions): Promise<GroupAdmin> {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError("GroupAdmin.open() needs options: { connection | store, group }");
-    }
-    const onError = options.onError ?? (() => {});
-    if (typeof onError !== "function") throw new TypeError("Option 'onError' must be a function");
-    const clock = options.clock ?? systemClock;
-    if (typeof clock?.now !== "function") {
-      throw new TypeError("Option 'clock' must have a now() method");
-    }
-    const report = (error: Error) => {
-      try {
-        onError(error);
-      } catch {
-        // The admin must outlive a throwing error callback.
-      }
-    };
+    const { report, clock } = checkAdminOptions(options);
     const buckets = await openAdminBuckets(options);
     const heartbeats = new HeartbeatObserver(buckets.heartbeats, clock, report);
     // The watch retries by itself while the server is away; an operator tool must not hang.
@@ -236,8 +144,7 @@ export class GroupAdmin implements AsyncDisposable {
    */
   async topology(): Promise<AdminTopology> {
     this.#checkOpen();
-    const topology = await readTopology(this.#buckets, this.#onError);
-    return this.#withAges(topology);
+    return await readAdminTopology(this.#buckets, this.#heartbeats, this.#onError);
   }
 
   /**
@@ -311,62 +218,12 @@ export class GroupAdmin implements AsyncDisposable {
     options: GroupAdminWatchOptions = {},
   ): AsyncGenerator<AdminTopology, void, undefined> {
     this.#checkOpen();
-    const stop = new AbortController();
-    const signal = AbortSignal.any([
-      stop.signal,
-      this.#closing.signal,
-      ...(options.signal ? [options.signal] : []),
-    ]);
-    let dirty = true;
-    let wake: (() => void) | undefined;
-    const notify = () => {
-      dirty = true;
-      wake?.();
-    };
-    const unsubscribe = this.#heartbeats.onChange(notify);
-    const watches: KvWatch[] = [];
-    const pumps: Promise<void>[] = [];
-    const follow = (watch: KvWatch) => {
-      watches.push(watch);
-      pumps.push(
-        (async () => {
-          for await (const _ of watch) notify();
-        })().catch((error) => this.#onError(toError(error))),
-      );
-    };
-    const watchOptions = { signal, onError: this.#onError, onRecreated: notify };
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    try {
-      follow(this.#buckets.leader.watch({ ...watchOptions, key: LEADER_KEY }));
-      follow(this.#buckets.assignments.watch(watchOptions));
-      await untilAborted(Promise.all(watches.map((w) => w.initialized)), signal);
-      while (!signal.aborted) {
-        if (!dirty) {
-          await untilAborted(new Promise<void>((resolve) => (wake = resolve)), signal);
-          wake = undefined;
-          continue;
-        }
-        dirty = false;
-        let snapshot: AdminTopology;
-        try {
-          snapshot = this.#withAges(await readTopology(this.#buckets, this.#onError));
-        } catch (error) {
-          if (signal.aborted) break;
-          this.#onError(toError(error));
-          clearTimeout(retry);
-          retry = setTimeout(notify, WATCH_RETRY_MS);
-          continue;
-        }
-        if (signal.aborted) break;
-        yield snapshot;
-      }
-    } finally {
-      clearTimeout(retry);
-      unsubscribe();
-      stop.abort();
-      for (const watch of watches) watch.stop();
-      await Promise.allSettled(pumps);
-    }
+    yield* watchTopology({
+      buckets: this.#buckets,
+      heartbeats: this.#heartbeats,
+      onError: this.#onError,
+      closing: this.#closing.signal,
+    }, options);
   }
 
   /**
@@ -476,17 +333,6 @@ export class GroupAdmin implements AsyncDisposable {
     return this.close();
   }
 
-  #withAges(topology: Topology): AdminTopology {
-    return {
-      ...topology,
-      workers: topology.workers.map((w) => ({
-        ...w,
-        heartbeatAgeMs: this.#heartbeats.ageMs(w.workerId),
-      })),
-      observedForMs: this.#heartbeats.watchingForMs(),
-    };
-  }
-
   #checkOpen(): void {
     if (this.#closed !== undefined) {
       throw new NotStartedError(
@@ -513,21 +359,4 @@ function toPartitionId(partition: unknown): string {
   throw new TypeError(
     "GroupAdmin.ownerOf() needs a partition ({ keys: [...] }) or its ID like 'orders/7'",
   );
-}
-
-/** Resolves when `promise` settles or `signal` aborts, whichever is first. */
-async function untilAborted(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return;
-  let onAbort: (() => void) | undefined;
-  try {
-    await Promise.race([
-      promise,
-      new Promise<void>((resolve) => {
-        onAbort = resolve;
-        signal.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    if (onAbort) signal.removeEventListener("abort", onAbort);
-  }
 }
