@@ -24,29 +24,26 @@
  * downstream writes from them. A pull that ended with an error may have left its request behind;
  * naks, and the end of a drain, wait until that request has expired.
  *
+ * The durable's set-up is in `durable.ts`; the messages held and their acks and naks are in
+ * `deliveries.ts`.
+ *
  * @module
  */
-import {
-  AckPolicy,
-  type Consumer,
-  type ConsumerConfig,
-  type ConsumerInfo,
-  type ConsumerMessages,
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
+import type {
+  Consumer,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
 } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/nats-core";
 import { toError } from "../errors.ts";
 import type { Partition } from "../partition.ts";
 import { retryDelayMs } from "../runtime/cadence.ts";
 import { Signal } from "../runtime/signal.ts";
 import { systemTimers } from "../runtime/timers.ts";
-import type { Cancel } from "../runtime/clock.ts";
 import type { FencingToken } from "../types.ts";
+import { Deliveries, type Delivery } from "./deliveries.ts";
+import { ensureDurable, MismatchError } from "./durable.ts";
 import { PartitionedConsumerError, type PartitionedConsumerErrorCode } from "./errors.ts";
 import type { MessageContext, ResolvedOptions } from "./options.ts";
 import type { Slots } from "./slots.ts";
@@ -75,26 +72,12 @@ export interface RunnerContext {
   readonly owns: (id: string, token: FencingToken) => boolean;
 }
 
-/** One message this worker holds: received, possibly handled, not yet acked or nak'd. */
-interface Delivery {
-  readonly msg: JsMsg;
-  /** What to tell the server, once decided. */
-  outcome: "ack" | "nak" | undefined;
-  /** Delay of the nak, for a handler that failed. */
-  delayMs: number;
-}
-
 /** Messages asked for per pull request; the server sends at most `max_ack_pending` at a time. */
 const PULL_BATCH = 256;
 /** Slack on top of handler timeout + pull expiry before a drain gives up. */
 const DRAIN_MARGIN_MS = 5_000;
-/** Slack for the one-way trip of a pull request when computing when it expires on the server. */
-const LINGER_MARGIN_MS = 500;
 /** Upper bound of the back-off between set-up or pull retries. */
 const MAX_RETRY_MS = 2_000;
-
-/** The durable exists but does not fit; retrying will not help. */
-class MismatchError extends PartitionedConsumerError {}
 
 /** Consumes one partition until {@link PartitionRunner.stop}. */
 export class PartitionRunner {
@@ -112,8 +95,7 @@ export class PartitionRunner {
   readonly #changed = new Signal();
   /** Received, not started, in delivery order. */
   readonly #queue: Delivery[] = [];
-  /** Every delivery not yet acked or nak'd: the server counts these against max_ack_pending. */
-  readonly #held = new Set<Delivery>();
+  readonly #deliveries: Deliveries;
   readonly #handlerAborts = new Set<AbortController>();
   /** Handlers that have not returned, and those of them without an outcome yet. */
   #running = 0;
@@ -122,11 +104,7 @@ export class PartitionRunner {
   /** A pull request may be open on the server: the server may send to us. */
   #pullOpen = false;
   #pull: ConsumerMessages | undefined;
-  #lastAcked = 0;
   #lastCause: string | undefined;
-  /** Until then (monotonic ms) a request of ours may linger on the server with a dead inbox. */
-  #lingerUntil = 0;
-  #stopTicks: Cancel = () => {};
   readonly #loop: Promise<void>;
   #stopping: Promise<void> | undefined;
 
@@ -153,6 +131,7 @@ export class PartitionRunner {
     this.durable = names.durable;
     this.token = token;
     this.#counters = counters;
+    this.#deliveries = new Deliveries(counters);
     this.#loop = this.#run().catch((error) => this.#ctx.report(toError(error)));
   }
 
@@ -184,9 +163,14 @@ export class PartitionRunner {
   async #setUp(): Promise<Consumer | undefined> {
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
-        const info = await this.#ensureDurable();
+        const info = await ensureDurable(
+          this.#ctx.jsm,
+          this.#ctx.options,
+          this,
+          () => this.#deliveries.lastAcked,
+        );
         this.#lastCause = undefined;
-        this.#startTicks(info);
+        this.#deliveries.startTicks(info);
         return this.#ctx.js.consumers.getConsumerFromInfo(info);
       } catch (thrown) {
         if (thrown instanceof MismatchError) {
@@ -207,67 +191,6 @@ export class PartitionRunner {
     return undefined;
   }
 
-  async #ensureDurable(): Promise<ConsumerInfo> {
-    const { stream, maxInFlightPerPartition, ackWaitMs } = this.#ctx.options;
-    const jsm = await this.#ctx.jsm;
-    let info: ConsumerInfo | undefined;
-    try {
-      info = await jsm.consumers.info(stream, this.durable);
-    } catch (error) {
-      if (!hasCode(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
-    }
-    if (info) {
-      const problem = this.#mismatch(info);
-      if (problem) {
-        throw new MismatchError(
-          "CONSUMER_MISMATCH",
-          this.id,
-          `Durable '${this.durable}' on stream '${stream}' ${problem}; partition '${this.id}' ` +
-            `needs a pull consumer with explicit acks filtering '${this.subject}'. Delete the ` +
-            `durable or map the partition to another name; the partition is not consumed`,
-        );
-      }
-      if (info.config.max_ack_pending !== maxInFlightPerPartition) {
-        info = await jsm.consumers.update(stream, this.durable, {
-          max_ack_pending: maxInFlightPerPartition,
-        });
-      }
-      return info;
-    }
-    // A durable that vanished while we consumed resumes after what this worker acked last.
-    const start: Partial<ConsumerConfig> = this.#lastAcked > 0
-      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastAcked + 1 }
-      : { deliver_policy: DeliverPolicy.All };
-    return await jsm.consumers.add(stream, {
-      durable_name: this.durable,
-      ack_policy: AckPolicy.Explicit,
-      filter_subject: this.subject,
-      max_ack_pending: maxInFlightPerPartition,
-      ack_wait: nanos(ackWaitMs),
-      ...start,
-    });
-  }
-
-  #mismatch(info: ConsumerInfo): string | undefined {
-    const c = info.config;
-    if (c.deliver_subject) return `is a push consumer (deliver_subject '${c.deliver_subject}')`;
-    if (c.ack_policy !== AckPolicy.Explicit) return `has ack_policy '${c.ack_policy}'`;
-    const filters = c.filter_subjects?.length ? c.filter_subjects : [c.filter_subject ?? ""];
-    if (filters.length !== 1 || filters[0] !== this.subject) {
-      return `filters '${filters.join("', '")}'`;
-    }
-    return undefined;
-  }
-
-  /** Keeps messages this worker holds from reaching their ack wait (progress acks). */
-  #startTicks(info: ConsumerInfo): void {
-    this.#stopTicks();
-    const ackWaitMs = (info.config.ack_wait ?? nanos(30_000)) / 1_000_000;
-    this.#stopTicks = systemTimers.every(Math.max(250, ackWaitMs / 3), () => {
-      for (const d of this.#held) d.msg.working();
-    }, { onError: () => {} });
-  }
-
   /** Pulls until stopped (returns normally) or a pull fails (returns after a back-off). */
   async #pullUntilError(consumer: Consumer): Promise<void> {
     const { pullExpiresMs } = this.#ctx.options;
@@ -282,7 +205,7 @@ export class PartitionRunner {
         this.#lastCause = undefined;
       } catch (thrown) {
         this.#pullEnded();
-        this.#lingerUntil = systemTimers.now() + pullExpiresMs + LINGER_MARGIN_MS;
+        this.#deliveries.pullMayLinger(pullExpiresMs);
         if (this.#stopped) return;
         const error = toError(thrown);
         this.#reportOnce(
@@ -304,13 +227,12 @@ export class PartitionRunner {
   }
 
   #receive(msg: JsMsg): void {
-    if (this.#ctx.options.maxInFlightPerPartition === 1 && msg.seq <= this.#lastAcked) {
+    if (this.#ctx.options.maxInFlightPerPartition === 1 && msg.seq <= this.#deliveries.lastAcked) {
       // A stale copy of a message already acked (its ack wait ran out while it was handled).
       msg.ack();
       return;
     }
-    const delivery: Delivery = { msg, outcome: undefined, delayMs: 0 };
-    this.#held.add(delivery);
+    const delivery = this.#deliveries.hold(msg);
     this.#queue.push(delivery);
     if (msg.info.redelivered) {
       this.#counters.redelivered++;
@@ -413,36 +335,8 @@ export class PartitionRunner {
     delivery.outcome = outcome;
     delivery.delayMs = delayMs;
     this.#undecided--;
-    if (!this.#stopped) this.#settleWhenSafe(delivery);
+    if (!this.#stopped) this.#deliveries.settleWhenSafe(delivery);
     this.#changed.notify();
-  }
-
-  /** Settles now, or a nak once no dead request of ours can receive its redelivery. */
-  #settleWhenSafe(delivery: Delivery): void {
-    const wait = this.#lingerUntil - systemTimers.now();
-    if (delivery.outcome === "ack" || wait <= 0) void this.#settle(delivery, false);
-    else systemTimers.setTimeout(() => void this.#settle(delivery, false), wait);
-  }
-
-  /** Acks or naks a held delivery (a nak without outcome is immediate). */
-  #settle(delivery: Delivery, confirm: boolean): Promise<unknown> {
-    if (!this.#held.delete(delivery)) return Promise.resolve();
-    const { msg } = delivery;
-    try {
-      if (delivery.outcome === "ack") {
-        this.#counters.handled++;
-        if (msg.seq > this.#lastAcked) this.#lastAcked = msg.seq;
-        if (confirm) return msg.ackAck().catch(() => false);
-        msg.ack();
-      } else {
-        this.#counters.nacked++;
-        if (delivery.outcome === "nak" && delivery.delayMs > 0) msg.nak(delivery.delayMs);
-        else msg.nak();
-      }
-    } catch {
-      // The connection is closed: the server redelivers after the ack wait.
-    }
-    return Promise.resolve();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -466,7 +360,7 @@ export class PartitionRunner {
       // in flight; it becomes visible again after the durable's ack wait.
       this.#pull?.stop();
       this.#pullOpen = false;
-      this.#lingerUntil = systemTimers.now() + pullExpiresMs + LINGER_MARGIN_MS;
+      this.#deliveries.pullMayLinger(pullExpiresMs);
       for (const abort of this.#handlerAborts) abort.abort();
       this.#report(
         "DRAIN_TIMEOUT",
@@ -476,11 +370,8 @@ export class PartitionRunner {
     }
     // Never started, or (when late) never answered: handed back without delay.
     this.#queue.length = 0;
-    const linger = this.#lingerUntil - systemTimers.now();
-    if (linger > 0) await systemTimers.sleep(linger);
-    const settled = [...this.#held].map((d) => this.#settle(d, true));
-    await Promise.all(settled);
-    this.#stopTicks();
+    await this.#deliveries.settleAll();
+    this.#deliveries.stopTicks();
     await connection.flush().catch(() => {});
   }
 
@@ -514,8 +405,4 @@ export class PartitionRunner {
       ...(msg ? { streamSequence: msg.seq, deliveryCount: msg.info.deliveryCount } : {}),
     });
   }
-}
-
-function hasCode(error: unknown, code: number): boolean {
-  return error instanceof JetStreamApiError && error.code === code;
 }
