@@ -245,6 +245,15 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
       `must be at least plannedScaleWindowMs (${plannedScaleWindowMs}), got ${coldStartWindowMs}`,
     );
   }
+  // The first workers of a new group wait out the cold-start window before their first
+  // assignment: by default the startup bound covers it (a worker joining a running group may set a
+  // shorter one).
+  const startupTimeoutMs = duration(
+    "startupTimeoutMs",
+    o.startupTimeoutMs,
+    coldStartWindowMs + defaults.startupTimeoutMs,
+    true,
+  );
   const emergencyGraceMs = duration(
     "emergencyGraceMs",
     o.emergencyGraceMs,
@@ -419,12 +428,7 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
       o.partitionRefreshIntervalMs,
       defaults.partitionRefreshIntervalMs,
     ),
-    startupTimeoutMs: duration(
-      "startupTimeoutMs",
-      o.startupTimeoutMs,
-      defaults.startupTimeoutMs,
-      true,
-    ),
+    startupTimeoutMs,
     shutdownTimeoutMs: duration(
       "shutdownTimeoutMs",
       o.shutdownTimeoutMs,

@@ -137,8 +137,9 @@ export interface TuningOptions {
    */
   readonly partitionRefreshIntervalMs?: number;
   /**
-   * Upper bound for `start()` to reach a first assignment.
-   * @default {30000}
+   * Upper bound for `start()` to reach a first assignment. The first workers of a new group wait
+   * out `coldStartWindowMs` (further arrivals extend it up to 3×): keep it above that.
+   * @default {coldStartWindowMs + 30000}
    */
   readonly startupTimeoutMs?: number;
   /**

@@ -42,7 +42,7 @@ Deno.test("resolveConfig() applies the documented defaults", () => {
   assert.equal(config.minRebalanceIntervalMs, 10_000);
   assert.equal(config.minRebalanceThreshold, 0.15);
   assert.equal(config.partitionRefreshIntervalMs, 0);
-  assert.equal(config.startupTimeoutMs, 30_000);
+  assert.equal(config.startupTimeoutMs, 60_000); // coldStartWindowMs + 30000
   assert.equal(config.shutdownTimeoutMs, 10_000);
   assert.equal(config.operationTimeoutMs, 10_000);
   assert.equal(config.onCoordinationLoss, "fence");
@@ -145,6 +145,23 @@ Deno.test("every duration must be finite and non-negative", () => {
     rejects({ [field]: Number.POSITIVE_INFINITY }, field, /finite/);
     rejects({ [field]: "100" }, field);
   }
+});
+
+Deno.test("startupTimeoutMs defaults to coldStartWindowMs + 30 s, which a new group's first start waits out", () => {
+  assert.equal(
+    resolveConfig({ ...base, coldStartWindowMs: 5_000, plannedScaleWindowMs: 2_000 })
+      .startupTimeoutMs,
+    35_000,
+  );
+  assert.equal(
+    resolveConfig({
+      ...base,
+      coldStartWindowMs: 5_000,
+      plannedScaleWindowMs: 2_000,
+      startupTimeoutMs: 6_000,
+    }).startupTimeoutMs,
+    6_000,
+  );
 });
 
 Deno.test("durations that drive timers must be greater than zero", () => {
