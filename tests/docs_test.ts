@@ -1,8 +1,8 @@
 /**
  * The documentation is tested like code:
  *
- * - every ```ts block of `README.md`, `CONTRIBUTING.md`, `CHANGELOG.md` and `docs/*.md` type-checks against this repository (blocks
- *   fenced ```ts ignore are skipped). Each block is written to a temporary file with an import map
+ * - every TypeScript code block (fenced as `ts`) of `README.md`, `CONTRIBUTING.md`, `CHANGELOG.md`
+ *   and `docs/*.md` type-checks against this repository (blocks fenced as `ts ignore` are skipped). Each block is written to a temporary file with an import map
  *   that resolves `@parti/core`, `jsr:@parti/core` and their subpaths to this repository's entry
  *   points, then all of them are checked with one `deno check`;
  * - every relative link of those files points at a file that exists, and every `#anchor` at a
