@@ -14,6 +14,9 @@ import { nanosToMs, type NatsContext, streamName, withDeadline } from "./connect
 import { mapError } from "./errors.ts";
 import { NatsWatch } from "./watch.ts";
 
+/** Deadline of one attempt at listing keys (see `keys()`). */
+const KEYS_ATTEMPT_MS = 1_000;
+
 /** A name-bound handle on one KV bucket. */
 export class NatsBucket implements Bucket {
   readonly name: string;
@@ -77,18 +80,27 @@ export class NatsBucket implements Bucket {
 
   keys(): Promise<string[]> {
     return this.#run("list the keys of", undefined, async () => {
-      // The listing streams from a consumer; a deadline keeps a stalled one from hanging us.
-      const timeoutMs = this.#ctx.operationTimeoutMs;
-      const iterator = await this.#kv.keys();
-      const collect = async () => {
-        const keys: string[] = [];
-        for await (const key of iterator) keys.push(key);
-        return keys;
-      };
-      try {
-        return await withDeadline(collect(), timeoutMs);
-      } finally {
-        iterator.stop();
+      // The listing streams from an ordered consumer that now and then (~1–2 % of calls on a
+      // busy bucket) waits for an idle heartbeat before it ends. A listing is a pure read: give
+      // each attempt a short deadline and try again, within operationTimeoutMs overall.
+      const totalMs = this.#ctx.operationTimeoutMs;
+      const attemptMs = Math.min(totalMs, KEYS_ATTEMPT_MS);
+      const started = performance.now();
+      for (;;) {
+        const left = totalMs - (performance.now() - started);
+        const iterator = await this.#kv.keys();
+        const collect = async () => {
+          const keys: string[] = [];
+          for await (const key of iterator) keys.push(key);
+          return keys;
+        };
+        try {
+          return await withDeadline(collect(), Math.max(1, Math.min(attemptMs, left)));
+        } catch (error) {
+          if (left <= attemptMs) throw error;
+        } finally {
+          iterator.stop();
+        }
       }
     });
   }
