@@ -9,18 +9,13 @@
  * @module
  */
 import type { ResolvedConfig } from "./config.ts";
-import {
-  type AssignmentEngine,
-  type AssignmentStrategy,
-  createAssignmentEngine,
-} from "./engine/mod.ts";
+import type { AssignmentEngine, AssignmentStrategy } from "./engine/mod.ts";
 import {
   BucketNotFoundError,
   CoordinationUnavailableError,
   NotStartedError,
   type RevisionConflictError,
   RevokeTimeoutError,
-  toError,
 } from "./errors.ts";
 import { assignmentHooks, type HookQueue } from "./hooks.ts";
 import { GroupControl } from "./control.ts";

@@ -452,8 +452,8 @@ for (const mode of ["leave", "wait"] as const) {
   Deno.test(`a revoke stuck past revokeTimeoutMs is reported at that instant; onRevokeTimeout '${mode}' ${mode === "leave" ? "leaves the group, so its partitions move after TTL + grace" : "keeps them unowned until the hook returns"}`, async () => {
     const revokeTimeoutMs = 500;
     const stuckMs = 3_000;
-    let poolRef: ClockPool | undefined;
-    const log = errorLog(() => poolRef!);
+    const ref: { pool?: ClockPool } = {};
+    const log = errorLog(() => ref.pool!);
     await using pool = await clockPool({
       count: 2,
       tuning: { revokeTimeoutMs, onRevokeTimeout: mode },
@@ -469,7 +469,7 @@ for (const mode of ["leave", "wait"] as const) {
           }
           : {},
     });
-    poolRef = pool;
+    ref.pool = pool;
     const startedAt = await pool.start();
     await pool.advanceTo(startedAt + 300);
     const [, stuck] = pool.workers as [PoolWorker, PoolWorker];
