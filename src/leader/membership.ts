@@ -9,7 +9,7 @@
 import { toError } from "../errors.ts";
 import type { Timers } from "../runtime/timers.ts";
 import { decodeHeartbeat, type HeartbeatRecord } from "../protocol/records.ts";
-import type { Bucket, KvWatch } from "../store/store.ts";
+import type { Bucket, KvEntry, KvWatch } from "../store/store.ts";
 
 /** What the leader knows about one worker. */
 export interface MemberView {
@@ -52,6 +52,8 @@ export class Membership {
   readonly #abort = new AbortController();
   #watch: KvWatch | undefined;
   #graceUntil = Number.NEGATIVE_INFINITY;
+  /** A confirming read of silent members is under way. */
+  #confirming = false;
   #resolveReady!: () => void;
   /**
    * Resolves once the heartbeats present when the watch started have all been seen (or the
@@ -87,23 +89,7 @@ export class Membership {
           }
           continue;
         }
-        if (known && known.revision >= entry.revision) continue;
-        this.#departed.delete(entry.key);
-        let heartbeat: HeartbeatRecord;
-        try {
-          heartbeat = decodeHeartbeat(this.#bucket.name, entry.key, entry.value);
-        } catch (error) {
-          this.#options.onError(toError(error));
-          continue;
-        }
-        this.#members.set(entry.key, {
-          workerId: entry.key,
-          heartbeat,
-          observedAt: this.#options.timers.now(),
-          revision: entry.revision,
-        });
-        if (!known) this.#options.onJoin(entry.key);
-        else this.#options.onUpdate(entry.key);
+        this.#observe(entry);
       }
     })().catch((error) => this.#options.onError(toError(error)));
     this.#options.timers.every(
@@ -113,15 +99,54 @@ export class Membership {
     );
   }
 
+  /** A heartbeat value seen (through the watch or a confirming read): newer revisions only. */
+  #observe(entry: KvEntry): void {
+    const known = this.#members.get(entry.key);
+    if (known && known.revision >= entry.revision) return;
+    this.#departed.delete(entry.key);
+    let heartbeat: HeartbeatRecord;
+    try {
+      heartbeat = decodeHeartbeat(this.#bucket.name, entry.key, entry.value);
+    } catch (error) {
+      this.#options.onError(toError(error));
+      return;
+    }
+    this.#members.set(entry.key, {
+      workerId: entry.key,
+      heartbeat,
+      observedAt: this.#options.timers.now(),
+      revision: entry.revision,
+    });
+    if (!known) this.#options.onJoin(entry.key);
+    else this.#options.onUpdate(entry.key);
+  }
+
   #expire(): void {
     const now = this.#options.timers.now();
-    if (now < this.#graceUntil) return;
-    for (const [id, member] of this.#members) {
-      if (now - member.observedAt > this.#options.heartbeatTtlMs) {
-        this.#members.delete(id);
-        this.#options.onLeave(id, "dead");
+    if (now < this.#graceUntil || this.#confirming) return;
+    const silent = [...this.#members].filter(([, m]) =>
+      now - m.observedAt > this.#options.heartbeatTtlMs
+    );
+    if (silent.length === 0) return;
+    // Before declaring anyone dead, read their keys: a watch that lags (a busy leader, a slow
+    // consumer) must not make a worker that is renewing look dead, because such a worker never
+    // fences itself. A newer revision counts as observed now; only a confirmed silence kills.
+    this.#confirming = true;
+    void Promise.all(silent.map(async ([id, member]) => {
+      let entry: KvEntry | null | undefined;
+      try {
+        entry = await this.#bucket.get(id);
+      } catch {
+        entry = undefined; // unreachable: judge by what was observed
       }
-    }
+      if (this.#abort.signal.aborted || this.#members.get(id) !== member) return;
+      if (entry && entry.operation === "put" && entry.revision > member.revision) {
+        this.#observe(entry);
+        return;
+      }
+      this.#members.delete(id);
+      this.#options.onLeave(id, "dead");
+    })).finally(() => (this.#confirming = false));
   }
 
   /**

@@ -229,3 +229,58 @@ Deno.test("stop() ends the watch and the liveness timer and resolves ready", asy
   assert.ok(!t.events.some((e) => e.includes("worker-1")));
   assert.ok(!t.events.some((e) => e.includes("leave")));
 });
+
+Deno.test("a worker whose renewals the watch has not delivered is read back, not declared dead", async () => {
+  const clock = new FakeClock();
+  const store = memoryStore({ clock });
+  const inner: Bucket = await store.bucket("lagging", { ttlMs: HEARTBEAT_TTL_MS });
+  await inner.put("worker-0", heartbeat());
+  // A watch that delivers the initial values and then lags behind (a busy leader's consumer).
+  const lagging: Bucket = {
+    ...inner,
+    name: inner.name,
+    get: (k) => inner.get(k),
+    put: (k, v) => inner.put(k, v),
+    watch(options) {
+      const watch = inner.watch(options);
+      return {
+        initialized: watch.initialized,
+        stop: () => watch.stop(),
+        async *[Symbol.asyncIterator]() {
+          let first = true;
+          for await (const entry of watch) {
+            if (first) yield entry;
+            first = false;
+          }
+        },
+      };
+    },
+  };
+  const events: string[] = [];
+  const membership = new Membership(lagging, {
+    heartbeatTtlMs: HEARTBEAT_TTL_MS,
+    checkIntervalMs: CHECK_MS,
+    timers: new Timers(clock),
+    onJoin: (id) => events.push(`join ${id}@${clock.now()}`),
+    onLeave: (id, reason) => events.push(`leave ${id} ${reason}@${clock.now()}`),
+    onUpdate: (id) => events.push(`update ${id}@${clock.now()}`),
+    onError: () => {},
+  });
+  try {
+    membership.start();
+    await membership.ready;
+    // The worker keeps renewing every second; the watch shows none of it.
+    for (let t = 0; t < 6_000; t += 1_000) {
+      await clock.tickAsync(1_000);
+      await inner.put("worker-0", heartbeat(t));
+    }
+    assert.ok(!events.some((e) => e.startsWith("leave")), events.join(", "));
+    assert.deepEqual(membership.members().map((m) => m.workerId), ["worker-0"]);
+    // Once it really stops renewing it is dead: a TTL after its last revision was read back (a
+    // read-back observes late, never early), plus a check.
+    await clock.tickAsync(2 * HEARTBEAT_TTL_MS + CHECK_MS);
+    assert.ok(events.some((e) => e.startsWith("leave worker-0 dead")), events.join(", "));
+  } finally {
+    membership.stop();
+  }
+});
