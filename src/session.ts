@@ -264,7 +264,8 @@ export class Session {
    * (GC, SIGSTOP, a frozen VM) nothing reads as owned for even one fence-timer tick.
    */
   checkFence(): void {
-    if (!this.#left && !this.#stopping) this.#onFenceCheck(this.#heartbeat.check());
+    // On every read (a consumer asks per message): only the deadline, not the health monitor.
+    if (!this.#left && !this.#stopping) this.#applyFence(this.#heartbeat.check());
   }
 
   /**
@@ -315,6 +316,10 @@ export class Session {
 
   #onFenceCheck(decision: FenceDecision): void {
     this.#health.tick();
+    this.#applyFence(decision);
+  }
+
+  #applyFence(decision: FenceDecision): void {
     if (decision === "fence" && !this.#applier.fenced) {
       this.#ctx.config.logger?.warn("Self-fencing: heartbeat could not be renewed", {
         workerId: this.workerId,

@@ -9,6 +9,24 @@ import { CoordinationUnavailableError, PartiError, toError } from "../errors.ts"
 import { retryDelayMs } from "./cadence.ts";
 import type { Timers } from "./timers.ts";
 
+/** Tells which failures of a streak to report: the first, and each one with a new cause. */
+export class FailureStreak {
+  #last: string | undefined;
+
+  /** Whether `error` starts the streak or changes its cause (report it), else just count it. */
+  isNew(error: Error): boolean {
+    const cause = `${error instanceof PartiError ? error.code : error.name}: ${error.message}`;
+    const fresh = cause !== this.#last;
+    this.#last = cause;
+    return fresh;
+  }
+
+  /** A success ends the streak. */
+  end(): void {
+    this.#last = undefined;
+  }
+}
+
 /** Options of {@link retrying}. */
 export interface RetryOptions {
   /** Timers for the back-off. */
@@ -30,7 +48,7 @@ export interface RetryOptions {
 export async function retrying<T>(step: () => Promise<T>, options: RetryOptions): Promise<T> {
   const retryable = options.retryable ??
     ((error: Error) => error instanceof CoordinationUnavailableError);
-  let lastCause: string | undefined;
+  const streak = new FailureStreak();
   for (let attempt = 0;; attempt++) {
     if (options.signal.aborted) throw options.onAbort();
     try {
@@ -38,9 +56,7 @@ export async function retrying<T>(step: () => Promise<T>, options: RetryOptions)
     } catch (thrown) {
       const error = toError(thrown);
       if (!retryable(error)) throw error;
-      const cause = `${error instanceof PartiError ? error.code : error.name}: ${error.message}`;
-      if (cause !== lastCause) options.onRetry?.(error, attempt);
-      lastCause = cause;
+      if (streak.isNew(error)) options.onRetry?.(error, attempt);
       await options.timers.sleep(retryDelayMs(attempt), options.signal);
     }
   }

@@ -15,6 +15,7 @@ import {
   leaseRenewIntervalMs,
   retryDelayMs,
 } from "../runtime/cadence.ts";
+import { FailureStreak } from "../runtime/retry.ts";
 import type { Timers } from "../runtime/timers.ts";
 import { OperationTimeoutError, RevisionConflictError, toError } from "../errors.ts";
 import { LEADER_KEY } from "../protocol/keys.ts";
@@ -146,19 +147,17 @@ export class LeaderElection {
     const renewEvery = leaseRenewIntervalMs(lease);
     const timers = this.#options.timers;
     let failures = 0;
-    let lastCause = "";
+    const streak = new FailureStreak();
     while (!signal.aborted) {
       try {
         if (!this.#leading) await this.#campaign();
         else if (timers.now() - this.#lastRenewStart >= renewEvery) await this.#renew();
         failures = 0;
-        lastCause = "";
+        streak.end();
       } catch (thrown) {
         const error = toError(thrown);
         // One report per failing streak and cause, not one per attempt.
-        const cause = `${error.name}: ${error.message}`;
-        if (cause !== lastCause) this.#options.onError(error);
-        lastCause = cause;
+        if (streak.isNew(error)) this.#options.onError(error);
         failures++;
       }
       if (this.#leading && !this.leaseValid()) this.#stepDown();
