@@ -302,6 +302,7 @@ export class Session {
       appliedVersion: ack.version,
       owned: ack.ids.length,
       ownedDigest: digestIds(ack.ids),
+      incarnation: this.#applier.incarnation,
     };
   }
 

@@ -407,7 +407,17 @@ export class Controller {
       holds,
     });
     const phase = pending > 0 ? "revoke" : "assign";
-    const version = await publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force);
+    // Each key is addressed to the incarnation its worker's heartbeat reports now.
+    const incarnations = new Map(members.map((m) => [m.workerId, m.heartbeat.incarnation]));
+    const version = await publisher.publish(
+      epoch,
+      next,
+      phase,
+      pending,
+      this.#o.isLeader,
+      force,
+      incarnations,
+    );
     this.#waitingForAcks = pending > 0;
     const reason = this.#windows.published(phase, version !== undefined);
     if (version === undefined) return;

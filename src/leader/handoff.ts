@@ -16,6 +16,8 @@ export interface PublishedIds {
   readonly version: number;
   /** Partition IDs in the key. */
   readonly ids: ReadonlySet<string>;
+  /** The worker incarnation the key is addressed to, when known. */
+  readonly incarnation?: string;
 }
 
 /** One publication to a worker that it has not acknowledged yet. */
@@ -119,20 +121,30 @@ export function mayHold(hold: HoldState | undefined): ReadonlySet<string> | "unk
 }
 
 /**
- * Whether a worker confirmed the latest version of its key but holds something else: it fenced
- * itself during an outage (and so only accepts a newer version) or its key was overwritten. Its
- * key must be rewritten even if unchanged.
+ * Whether a worker cannot take its key as published: its key is addressed to an earlier
+ * incarnation (it fenced itself, or a new process took the ID over after a restart), or it
+ * confirmed the latest version but holds something else (its key was overwritten). Its key must
+ * be rewritten even if unchanged.
  *
- * @param report The worker's heartbeat (`state`, applied version and owned digest).
+ * @param report The worker's heartbeat (`state`, applied version, owned digest, incarnation).
  * @param published The worker's published key, if any.
  * @returns `true` when its key must be republished.
  */
 export function lostItsAssignment(
-  report: { readonly state: string; readonly appliedVersion: number; readonly ownedDigest: string },
+  report: {
+    readonly state: string;
+    readonly appliedVersion: number;
+    readonly ownedDigest: string;
+    readonly incarnation?: string;
+  },
   published: PublishedIds | undefined,
 ): boolean {
   // A worker away for a restart holds nothing on purpose; its key waits for it unchanged.
   if (!published || report.state === "shutdown") return false;
+  if (
+    report.incarnation !== undefined && published.incarnation !== undefined &&
+    report.incarnation !== published.incarnation
+  ) return true;
   return report.appliedVersion >= published.version &&
     report.ownedDigest !== digestIds(published.ids);
 }

@@ -25,6 +25,8 @@ export interface PublishedWorker {
   readonly partitions: readonly Partition[];
   /** Number of chunk keys the partitions are stored in (0 when inline). */
   readonly chunks: number;
+  /** The worker incarnation the key is addressed to. */
+  readonly incarnation: string;
 }
 
 /** Publishes assignments for the current leader. */
@@ -93,6 +95,9 @@ export class Publisher {
    * @param pending Number of partitions held back.
    * @param isLeader Checked before every write; publishing stops when it turns false.
    * @param force Workers whose key is rewritten even if unchanged (they lost what they held).
+   * @param incarnations The incarnation each live worker's heartbeat reports: a key addressed to
+   *   another one is rewritten even if unchanged (the worker would ignore it). A worker not in it
+   *   keeps its key's incarnation.
    * @returns The new version, or `undefined` when nothing changed.
    * @throws {LeadershipLostError} When leadership is lost or another writer changed a key.
    */
@@ -103,23 +108,30 @@ export class Publisher {
     pending: number,
     isLeader: () => boolean,
     force: ReadonlySet<string> = new Set(),
+    incarnations: ReadonlyMap<string, string> = new Map(),
   ): Promise<number | undefined> {
-    const changes: { workerId: string; partitions: readonly Partition[]; shrinks: boolean }[] = [];
+    const changes: {
+      workerId: string;
+      partitions: readonly Partition[];
+      shrinks: boolean;
+      incarnation: string;
+    }[] = [];
     for (const [workerId, partitions] of next) {
       const current = this.#published.get(workerId);
+      const incarnation = incarnations.get(workerId) ?? current?.incarnation ?? "";
       const ids = partitions.map(partitionId);
       const same = current !== undefined && current.ids.size === ids.length &&
-        sameWeights(current.partitions, partitions);
+        current.incarnation === incarnation && sameWeights(current.partitions, partitions);
       if (same && !force.has(workerId)) continue;
       const shrinks = current !== undefined && ids.every((id) => current.ids.has(id));
-      changes.push({ workerId, partitions, shrinks });
+      changes.push({ workerId, partitions, shrinks, incarnation });
     }
     if (changes.length === 0) return undefined;
     changes.sort((a, b) => Number(b.shrinks) - Number(a.shrinks));
     const version = this.#version + 1;
     for (const change of changes) {
       if (!isLeader()) throw new LeadershipLostError("Leadership lost while publishing");
-      await this.#writeWorker(epoch, version, phase, change.workerId, change.partitions);
+      await this.#writeWorker(epoch, version, phase, change);
     }
     this.#version = version;
     let partitionCount = 0;
@@ -144,9 +156,13 @@ export class Publisher {
     epoch: number,
     version: number,
     phase: "revoke" | "assign",
-    workerId: string,
-    partitions: readonly Partition[],
+    change: {
+      readonly workerId: string;
+      readonly partitions: readonly Partition[];
+      readonly incarnation: string;
+    },
   ): Promise<void> {
+    const { workerId, partitions, incarnation } = change;
     const previous = this.#published.get(workerId);
     const { revision, chunks } = await this.#conflictMeansLostLeadership(
       assignmentKey(workerId),
@@ -157,6 +173,7 @@ export class Publisher {
           version,
           phase,
           partitions,
+          incarnation,
           revision: previous?.revision ?? 0,
           ...(previous ? { previous } : {}),
           onError: this.#onError,
@@ -168,6 +185,7 @@ export class Publisher {
       partitions,
       ids: new Set(partitions.map(partitionId)),
       chunks,
+      incarnation,
       revision,
     });
   }

@@ -24,6 +24,8 @@ export interface PublishedAssignment {
   readonly partitions: readonly Partition[];
   /** Number of chunk keys holding the partitions (0 when inline). */
   readonly chunks: number;
+  /** The worker incarnation the publication is addressed to. */
+  readonly incarnation: string;
   /** Revision of the worker's main key. */
   readonly revision: number;
 }
@@ -64,6 +66,7 @@ export async function readWorkerAssignment(
     version: record.version,
     partitions,
     chunks,
+    incarnation: record.incarnation,
     revision: entry.revision,
   };
 }
@@ -102,6 +105,8 @@ export interface WorkerAssignmentWrite {
   readonly phase: "revoke" | "assign";
   /** The worker's partitions. */
   readonly partitions: readonly Partition[];
+  /** The worker incarnation the publication is addressed to. */
+  readonly incarnation: string;
   /** Revision of the key this write replaces (compare-and-set), 0 to create it. */
   readonly revision: number;
   /** The publication the key held before, whose chunks become garbage after this write. */
@@ -120,8 +125,8 @@ export async function writeWorkerAssignment(
   bucket: Bucket,
   write: WorkerAssignmentWrite,
 ): Promise<{ revision: number; chunks: number }> {
-  const { workerId, epoch, version, phase, partitions } = write;
-  let value = encode({ epoch, version, phase, partitions });
+  const { workerId, epoch, version, phase, partitions, incarnation } = write;
+  let value = encode({ epoch, version, phase, incarnation, partitions });
   let chunks = 0;
   if (value.byteLength > CHUNK_BYTES) {
     const perChunk = Math.max(
@@ -134,7 +139,7 @@ export async function writeWorkerAssignment(
         encode({ epoch, version, partitions: partitions.slice(i, i + perChunk) }),
       );
     }
-    value = encode({ epoch, version, phase, chunks });
+    value = encode({ epoch, version, phase, incarnation, chunks });
   }
   const key = assignmentKey(workerId);
   const revision = write.revision === 0

@@ -30,6 +30,13 @@ export interface HeartbeatRecord {
   readonly owned: number;
   /** Short digest of the owned partition IDs (the leader compares it with what it published). */
   readonly ownedDigest: string;
+  /**
+   * The worker's current incarnation: new for every process and again after every self-fence. The
+   * leader addresses each assignment to one incarnation, and the worker takes only assignments
+   * addressed to its current one, so a publication written before it fenced (and perhaps handed
+   * on since) is never applied after it comes back.
+   */
+  readonly incarnation: string;
 }
 
 /** The leader lease. */
@@ -63,6 +70,8 @@ export interface WorkerAssignmentRecord {
   readonly partitions?: readonly Partition[];
   /** Number of chunks when the partitions are stored in chunk keys. */
   readonly chunks?: number;
+  /** The worker incarnation it is addressed to (see {@link HeartbeatRecord.incarnation}). */
+  readonly incarnation: string;
 }
 
 /** One chunk of a large worker assignment. */
@@ -159,6 +168,7 @@ export function decodeHeartbeat(bucket: string, key: string, bytes: Uint8Array):
     appliedVersion: num(bucket, key, o, "appliedVersion"),
     owned: num(bucket, key, o, "owned"),
     ownedDigest: str(bucket, key, o, "ownedDigest"),
+    incarnation: str(bucket, key, o, "incarnation"),
   };
 }
 
@@ -190,6 +200,7 @@ export function decodeWorkerAssignment(
     epoch: num(bucket, key, o, "epoch"),
     version: num(bucket, key, o, "version"),
     phase: phase as "revoke" | "assign",
+    incarnation: str(bucket, key, o, "incarnation"),
   };
   if (o.chunks !== undefined) return { ...base, chunks: num(bucket, key, o, "chunks") };
   return { ...base, partitions: partitions(bucket, key, o.partitions) };

@@ -6,10 +6,17 @@
  * revoked partition to another worker only after that acknowledgement. Releasing everything
  * (self-fencing, shutdown) works the same way and never waits behind an earlier hook.
  *
+ * Each assignment is addressed to one incarnation of this worker. The incarnation is new for every
+ * applier and again after every self-fence, and only assignments addressed to the current one are
+ * taken: one the leader wrote before the fence — which it may have handed on since, having seen
+ * this worker fall silent — is never applied when the connection comes back. The leader sees the
+ * new incarnation in the next heartbeat and addresses a fresh publication to it.
+ *
  * @module
  */
 import { type Partition, partitionId } from "../partition.ts";
 import { compareVersions } from "../protocol/records.ts";
+import { randomHex } from "../runtime/signal.ts";
 import type { Timers } from "../runtime/timers.ts";
 import type { Assignment, AssignmentChange, ChangeReason, FencingToken } from "../types.ts";
 import type { ReceivedAssignment } from "./assignment_watch.ts";
@@ -65,6 +72,7 @@ export class Applier {
   #accepted = { epoch: 0, version: 0 };
   #acknowledged: Acknowledged = { epoch: 0, version: 0, ids: [] };
   #fenced = false;
+  #incarnation = randomHex(8);
   #first = false;
   #resolveFirst!: () => void;
   /** Applications wait here for the reclaim embargo, one after another, in arrival order. */
@@ -95,6 +103,11 @@ export class Applier {
     return this.#acknowledged;
   }
 
+  /** The incarnation assignments must be addressed to (the heartbeat reports it). */
+  get incarnation(): string {
+    return this.#incarnation;
+  }
+
   /** Whether everything was released by the fence and no newer assignment arrived since. */
   get fenced(): boolean {
     return this.#fenced;
@@ -116,6 +129,8 @@ export class Applier {
       const wait = this.#o.acceptAfter - this.#o.timers.now();
       if (wait > 0) await this.#o.timers.sleep(wait, this.#o.signal);
       if (this.#o.signal.aborted) return;
+      // Addressed to an earlier incarnation (before a fence): the leader may have moved it on.
+      if (received.incarnation !== this.#incarnation) return;
       if (compareVersions(received, this.#accepted) <= 0) return;
       this.#accepted = { epoch: received.epoch, version: received.version };
       this.#fenced = false;
@@ -154,7 +169,11 @@ export class Applier {
    * @returns Resolves once the removal hooks have resolved and the release is acknowledged.
    */
   releaseAll(reason: ReleaseReason): Promise<void> {
-    if (reason !== "shutdown") this.#fenced = true;
+    if (reason !== "shutdown") {
+      this.#fenced = true;
+      // Nothing published before this instant may be taken any more.
+      this.#incarnation = randomHex(8);
+    }
     const removed = this.#assignment.partitions;
     // Nothing left to release: wait for the release that emptied it, if one is still running.
     if (removed.length === 0) return this.#lastRelease;

@@ -20,6 +20,8 @@ export interface ReceivedAssignment {
   readonly version: number;
   /** The partitions. */
   readonly partitions: readonly Partition[];
+  /** The worker incarnation the leader addressed it to. */
+  readonly incarnation: string;
 }
 
 /** Options of {@link AssignmentWatch}. */
@@ -80,8 +82,8 @@ export class AssignmentWatch {
       const published = await readWorkerAssignment(this.#bucket, this.#workerId, entry);
       // Undefined: a newer publication replaced this one while reading; its key follows.
       if (!published || compareVersions(published, this.#options.current()) <= 0) return;
-      const { epoch, version, partitions } = published;
-      this.#options.onAssignment({ epoch, version, partitions });
+      const { epoch, version, partitions, incarnation } = published;
+      this.#options.onAssignment({ epoch, version, partitions, incarnation });
     } catch (error) {
       this.#options.onError(toError(error));
     }

@@ -22,6 +22,16 @@ async function tempLog(): Promise<{ path: string; log: OwnershipLog }> {
   return { path, log: await OwnershipLog.open(path) };
 }
 
+/**
+ * Keeps a failed run's evidence: the ownership log stays where it is and every worker's reports
+ * go next to it, so the interleaving can be read after the test.
+ */
+async function keepEvidence(path: string, workers: readonly WorkerProcess[]): Promise<void> {
+  const lines = workers.flatMap((w) => w.events.map((e) => JSON.stringify(e)));
+  await Deno.writeTextFile(`${path}.workers.jsonl`, lines.join("\n") + "\n");
+  console.log(`evidence kept: ${path} and ${path}.workers.jsonl`);
+}
+
 function report(label: string, r: ReturnType<typeof checkOwnershipLog>): void {
   console.log(`${label}: ${JSON.stringify(r.counts)}; violations: ${r.violations.length}`);
   for (const v of r.violations.slice(0, 10)) console.log(`  ${v}`);
@@ -104,6 +114,7 @@ Deno.test("a worker cut off by a silent partition fences itself before its parti
   await using server = await NatsServer.start();
   await using proxy = await FaultProxy.start({ target: `127.0.0.1:${server.port}` });
   const { path, log } = await tempLog();
+  let passed = false;
   const workers = [
     WorkerProcess.spawn(server.url, "cut", COUNT, ["--log", path]),
     WorkerProcess.spawn(server.url, "cut", COUNT, ["--log", path]),
@@ -138,10 +149,12 @@ Deno.test("a worker cut off by a silent partition fences itself before its parti
     const result = checkOwnershipLog(await readOwnershipLog(path), { expectCoverage: ids(COUNT) });
     report("silent partition audit", result);
     assert.deepEqual(result.violations, []);
+    passed = true;
   } finally {
     await Promise.all(workers.map((w) => w.kill("SIGKILL")));
     log.close();
-    await Deno.remove(path).catch(() => {});
+    if (passed) await Deno.remove(path).catch(() => {});
+    else await keepEvidence(path, workers);
   }
 });
 

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type AssignmentChange,
   type CoordinationStore,
   Manager,
   type ManagerOptions,
@@ -107,27 +108,45 @@ Deno.test("a rolling restart that reclaims each ID within the grace moves nothin
   const store = memoryStore();
   const partitions = makePartitions(60);
   const options = { emergencyGraceMs: 800, heartbeatTtlMs: 1_000 };
+  // Every partition a worker is given, by instance: a restart must give nothing to anyone else.
+  const acquired: [string, string][] = [];
+  const withLog = (instance: string) => ({
+    ...options,
+    instance,
+    hooks: {
+      onAssignmentChanged: ({ added }: AssignmentChange) => {
+        for (const p of added) acquired.push([instance, partitionId(p)]);
+      },
+    },
+  });
   const pool = Array.from(
     { length: 4 },
-    (_, i) => start(store, "rolling", partitions, { ...options, instance: `pod-${i}` }),
+    (_, i) => start(store, "rolling", partitions, withLog(`pod-${i}`)),
   );
   try {
     await Promise.all(pool.map((m) => m.start()));
     await waitForSettled(pool, partitions);
     const initial = ownership(pool);
-    const version = (await pool[0]!.getTopology()).version;
+    const byInstance = new Map(
+      [...initial].map((
+        [id, workerId],
+      ) => [id, `pod-${pool.findIndex((m) => m.workerId === workerId)}`]),
+    );
+    acquired.length = 0;
     for (let i = 0; i < pool.length; i++) {
       const old = pool[i]!;
       const id = old.workerId;
       await old.stop();
-      const again = start(store, "rolling", partitions, { ...options, instance: `pod-${i}` });
+      const again = start(store, "rolling", partitions, withLog(`pod-${i}`));
       pool[i] = again;
       await again.start();
       assert.equal(again.workerId, id);
       await waitForSettled(pool, partitions);
     }
     assert.deepEqual(ownership(pool), initial, "every partition is back with its owner");
-    assert.equal((await pool[0]!.getTopology()).version, version, "no new publication");
+    // The restarted process is a new incarnation: its key is re-addressed to it, unchanged.
+    const elsewhere = acquired.filter(([instance, id]) => byInstance.get(id) !== instance);
+    assert.deepEqual(elsewhere, [], "no partition was given to another worker meanwhile");
   } finally {
     await Promise.all(pool.map((m) => m.stop()));
   }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { assignmentHooks, HookQueue } from "../../src/hooks.ts";
 import { Timers } from "../../src/runtime/timers.ts";
 import { Applier } from "../../src/worker/applier.ts";
+import type { ReceivedAssignment } from "../../src/worker/assignment_watch.ts";
 import type { AssignmentChange, Hooks, Partition } from "../../mod.ts";
 import { FakeClock } from "../../testing/mod.ts";
 
@@ -24,13 +25,16 @@ function setup(hooks: Hooks = {}, acceptAfter = Number.NEGATIVE_INFINITY) {
     revokeTimeoutMs: 0,
     onRevokeTimeout: () => {},
   });
-  return { clock, abort, applier, acks: () => acks };
+  /** Applies as the leader addresses it: to the applier's current incarnation. */
+  const apply = (a: Omit<ReceivedAssignment, "incarnation">) =>
+    applier.apply({ ...a, incarnation: applier.incarnation });
+  return { clock, abort, applier, apply, acks: () => acks };
 }
 
 Deno.test("an assignment is visible at once and acknowledged only after its hooks resolved", async () => {
   const gate = Promise.withResolvers<void>();
   const t = setup({ onAssignmentChanged: () => gate.promise });
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
   await t.clock.flush();
   assert.deepEqual(t.applier.assignment.partitions.map((x) => x.keys[0]), ["a", "b"]);
   assert.deepEqual(t.applier.fencingToken("a"), { epoch: 1, version: 1 });
@@ -47,7 +51,7 @@ Deno.test("an assignment is visible at once and acknowledged only after its hook
 Deno.test("the first assignment fires onAssignmentChanged even when it is empty", async () => {
   const changes: AssignmentChange[] = [];
   const t = setup({ onAssignmentChanged: (c) => void changes.push(c) });
-  t.applier.apply({ epoch: 1, version: 4, partitions: [] });
+  t.apply({ epoch: 1, version: 4, partitions: [] });
   await t.applier.firstApplied;
   assert.equal(changes.length, 1);
   assert.deepEqual(changes[0]!.token, { epoch: 1, version: 4 });
@@ -60,8 +64,8 @@ Deno.test("a removed partition is reported with the token it was held by; added 
     onPartitionRemoved: (x, token) => void removed.push([x.keys[0], token]),
     onPartitionAdded: (x, token) => void added.push([x.keys[0], token]),
   });
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
-  t.applier.apply({ epoch: 1, version: 2, partitions: [p("b"), p("c")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
+  t.apply({ epoch: 1, version: 2, partitions: [p("b"), p("c")] });
   await t.clock.flush();
   await t.clock.flush();
   assert.deepEqual(removed, [["a", { epoch: 1, version: 1 }]]);
@@ -76,9 +80,9 @@ Deno.test("a removed partition is reported with the token it was held by; added 
 
 Deno.test("an older or equal (epoch, version) is ignored", async () => {
   const t = setup();
-  t.applier.apply({ epoch: 2, version: 5, partitions: [p("a")] });
-  t.applier.apply({ epoch: 2, version: 5, partitions: [p("b")] });
-  t.applier.apply({ epoch: 1, version: 9, partitions: [p("c")] });
+  t.apply({ epoch: 2, version: 5, partitions: [p("a")] });
+  t.apply({ epoch: 2, version: 5, partitions: [p("b")] });
+  t.apply({ epoch: 1, version: 9, partitions: [p("c")] });
   await t.clock.flush();
   assert.deepEqual(t.applier.assignment.partitions, [p("a")]);
   assert.deepEqual(t.applier.accepted, { epoch: 2, version: 5 });
@@ -93,7 +97,7 @@ Deno.test("releasing everything is visible at once even while an earlier hook st
       if (calls.length === 1) await gate.promise;
     },
   });
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
   await t.clock.flush();
   const released = t.applier.releaseAll("fenced");
   // Nothing is owned from this instant, although the hook for version 1 has not returned.
@@ -110,13 +114,13 @@ Deno.test("releasing everything is visible at once even while an earlier hook st
 
 Deno.test("a fenced worker takes only a newer version, which ends the fence", async () => {
   const t = setup();
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a")] });
   await t.clock.flush();
   await t.applier.releaseAll("fenced");
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a")] });
   await t.clock.flush();
   assert.deepEqual(t.applier.assignment.partitions, []);
-  t.applier.apply({ epoch: 1, version: 2, partitions: [p("a")] });
+  t.apply({ epoch: 1, version: 2, partitions: [p("a")] });
   await t.clock.flush();
   assert.equal(t.applier.fenced, false);
   assert.deepEqual(t.applier.assignment.partitions, [p("a")]);
@@ -127,7 +131,7 @@ Deno.test("a second release waits for the first one's hooks instead of returning
   const t = setup({
     onAssignmentChanged: ({ removed }) => removed.length > 0 ? gate.promise : undefined,
   });
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a")] });
   await t.clock.flush();
   let firstDone = false;
   let secondDone = false;
@@ -142,8 +146,8 @@ Deno.test("a second release waits for the first one's hooks instead of returning
 
 Deno.test("with a reclaim embargo no assignment is taken before acceptAfter, then in order", async () => {
   const t = setup({}, 500);
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
-  t.applier.apply({ epoch: 1, version: 2, partitions: [p("b")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a")] });
+  t.apply({ epoch: 1, version: 2, partitions: [p("b")] });
   await t.clock.tickAsync(499);
   assert.deepEqual(t.applier.assignment.partitions, []);
   await t.clock.tickAsync(1);
@@ -154,7 +158,7 @@ Deno.test("with a reclaim embargo no assignment is taken before acceptAfter, the
 Deno.test("nothing is applied after the stop signal", async () => {
   const t = setup();
   t.abort.abort();
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a")] });
   await t.clock.flush();
   assert.deepEqual(t.applier.assignment.partitions, []);
 });
@@ -162,11 +166,11 @@ Deno.test("nothing is applied after the stop signal", async () => {
 Deno.test("a change says why partitions went and hands over the tokens they were held by", async () => {
   const changes: AssignmentChange[] = [];
   const t = setup({ onAssignmentChanged: (c) => void changes.push(c) });
-  t.applier.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
-  t.applier.apply({ epoch: 1, version: 2, partitions: [p("b")] });
+  t.apply({ epoch: 1, version: 1, partitions: [p("a"), p("b")] });
+  t.apply({ epoch: 1, version: 2, partitions: [p("b")] });
   await t.clock.flush();
   await t.applier.releaseAll("fenced");
-  t.applier.apply({ epoch: 1, version: 3, partitions: [p("c")] });
+  t.apply({ epoch: 1, version: 3, partitions: [p("c")] });
   await t.clock.flush();
   await t.applier.releaseAll("shutdown");
   assert.deepEqual(
@@ -179,4 +183,34 @@ Deno.test("a change says why partitions went and hands over the tokens they were
       ["shutdown", ["c"], [{ epoch: 1, version: 3 }]],
     ],
   );
+});
+
+Deno.test("an assignment addressed to the incarnation before a fence is never taken after it", async () => {
+  const t = setup();
+  t.apply({ epoch: 1, version: 1, partitions: [p("a")] });
+  await t.clock.flush();
+  const before = t.applier.incarnation;
+  await t.applier.releaseAll("fenced");
+  assert.notEqual(t.applier.incarnation, before);
+  // Written while the worker was cut off, delivered when it comes back: the leader may have
+  // handed "b" on since, so it must not be taken although its version is newer.
+  t.applier.apply({ epoch: 1, version: 2, partitions: [p("b")], incarnation: before });
+  await t.clock.flush();
+  assert.deepEqual(t.applier.assignment.partitions, []);
+  assert.deepEqual(t.applier.accepted, { epoch: 1, version: 1 });
+  // The leader's next publication, addressed to the incarnation the heartbeat now reports.
+  t.apply({ epoch: 1, version: 3, partitions: [p("b")] });
+  await t.clock.flush();
+  assert.deepEqual(t.applier.assignment.partitions, [p("b")]);
+});
+
+Deno.test("a shutdown keeps the incarnation; every applier starts with its own", async () => {
+  const t = setup();
+  const other = setup();
+  assert.notEqual(t.applier.incarnation, other.applier.incarnation);
+  const before = t.applier.incarnation;
+  t.apply({ epoch: 1, version: 1, partitions: [p("a")] });
+  await t.clock.flush();
+  await t.applier.releaseAll("shutdown");
+  assert.equal(t.applier.incarnation, before);
 });

@@ -280,6 +280,21 @@ Deno.test("a worker that applied its key but reports another digest lost its ass
   assert.equal(lostItsAssignment(report("stable", 5, new Set()), undefined), false);
 });
 
+Deno.test("a worker whose key is addressed to an earlier incarnation lost its assignment, whatever it reports", () => {
+  const published = { ...key(5, 0, 1), incarnation: "before" };
+  const report = (incarnation: string, appliedVersion: number) => ({
+    state: "stable",
+    appliedVersion,
+    ownedDigest: digestIds(ids(0, 1)),
+    incarnation,
+  });
+  assert.equal(lostItsAssignment(report("after", 5), published), true, "fenced since");
+  assert.equal(lostItsAssignment(report("after", 3), published), true, "never applied it");
+  assert.equal(lostItsAssignment(report("before", 5), published), false);
+  const away = { ...report("after", 5), state: "shutdown" };
+  assert.equal(lostItsAssignment(away, published), false, "away for a restart");
+});
+
 Deno.test("previousOwners counts members' keys only", () => {
   const previous = previousOwners(
     new Map([["a", key(1, 0, 1)], ["dead", key(1, 2)]]),

@@ -25,6 +25,7 @@ function heartbeat(owned = 0): Uint8Array {
     appliedVersion: 1,
     owned,
     ownedDigest: "",
+    incarnation: "i",
   });
 }
 
