@@ -74,6 +74,15 @@ export {
   type LogLevel,
   silentLogger,
 } from "./src/observability/logger.ts";
+export type {
+  Counter,
+  Gauge,
+  Histogram,
+  HistogramOptions,
+  MetricLabels,
+  MetricsRecorder,
+} from "./src/observability/metrics.ts";
+export type { SpanAttributes, SpanLike, TracerLike } from "./src/observability/tracing.ts";
 export {
   type Partition,
   partitionId,

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { type MetricsRecorder, noopMetrics } from "./observability/metrics.ts";
+import { noopTracer, type TracerLike } from "./observability/tracing.ts";
 import {
   checkConnection,
   checkEngine,
@@ -93,6 +95,8 @@ export interface ResolvedConfig extends ResolvedTuning {
   /** See {@link ManagerOptions.hooks}. */ readonly hooks: Hooks;
   /** See {@link ManagerOptions.instance}. */ readonly instance: string | undefined;
   /** See {@link ManagerOptions.logger}. */ readonly logger: Logger | undefined;
+  /** See {@link ManagerOptions.metrics}. */ readonly metrics: MetricsRecorder;
+  /** See {@link ManagerOptions.tracer}. */ readonly tracer: TracerLike;
   /** See {@link ManagerOptions.clock}. */ readonly clock: Clock;
 }
 
@@ -379,6 +383,16 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
   if (o.clock !== undefined && typeof o.clock?.now !== "function") {
     throw new InvalidConfigError("clock", "must have a now() method returning milliseconds");
   }
+  if (o.metrics !== undefined) {
+    for (const kind of ["counter", "gauge", "histogram"] as const) {
+      if (typeof o.metrics?.[kind] !== "function") {
+        throw new InvalidConfigError(`metrics.${kind}`, "must be a function");
+      }
+    }
+  }
+  if (o.tracer !== undefined && typeof o.tracer?.startSpan !== "function") {
+    throw new InvalidConfigError("tracer.startSpan", "must be a function");
+  }
   if (o.logger !== undefined) {
     for (const level of ["debug", "info", "warn", "error"] as const) {
       if (typeof o.logger?.[level] !== "function") {
@@ -397,6 +411,8 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
     hooks,
     instance: o.instance,
     logger: o.logger,
+    metrics: o.metrics ?? noopMetrics,
+    tracer: o.tracer ?? noopTracer,
     clock: o.clock ?? systemClock,
     workerIdPrefix,
     workerIdMin,

@@ -10,6 +10,7 @@
  * @module
  */
 import { PartiError } from "./errors.ts";
+import { failSpan, type TracerLike } from "./observability/tracing.ts";
 import { partitionId } from "./partition.ts";
 import type { AssignmentChange, FencingToken, Hooks, Logger } from "./types.ts";
 import type { AppliedChange } from "./worker/applier.ts";
@@ -28,6 +29,16 @@ export interface Subscription extends AsyncDisposable {
   unsubscribe(): Promise<void>;
 }
 
+/** Told how each hook went and about each reported problem (the manager's metrics). */
+export interface HookObserver {
+  /** A hook finished, after `seconds`, having thrown or not. */
+  hookRan(name: HookName, seconds: number, failed: boolean): void;
+  /** A problem was reported (at once, not when `onError` runs). */
+  errorReported(code: string | undefined): void;
+  /** Opens a `parti.hook` span per invocation. */
+  readonly tracer: TracerLike;
+}
+
 /** Runs the user's hooks one at a time, in order. */
 export class HookQueue {
   /** The options' hooks first, then every added set, in the order they were added. */
@@ -37,14 +48,17 @@ export class HookQueue {
   /** What the hooks have been told so far: the last assignment and each partition's token. */
   #told: AssignmentChange["assignment"] | undefined;
   readonly #tokens = new Map<string, FencingToken>();
+  readonly #observer: HookObserver | undefined;
 
   /**
    * @param hooks The application's hooks (all optional).
    * @param logger Receives one line per reported error.
+   * @param observer Told each hook's duration and each reported problem.
    */
-  constructor(hooks: Hooks, logger?: Logger) {
+  constructor(hooks: Hooks, logger?: Logger, observer?: HookObserver) {
     this.#sets = [hooks];
     this.#logger = logger;
+    this.#observer = observer;
   }
 
   /**
@@ -101,11 +115,20 @@ export class HookQueue {
   async #invoke<K extends HookName>(set: Hooks, name: K, args: HookArgs<K>): Promise<void> {
     const hook = set[name] as ((...a: HookArgs<K>) => unknown) | undefined;
     if (hook === undefined) return;
+    const startedAt = performance.now();
+    const span = this.#observer?.tracer.startSpan("parti.hook", { attributes: { hook: name } });
+    let failed = false;
     try {
       await hook.apply(set, args);
     } catch (error) {
+      failed = true;
+      if (span) failSpan(span, error);
+      this.#observer?.hookRan(name, (performance.now() - startedAt) / 1000, true);
+      this.#observer?.errorReported(error instanceof PartiError ? error.code : undefined);
       await this.#report(error, name);
     }
+    span?.end();
+    if (!failed) this.#observer?.hookRan(name, (performance.now() - startedAt) / 1000, false);
   }
 
   /**
@@ -114,6 +137,7 @@ export class HookQueue {
    * @returns Resolves once `onError` has finished; never rejects.
    */
   error(error: unknown): Promise<void> {
+    this.#observer?.errorReported(error instanceof PartiError ? error.code : undefined);
     return this.#enqueue(() => this.#report(error));
   }
 

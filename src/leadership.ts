@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type ManagerMetrics, reasonLabel } from "./observability/manager_metrics.ts";
 import type { ResolvedConfig } from "./config.ts";
 import {
   type AssignmentEngine,
@@ -56,6 +57,8 @@ export interface LeadershipOptions {
   readonly onChange: () => void;
   /** Recoverable problems. */
   readonly onError: (error: Error) => void;
+  /** Where publications and leadership changes are recorded. */
+  readonly metrics: ManagerMetrics;
 }
 
 /** The leader terms of one session. */
@@ -88,6 +91,7 @@ export class Leadership {
       if (isLeader && !this.#term && !this.#closed) this.#start(epoch);
       else if (!isLeader && this.#term) await this.#stop();
       this.#o.onChange();
+      this.#o.metrics.leadership(isLeader);
       void this.#o.hooks.call("onLeadershipChanged", isLeader, epoch);
     }).catch((e) => this.#o.onError(toError(e)));
   }
@@ -126,7 +130,10 @@ export class Leadership {
       },
       onWorkerJoined: (id) => void hooks.call("onWorkerJoined", id),
       onWorkerLeft: (id) => void hooks.call("onWorkerLeft", id),
-      onPublished: (info) => c.logger?.info("Assignment published", { ...info }),
+      onPublished: (info) => {
+        c.logger?.info("Assignment published", { ...info });
+        this.#o.metrics.published({ ...info, reason: reasonLabel(info.reason) });
+      },
       onError: this.#o.onError,
     });
   }

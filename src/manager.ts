@@ -16,6 +16,7 @@ import { randomHex } from "./runtime/signal.ts";
 import { Timers } from "./runtime/timers.ts";
 import { openSession, type Session } from "./session.ts";
 import { StateMachine } from "./state.ts";
+import { ManagerMetrics } from "./observability/manager_metrics.ts";
 import { type Assignment, type FencingToken, type Hooks, State } from "./types.ts";
 
 /** Options of {@link Manager.start}. */
@@ -53,6 +54,7 @@ const EMPTY: Assignment = Object.freeze({ epoch: 0, version: 0, partitions: Obje
 export class Manager implements AsyncDisposable {
   readonly #config: ResolvedConfig;
   readonly #hooks: HookQueue;
+  readonly #metrics: ManagerMetrics;
   readonly #state: StateMachine;
   readonly #timers: Timers;
   readonly #instance: string;
@@ -71,8 +73,19 @@ export class Manager implements AsyncDisposable {
    */
   constructor(options: ManagerOptions) {
     this.#config = resolveConfig(options);
-    this.#hooks = new HookQueue(this.#config.hooks, this.#config.logger);
-    this.#state = new StateMachine(this.#hooks, this.#config.logger, () => this.workerId);
+    const metrics = new ManagerMetrics(this.#config.metrics, this.#config.group);
+    this.#metrics = metrics;
+    this.#hooks = new HookQueue(this.#config.hooks, this.#config.logger, {
+      hookRan: (name, seconds, failed) => metrics.hook(name, seconds, failed),
+      errorReported: (code) => metrics.error(code),
+      tracer: this.#config.tracer,
+    });
+    this.#state = new StateMachine(
+      this.#hooks,
+      this.#config.logger,
+      () => this.workerId,
+      (to) => metrics.state(to),
+    );
     this.#timers = new Timers(this.#config.clock);
     this.#instance = this.#config.instance ?? `anon-${randomHex(6)}`;
   }
@@ -136,6 +149,7 @@ export class Manager implements AsyncDisposable {
       instance: this.#instance,
       nonce: this.#nonce,
       onFatal: () => void this.stop(),
+      metrics: this.#metrics,
     }, this.#abort.signal);
     this.#opening = opening;
     const startup = opening.then((session) => {

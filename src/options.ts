@@ -7,6 +7,8 @@
  */
 import type { AssignmentEngine, AssignmentStrategy } from "./engine/mod.ts";
 import type { Partition } from "./partition.ts";
+import type { MetricsRecorder } from "./observability/metrics.ts";
+import type { TracerLike } from "./observability/tracing.ts";
 import type { Clock } from "./runtime/clock.ts";
 import type { CoordinationStore } from "./store/store.ts";
 import type { Hooks, Logger, NatsConnection, PartitionSource } from "./types.ts";
@@ -222,6 +224,21 @@ export interface ManagerOptions extends TuningOptions {
    * @default {silentLogger}
    */
   readonly logger?: Logger;
+  /**
+   * Where the manager records its series (state, leadership, assignment, publications, hook
+   * durations, errors, heartbeat failures, degraded time), e.g. a `PrometheusRegistry` from
+   * `@parti/core/metrics` or `otelMetrics(meter)`. Every series has `group` and `worker` labels.
+   * @default {noopMetrics}
+   */
+  readonly metrics?: MetricsRecorder;
+  /**
+   * Opens spans for rebalance decisions (`parti.rebalance`), publications (`parti.publish`),
+   * hand-offs from the first revoke to the last assign (`parti.handoff`) and hook invocations
+   * (`parti.hook`), with the reason and partition counts as attributes. Pass an OpenTelemetry
+   * tracer, e.g. `trace.getTracer("orders-worker")`; without a provider installed it is a no-op.
+   * @default {noopTracer}
+   */
+  readonly tracer?: TracerLike;
   /** Monotonic clock for every timer and deadline (tests inject one). */
   readonly clock?: Clock;
 }

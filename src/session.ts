@@ -20,6 +20,7 @@ import {
 import { assignmentHooks, type HookQueue } from "./hooks.ts";
 import { GroupControl } from "./control.ts";
 import { Leadership, openEngine } from "./leadership.ts";
+import type { ManagerMetrics } from "./observability/manager_metrics.ts";
 import { type GroupBuckets, openGroupBuckets } from "./protocol/buckets.ts";
 import { readPublishedEpoch } from "./protocol/group_view.ts";
 import { digestIds, encode, type HeartbeatRecord } from "./protocol/records.ts";
@@ -55,6 +56,8 @@ export interface SessionContext {
   readonly nonce: string;
   /** The worker lost its ID to another process: the manager must stop. */
   readonly onFatal: () => void;
+  /** Where the worker's series are recorded. */
+  readonly metrics: ManagerMetrics;
 }
 
 /**
@@ -148,8 +151,13 @@ export class Session {
     this.#p = parts;
     const c = ctx.config;
     const report = (e: Error) => this.#report(e);
+    ctx.metrics.bind(parts.workerId);
+    const tell = assignmentHooks(ctx.hooks);
     this.#applier = new Applier({
-      tell: assignmentHooks(ctx.hooks),
+      tell: (applied) => {
+        ctx.metrics.assignment(applied.change.assignment);
+        return tell(applied);
+      },
       timers: ctx.timers,
       signal: parts.signal,
       acceptAfter: parts.acceptAfter,
@@ -165,15 +173,20 @@ export class Session {
       clock: ctx.timers,
       onEnter: () => {
         c.logger?.warn("Coordination degraded", { workerId: parts.workerId });
+        ctx.metrics.degraded(true);
         this.#refreshState();
       },
       onExit: (durationMs) => {
         c.logger?.info("Coordination recovered", { workerId: parts.workerId, durationMs });
+        ctx.metrics.degraded(false, durationMs);
         // A leader that was cut off saw no heartbeats either: give everyone a fresh start.
         this.#leadership.refreshAll(c.degraded.recoveryGraceMs);
         this.#refreshState();
       },
-      onAlert: (level, durationMs) => void ctx.hooks.call("onDegradedAlert", { level, durationMs }),
+      onAlert: (level, durationMs) => {
+        ctx.metrics.alert(level);
+        void ctx.hooks.call("onDegradedAlert", { level, durationMs });
+      },
     });
     this.#heartbeat = new Heartbeat({
       bucket: parts.buckets.heartbeats,
@@ -189,6 +202,7 @@ export class Session {
         this.#refreshState();
       },
       onFailure: (error, first) => {
+        ctx.metrics.heartbeatFailure();
         // One report per streak of failures; the state (degraded) tells the rest.
         if (first) this.#report(error);
         else this.#health.failure();
@@ -216,6 +230,7 @@ export class Session {
       isLeader: () => this.#election.isLeader,
       onChange: () => this.#refreshState(),
       onError: report,
+      metrics: ctx.metrics,
     });
     this.control = new GroupControl({
       buckets: parts.buckets,

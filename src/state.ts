@@ -15,6 +15,7 @@ export class StateMachine {
   readonly #hooks: HookQueue;
   readonly #logger: Logger | undefined;
   readonly #who: () => string | undefined;
+  readonly #onChange: (to: State) => void;
   #state: State = State.Init;
 
   /**
@@ -22,10 +23,16 @@ export class StateMachine {
    * @param logger Receives a debug line per change.
    * @param who The worker ID for log lines, once known.
    */
-  constructor(hooks: HookQueue, logger: Logger | undefined, who: () => string | undefined) {
+  constructor(
+    hooks: HookQueue,
+    logger: Logger | undefined,
+    who: () => string | undefined,
+    onChange: (to: State) => void = () => {},
+  ) {
     this.#hooks = hooks;
     this.#logger = logger;
     this.#who = who;
+    this.#onChange = onChange;
   }
 
   /** The current state. */
@@ -38,6 +45,7 @@ export class StateMachine {
     const from = this.#state;
     if (from === to || from === State.Shutdown) return;
     this.#state = to;
+    this.#onChange(to);
     this.#logger?.debug("State changed", { from, to, workerId: this.#who() });
     void this.#hooks.call("onStateChanged", from, to);
   }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type SpanLike, traced } from "../observability/tracing.ts";
 import { controllerIdleMs, controllerRetryMs } from "../runtime/cadence.ts";
 import type { Timers } from "../runtime/timers.ts";
 import type { ResolvedConfig } from "../config.ts";
@@ -79,6 +80,8 @@ export interface PublicationInfo {
   readonly pending: number;
   /** Live workers. */
   readonly workers: number;
+  /** From the decision to the last write, by the manager's clock (ms). */
+  readonly durationMs: number;
 }
 
 /** Runs the leader's decision loop for one leadership term. */
@@ -105,6 +108,8 @@ export class Controller {
     { readonly deadAt: number; readonly ids: ReadonlySet<string> }
   >();
   readonly #refreshed = new Signal();
+  /** The `parti.handoff` span: from the first revoke of a hand-off to its last assign. */
+  #handoff: SpanLike | undefined;
   /** Re-read what is published before the next round (first round, failed write, new bucket). */
   #needsAdopt = true;
 
@@ -126,6 +131,9 @@ export class Controller {
     this.#abort.abort();
     this.#wake.notify();
     await this.#loop;
+    this.#handoff?.setAttributes({ unfinished: true });
+    this.#handoff?.end();
+    this.#handoff = undefined;
   }
 
   /** A worker joined. */
@@ -342,7 +350,19 @@ export class Controller {
     this.#o.onState(state);
   }
 
-  async #converge(): Promise<void> {
+  /** One rebalance decision, in a `parti.rebalance` span. */
+  #converge(): Promise<void> {
+    const { config, epoch } = this.#o;
+    const reason = this.#windows.reason;
+    return traced(
+      config.tracer,
+      "parti.rebalance",
+      { epoch, reason },
+      (span) => this.#decide(span),
+    );
+  }
+
+  async #decide(span: SpanLike): Promise<void> {
     const { membership, publisher, engine, strategy, epoch, config } = this.#o;
     const members = membership.members();
     const now = this.#o.timers.now();
@@ -407,17 +427,28 @@ export class Controller {
       holds,
     });
     const phase = pending > 0 ? "revoke" : "assign";
+    span.setAttributes({
+      partitions: this.#partitions.length,
+      workers: live.length,
+      moved,
+      pending,
+    });
+    if (phase === "revoke" && !this.#handoff) {
+      this.#handoff = config.tracer.startSpan("parti.handoff", { attributes: { epoch } });
+    }
     // Each key is addressed to the incarnation its worker's heartbeat reports now.
     const incarnations = new Map(members.map((m) => [m.workerId, m.heartbeat.incarnation]));
-    const version = await publisher.publish(
-      epoch,
-      next,
-      phase,
-      pending,
-      this.#o.isLeader,
-      force,
-      incarnations,
+    const version = await traced(
+      config.tracer,
+      "parti.publish",
+      { epoch, phase, moved, pending },
+      () => publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force, incarnations),
     );
+    if (version !== undefined && phase === "assign" && this.#handoff) {
+      this.#handoff.setAttributes({ version });
+      this.#handoff.end();
+      this.#handoff = undefined;
+    }
     this.#waitingForAcks = pending > 0;
     const reason = this.#windows.published(phase, version !== undefined);
     if (version === undefined) return;
@@ -427,7 +458,17 @@ export class Controller {
       const ids = new Set(partitions.map(partitionId));
       this.#holds.set(workerId, recordPublication(hold, version, ids));
     }
-    this.#o.onPublished({ version, epoch, reason, phase, moved, pending, workers: live.length });
+    const durationMs = this.#o.timers.now() - now;
+    this.#o.onPublished({
+      version,
+      epoch,
+      reason,
+      phase,
+      moved,
+      pending,
+      workers: live.length,
+      durationMs,
+    });
   }
 }
 

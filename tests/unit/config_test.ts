@@ -206,8 +206,11 @@ Deno.test("a static partition list is validated at construction, naming the entr
   rejects({ source: "nope" }, "source");
 });
 
-Deno.test("hooks, strategy, clock, logger and instance are type-checked", () => {
+Deno.test("hooks, strategy, clock, logger, metrics, tracer and instance are type-checked", () => {
   rejects({ hooks: { onError: 5 } }, "hooks.onError");
+  rejects({ metrics: { counter() {}, gauge() {} } }, "metrics.histogram");
+  rejects({ metrics: 5 }, "metrics.counter");
+  rejects({ tracer: {} }, "tracer.startSpan");
   rejects({ strategy: 5 }, "strategy");
   rejects({ clock: {} }, "clock");
   rejects({ logger: { info() {} } }, "logger.debug");

@@ -1,0 +1,87 @@
+/**
+ * A pool's series in the Prometheus exposition format, scraped over HTTP as Prometheus would:
+ * every worker's state, leadership, assignment, publications and hooks, labelled by group and
+ * worker.
+ */
+import assert from "node:assert/strict";
+import { Manager, memoryStore, presets } from "../../mod.ts";
+import { contentType, PrometheusRegistry } from "../../src/observability/metrics_mod.ts";
+import { makePartitions, waitForSettled } from "../helpers/pool.ts";
+
+/** `name{labels} value` lines → samples; comment lines are skipped. */
+function samples(text: string): { name: string; labels: Record<string, string>; value: number }[] {
+  const out = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(match, `sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (match[2] ?? "").matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[k!] = v!;
+    }
+    out.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return out;
+}
+
+Deno.test("a pool's series are scraped over HTTP with group and worker labels and consistent values", async () => {
+  const registry = new PrometheusRegistry();
+  const store = memoryStore();
+  const partitions = makePartitions(24);
+  const pool = Array.from({ length: 3 }, () =>
+    new Manager({
+      ...presets.fastTest,
+      store,
+      group: "scraped",
+      source: partitions,
+      metrics: registry,
+      hooks: { onAssignmentChanged: () => {} },
+    }));
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    registry.handler(),
+  );
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/metrics`, {
+      headers: { accept: "text/plain;version=0.0.4;q=0.9,*/*;q=0.1" },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), contentType);
+    const body = await response.text();
+    const all = samples(body);
+    const of = (name: string) => all.filter((s) => s.name === name);
+    for (const s of all) assert.equal(s.labels.group, "scraped", `${s.name} has the group label`);
+    const workers = new Set(pool.map((m) => m.workerId!));
+    assert.deepEqual(new Set(of("parti_is_leader").map((s) => s.labels.worker)), workers);
+    assert.equal(of("parti_is_leader").filter((s) => s.value === 1).length, 1, "one leader");
+    const leader = pool.find((m) => m.isLeader)!;
+    assert.equal(of("parti_is_leader").find((s) => s.value === 1)!.labels.worker, leader.workerId);
+    const owned = of("parti_partitions_owned").reduce((sum, s) => sum + s.value, 0);
+    assert.equal(owned, partitions.length);
+    const weight = of("parti_partitions_owned_weight").reduce((sum, s) => sum + s.value, 0);
+    assert.equal(weight, partitions.reduce((sum, p) => sum + (p.weight ?? 1), 0));
+    for (const m of pool) {
+      const states = of("parti_state").filter((s) => s.labels.worker === m.workerId);
+      assert.deepEqual(states.filter((s) => s.value === 1).map((s) => s.labels.state), [m.state]);
+      const version = of("parti_assignment_version").find((s) => s.labels.worker === m.workerId);
+      assert.equal(version?.value, m.assignment.version);
+    }
+    const rebalances = of("parti_rebalances_total");
+    assert.ok(
+      rebalances.length > 0 && rebalances.every((s) => s.labels.worker === leader.workerId),
+    );
+    assert.ok(
+      rebalances.some((s) => s.labels.reason === "cold_start" || s.labels.reason === "adopt"),
+    );
+    const hooks = of("parti_hook_duration_seconds_count").filter((s) =>
+      s.labels.hook === "onAssignmentChanged"
+    );
+    assert.equal(hooks.length, workers.size, "one hook histogram per worker");
+    assert.match(body, /^# TYPE parti_rebalance_duration_seconds histogram$/m);
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+    await server.shutdown();
+  }
+});
