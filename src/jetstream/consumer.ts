@@ -15,6 +15,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from "./options.ts";
+import { partitionCounters } from "./metrics.ts";
 import { type PartitionCounters, PartitionRunner, type RunnerContext } from "./partition_runner.ts";
 import { supportsMultipleFilters } from "./server_version.ts";
 import { Slots } from "./slots.ts";
@@ -180,6 +181,8 @@ export interface ConsumerManager {
   subscribe(hooks: ConsumerHooks): ConsumerSubscription;
   /** The manager's state; `"shutdown"` once stopped. */
   readonly state: string;
+  /** This worker's ID (the `worker` label of the consumer's metrics). */
+  readonly workerId?: string | undefined;
   /**
    * The token under which the worker owns a partition now, or `undefined` (see
    * `Manager.fencingToken`): asked before every handler starts, so a worker resumed after a stall
@@ -249,6 +252,7 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
   readonly multiFilterSupported: boolean;
   readonly closed: Promise<void>;
   readonly #options: ResolvedOptions;
+  readonly #manager: ConsumerManager;
   readonly #ctx: RunnerContext;
   readonly #runners = new Map<string, PartitionRunner>();
   /** Durable name → partition ID, for the runners above. */
@@ -262,6 +266,7 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
 
   constructor(manager: ConsumerManager, options: ResolvedOptions) {
     this.#options = options;
+    this.#manager = manager;
     const nc = options.connection;
     this.multiFilterSupported = supportsMultipleFilters(nc.info?.version);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -292,6 +297,10 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
     options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
     if (options.signal?.aborted) void this.stop();
     nc.closed().then(() => void this.stop(), () => void this.stop());
+  }
+
+  #worker(): string {
+    return this.#manager.workerId ?? "";
   }
 
   get #stopped(): boolean {
@@ -340,7 +349,8 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
     }
     let counters = this.#counters.get(id);
     if (!counters) {
-      counters = { handled: 0, redelivered: 0, nacked: 0, inFlight: 0 };
+      const labels = { stream: this.#options.stream, worker: this.#worker(), partition: id };
+      counters = partitionCounters(this.#options.metrics, labels);
       this.#counters.set(id, counters);
     }
     this.#durables.set(durable, id);

@@ -59,5 +59,13 @@ export type { PartitionMapping } from "./mapping.ts";
 // The core types a handler and a mapping see, so this entry point documents itself.
 export type { Partition } from "../partition.ts";
 export type { FencingToken } from "../types.ts";
+export type {
+  Counter,
+  Gauge,
+  Histogram,
+  HistogramOptions,
+  MetricLabels,
+  MetricsRecorder,
+} from "../observability/metrics.ts";
 export { PartitionedConsumerError, type PartitionedConsumerErrorCode } from "./errors.ts";
 export { PartiError, type PartiErrorCode } from "../errors.ts";

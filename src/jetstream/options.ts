@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { MetricsRecorder } from "../observability/metrics.ts";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Partition } from "../partition.ts";
 import type { FencingToken, NatsConnection } from "../types.ts";
@@ -163,6 +164,12 @@ export interface PartitionedConsumerOptions {
   readonly pullExpiresMs?: number;
   /** Stops the consumer when aborted, as {@link PartitionedConsumer.stop} does. */
   readonly signal?: AbortSignal;
+  /**
+   * Records messages handled, redelivered and nak'd (counters) and handlers in flight (a gauge)
+   * per partition, labelled `stream`, `worker` and `partition`; e.g. the `PrometheusRegistry`
+   * the manager records to. {@link PartitionedConsumer.stats} counts the same either way.
+   */
+  readonly metrics?: MetricsRecorder;
 }
 
 /** The options, checked, with defaults applied. */
@@ -179,6 +186,7 @@ export interface ResolvedOptions {
   readonly ackWaitMs: number;
   readonly pullExpiresMs: number;
   readonly signal: AbortSignal | undefined;
+  readonly metrics: MetricsRecorder | undefined;
 }
 
 /**
@@ -224,6 +232,16 @@ export function resolveOptions(options: PartitionedConsumerOptions): ResolvedOpt
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Invalid option 'signal': must be an AbortSignal, got ${describe(signal)}`);
   }
+  const metrics = o.metrics as MetricsRecorder | undefined;
+  if (
+    metrics !== undefined &&
+    (typeof metrics?.counter !== "function" || typeof metrics?.gauge !== "function")
+  ) {
+    throw new TypeError(
+      `Invalid option 'metrics': must be a MetricsRecorder (counter(), gauge(), histogram()), ` +
+        `got ${describe(metrics)}`,
+    );
+  }
   const maxInFlight = integer(o, "maxInFlight", 64, 1);
   const maxInFlightPerPartition = integer(o, "maxInFlightPerPartition", 1, 1);
   if (maxInFlightPerPartition > maxInFlight) {
@@ -245,6 +263,7 @@ export function resolveOptions(options: PartitionedConsumerOptions): ResolvedOpt
     ackWaitMs: integer(o, "ackWaitMs", 30_000, 1_000),
     pullExpiresMs: integer(o, "pullExpiresMs", 1_000, 1_000),
     signal,
+    metrics,
   };
 }
 

@@ -6,6 +6,7 @@
  * times, per-partition order, naks on a throw and on a timeout (counted and reported), `stop()`
  * draining, no consumer for an empty assignment, option validation, and version detection.
  */
+import { PrometheusRegistry } from "../../src/observability/metrics_mod.ts";
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -374,8 +375,9 @@ Deno.test("maxInFlightPerPartition opts into concurrent handlers within a partit
   }
 });
 
-Deno.test("a handler that throws gets its message nak'd and redelivered, counted in stats and reported to onError", async () => {
+Deno.test("a handler that throws gets its message nak'd and redelivered, counted in stats and metrics and reported to onError", async () => {
   await using server = await NatsServer.start();
+  const registry = new PrometheusRegistry();
   const admin = await connectTo(server.url);
   try {
     await createStream(admin);
@@ -389,12 +391,28 @@ Deno.test("a handler that throws gets its message nak'd and redelivered, counted
       server.url,
       "a",
       "throws",
-      (nc, name) => consumerOptions(nc, handler(name), { retryDelayMs: 50 }),
+      (nc, name) => consumerOptions(nc, handler(name), { retryDelayMs: 50, metrics: registry }),
     );
     await waitFor(() => w.consumer.stats().totals.handled === PARTITION_COUNT * 10, {
       timeoutMs: 10_000,
       message: "every message handled",
     });
+    // The same counts as series, per partition, with the stream and the worker as labels.
+    const exposition = registry.render();
+    const value = (metric: string, partition: string) => {
+      const line = exposition.split("\n").find((l) =>
+        l.startsWith(`${metric}{`) && l.includes(`partition="${partition}"`)
+      );
+      assert.ok(
+        line?.includes(`stream="ORDERS"`) && line.includes(`worker="${w.manager.workerId}"`),
+      );
+      return Number(line!.split(" ").at(-1));
+    };
+    assert.equal(value("parti_consumer_messages_handled_total", "orders/2"), 10);
+    assert.equal(value("parti_consumer_messages_nacked_total", "orders/2"), 1);
+    assert.equal(value("parti_consumer_messages_redelivered_total", "orders/2"), 1);
+    assert.equal(value("parti_consumer_in_flight", "orders/2"), 0);
+    assert.equal(value("parti_consumer_messages_handled_total", "orders/0"), 10);
     const attempts = runs.filter((r) => r.partition === "orders/2" && r.i === 3);
     assert.deepEqual(
       attempts.map((r) => r.deliveryCount),
@@ -599,6 +617,7 @@ Deno.test("options are validated before anything reaches the server, naming the 
     [{ connection: undefined }, TypeError, /'connection'/],
     [{ stream: "" }, TypeError, /'stream'/],
     [{ stream: "ORD.ERS" }, RangeError, /'stream': 'ORD\.ERS'/],
+    [{ metrics: {} }, TypeError, /'metrics'/],
     [{ subject: 42 }, TypeError, /'subject'/],
     [{ subject: "orders.all" }, RangeError, /'subject': 'orders\.all' has no placeholder/],
     [{ subject: "orders.{id}" }, TypeError, /'subject': 'orders\.\{id\}' has a placeholder/],
