@@ -554,3 +554,68 @@ Deno.test("a worker drained before it joins still gets its first, empty assignme
   assert.deepEqual(late.manager.assignment.partitions, []);
   assert.ok(pool.covered(pool.workers.slice(0, 2)));
 });
+
+// The silent-partition audit's double ownership, made exact: the leader writes a worker's key
+// while the worker is cut off (a hand-off completing), declares it dead and hands the same
+// partitions on; when the connection heals, the watch delivers the old key. It is addressed to
+// the incarnation before the fence, so it is never applied.
+Deno.test("a key written for a worker while it was cut off is not applied when it comes back: the leader handed its partitions on meanwhile", async () => {
+  const slowMs = 100;
+  await using pool = await clockPool({
+    count: 2,
+    perWorker: (i, sleep) =>
+      i === 0
+        ? {
+          hooks: {
+            async onAssignmentChanged({ removed }) {
+              if (removed.length > 0) await sleep(slowMs);
+            },
+          },
+        }
+        : {},
+  });
+  const startedAt = await pool.start();
+  await pool.advanceTo(startedAt + 300);
+  const [slow] = pool.workers as [PoolWorker, PoolWorker];
+  const fromSlow = partitionIds(slow);
+  const newcomer = pool.add();
+  await join(pool, [newcomer]);
+  const id = newcomer.manager.workerId!;
+  const closesAt = pool.clock.now() + PLANNED_MS;
+  await pool.advanceTo(closesAt, 1);
+  assert.ok(partitionIds(newcomer).length > 0, "the fast owner's partitions arrived");
+  const appliedBeforeCut = newcomer.manager.assignment.version;
+  newcomer.store.cut();
+  await pool.advanceTo(closesAt + slowMs, 1);
+  // The slow owner acknowledged: the leader gives its partitions to the newcomer, which is cut.
+  const stale = pool.writes.findLast((w) => w.key === `w.${id}` && w.bucket === "assign")!;
+  assert.ok(stale.ids!.some((p) => fromSlow.includes(p)), "written while the newcomer is cut off");
+  assert.equal(newcomer.manager.assignment.version, appliedBeforeCut, "and not seen by it");
+
+  await pool.advanceUntil(
+    () => pool.events.some((e) => e.type === "left" && e.subject === id),
+    "the leader declared the newcomer dead",
+    HEARTBEAT_TTL_MS + LIVENESS_CHECK_MS,
+  );
+  await pool.advanceUntil(
+    () => pool.covered(pool.workers.filter((w) => w !== newcomer)),
+    "its partitions were handed on",
+    GRACE_MS + LIVENESS_CHECK_MS + slowMs,
+  );
+  const healedAt = pool.clock.now();
+  newcomer.store.heal();
+  // Exclusivity is asserted after every step; the newcomer must never take the stale key.
+  await pool.advanceUntil(
+    () => pool.covered() && partitionIds(newcomer).length > 0,
+    "the newcomer rejoined and got partitions through a fresh hand-off",
+    5_000,
+  );
+  const taken = pool.events.filter((e) =>
+    e.worker === newcomer.name && e.type === "change" && e.at >= healedAt && e.added!.length > 0
+  );
+  assert.ok(taken.length > 0);
+  assert.ok(
+    taken.every((e) => e.version! > stale.version!),
+    "only publications after the stale key",
+  );
+});
