@@ -84,6 +84,14 @@ export type {
 } from "./src/observability/metrics.ts";
 export type { SpanAttributes, SpanLike, TracerLike } from "./src/observability/tracing.ts";
 export {
+  healthHandler,
+  type HealthOptions,
+  type HealthSource,
+  type HealthStatus,
+  healthStatus,
+  type MetricsSource,
+} from "./src/observability/health.ts";
+export {
   type Partition,
   partitionId,
   partitionWeight,

@@ -91,6 +91,8 @@ Deno.test("mod.ts exports exactly the documented runtime values", () => {
     "WorkerIdExhaustedError",
     "consistentHash",
     "consoleLogger",
+    "healthHandler",
+    "healthStatus",
     "memoryStore",
     "partitionId",
     "partitionWeight",
