@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { presets } from "../../mod.ts";
+import { GroupAdmin, presets } from "../../mod.ts";
 import { NatsServer, waitFor } from "../../testing/mod.ts";
+import { connectTo } from "../helpers/pool.ts";
 import { covered, ownersOf, WorkerProcess } from "../helpers/worker_process.ts";
 
 const COUNT = 60;
@@ -30,6 +31,23 @@ async function pool(
       workers.every((w) => w.partitions.length > 0),
     { timeoutMs: 20_000, message: "pool settled" },
   );
+  // ...and no hand-off is still under way: the published assignment holds nothing back and every
+  // worker has applied its published key (a kill mid-hand-off would make "what it held" a moving
+  // target).
+  const nc = await connectTo(url);
+  try {
+    await using admin = await GroupAdmin.open({ connection: nc, group });
+    await waitFor(async () => {
+      if ((await admin.topology()).pending !== 0) return false;
+      const published = await admin.assignments();
+      return workers.every((w) => {
+        const key = published.get(w.workerId ?? "");
+        return key !== undefined && w.version === key.version;
+      });
+    }, { timeoutMs: 20_000, message: "no hand-off pending and every key applied" });
+  } finally {
+    await nc.close();
+  }
   return workers;
 }
 
