@@ -82,6 +82,11 @@ export interface PublicationInfo {
   readonly workers: number;
   /** From the decision to the last write, by the manager's clock (ms). */
   readonly durationMs: number;
+  /**
+   * When this publication completes a hand-off: from its first revoke being published to this
+   * assign (the old owners acknowledged, the new owners told), by the manager's clock (ms).
+   */
+  readonly handoffMs?: number;
 }
 
 /** Runs the leader's decision loop for one leadership term. */
@@ -110,6 +115,7 @@ export class Controller {
   readonly #refreshed = new Signal();
   /** The `parti.handoff` span: from the first revoke of a hand-off to its last assign. */
   #handoff: SpanLike | undefined;
+  #handoffStartedAt = 0;
   /** Re-read what is published before the next round (first round, failed write, new bucket). */
   #needsAdopt = true;
 
@@ -435,6 +441,7 @@ export class Controller {
     });
     if (phase === "revoke" && !this.#handoff) {
       this.#handoff = config.tracer.startSpan("parti.handoff", { attributes: { epoch } });
+      this.#handoffStartedAt = now;
     }
     // Each key is addressed to the incarnation its worker's heartbeat reports now.
     const incarnations = new Map(members.map((m) => [m.workerId, m.heartbeat.incarnation]));
@@ -444,10 +451,12 @@ export class Controller {
       { epoch, phase, moved, pending },
       () => publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force, incarnations),
     );
+    let handoffMs: number | undefined;
     if (version !== undefined && phase === "assign" && this.#handoff) {
       this.#handoff.setAttributes({ version });
       this.#handoff.end();
       this.#handoff = undefined;
+      handoffMs = this.#o.timers.now() - this.#handoffStartedAt;
     }
     this.#waitingForAcks = pending > 0;
     const reason = this.#windows.published(phase, version !== undefined);
@@ -468,6 +477,7 @@ export class Controller {
       pending,
       workers: live.length,
       durationMs,
+      ...(handoffMs !== undefined ? { handoffMs } : {}),
     });
   }
 }

@@ -33,6 +33,8 @@ export interface PublishedMetric {
   readonly version: number;
   /** From the decision to the last write, in milliseconds. */
   readonly durationMs: number;
+  /** When it completes a hand-off: from its first revoke to this assign, in milliseconds. */
+  readonly handoffMs?: number;
 }
 
 const STATES = Object.values(State);
@@ -59,6 +61,7 @@ export class ManagerMetrics {
   readonly #rebalances: Counter;
   readonly #rebalanceSeconds: Histogram;
   readonly #moved: Counter;
+  readonly #handoffSeconds: Histogram;
   readonly #pending: Gauge;
   readonly #workers: Gauge;
   readonly #hookSeconds: Histogram;
@@ -94,6 +97,11 @@ export class ManagerMetrics {
       { labelNames: [...base, "reason"], buckets: DEFAULT_SECONDS_BUCKETS },
     );
     this.#moved = r.counter("partitions_moved", "Partitions given to a new owner", base);
+    this.#handoffSeconds = r.histogram(
+      "handoff_duration_seconds",
+      "From a hand-off's first revoke to its last assign (old owners acked, new owners told)",
+      { labelNames: base, buckets: DEFAULT_SECONDS_BUCKETS },
+    );
     this.#pending = r.gauge("partitions_pending", "Partitions held back in a hand-off", base);
     this.#workers = r.gauge("workers_alive", "Live workers in the last publication", base);
     this.#hookSeconds = r.histogram("hook_duration_seconds", "Time a hook took", {
@@ -153,6 +161,9 @@ export class ManagerMetrics {
       reason: info.reason,
     });
     if (info.moved > 0) this.#moved.add(info.moved, this.#labels);
+    if (info.handoffMs !== undefined) {
+      this.#handoffSeconds.observe(info.handoffMs / 1000, this.#labels);
+    }
     this.#pending.set(info.pending, this.#labels);
     this.#workers.set(info.workers, this.#labels);
   }

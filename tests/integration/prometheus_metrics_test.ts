@@ -85,3 +85,44 @@ Deno.test("a pool's series are scraped over HTTP with group and worker labels an
     await server.shutdown();
   }
 });
+
+Deno.test("a scale-out to 5 workers shows in a scrape: more rebalances, partitions moved and a hand-off duration", async () => {
+  const registry = new PrometheusRegistry();
+  const store = memoryStore();
+  const partitions = makePartitions(40);
+  const make = () =>
+    new Manager({
+      ...presets.fastTest,
+      store,
+      group: "scale",
+      source: partitions,
+      metrics: registry,
+    });
+  const pool = Array.from({ length: 4 }, make);
+  const total = (body: string, name: string) =>
+    samples(body).filter((s) => s.name === name).reduce((sum, s) => sum + s.value, 0);
+  try {
+    await Promise.all(pool.map((m) => m.start()));
+    await waitForSettled(pool, partitions);
+    const before = registry.render();
+    const newcomer = make();
+    pool.push(newcomer);
+    await newcomer.start();
+    await waitForSettled(pool, partitions);
+    const after = registry.render();
+    assert.ok(newcomer.assignment.partitions.length > 0, "the fifth worker got partitions");
+    assert.ok(
+      total(after, "parti_rebalances_total") > total(before, "parti_rebalances_total"),
+      "rebalance counter grew",
+    );
+    const moved = total(after, "parti_partitions_moved_total") -
+      total(before, "parti_partitions_moved_total");
+    assert.ok(moved >= newcomer.assignment.partitions.length, `moved ${moved}`);
+    const handoffs = total(after, "parti_handoff_duration_seconds_count") -
+      total(before, "parti_handoff_duration_seconds_count");
+    assert.ok(handoffs >= 1, "a hand-off was timed");
+    assert.ok(total(after, "parti_handoff_duration_seconds_sum") > 0);
+  } finally {
+    await Promise.all(pool.map((m) => m.stop()));
+  }
+});
