@@ -117,18 +117,21 @@ export class HookQueue {
     if (hook === undefined) return;
     const startedAt = performance.now();
     const span = this.#observer?.tracer.startSpan("parti.hook", { attributes: { hook: name } });
-    let failed = false;
+    let thrown: { error: unknown } | undefined;
     try {
       await hook.apply(set, args);
     } catch (error) {
-      failed = true;
+      thrown = { error };
       if (span) failSpan(span, error);
-      this.#observer?.hookRan(name, (performance.now() - startedAt) / 1000, true);
+    }
+    span?.end();
+    // Its own duration, without the onError hooks that report its failure.
+    this.#observer?.hookRan(name, (performance.now() - startedAt) / 1000, thrown !== undefined);
+    if (thrown) {
+      const { error } = thrown;
       this.#observer?.errorReported(error instanceof PartiError ? error.code : undefined);
       await this.#report(error, name);
     }
-    span?.end();
-    if (!failed) this.#observer?.hookRan(name, (performance.now() - startedAt) / 1000, false);
   }
 
   /**

@@ -8,59 +8,43 @@
 import type { MetricLabels, MetricsRecorder } from "../observability/metrics.ts";
 import type { PartitionCounters } from "./partition_runner.ts";
 
+const COUNTERS = {
+  handled: ["consumer_messages_handled", "Messages handled and acked"],
+  redelivered: [
+    "consumer_messages_redelivered",
+    "Messages received that had been delivered before",
+  ],
+  nacked: ["consumer_messages_nacked", "Messages nak'd for redelivery"],
+} as const;
+
 /** Makes the counters of one partition, recorded under `labels` when a recorder is given. */
 export function partitionCounters(
   recorder: MetricsRecorder | undefined,
   labels: MetricLabels,
 ): PartitionCounters {
-  if (!recorder) return { handled: 0, redelivered: 0, nacked: 0, inFlight: 0 };
+  const counters: PartitionCounters = { handled: 0, redelivered: 0, nacked: 0, inFlight: 0 };
+  if (!recorder) return counters;
   const names = Object.keys(labels);
-  const handled = recorder.counter(
-    "consumer_messages_handled",
-    "Messages handled and acked",
-    names,
-  );
-  const redelivered = recorder.counter(
-    "consumer_messages_redelivered",
-    "Messages received that had been delivered before",
-    names,
-  );
-  const nacked = recorder.counter(
-    "consumer_messages_nacked",
-    "Messages nak'd for redelivery",
-    names,
-  );
+  const values = { ...counters };
+  for (const [field, [name, help]] of Object.entries(COUNTERS)) {
+    const key = field as keyof typeof COUNTERS;
+    const counter = recorder.counter(name, help, names);
+    Object.defineProperty(counters, key, {
+      get: () => values[key],
+      set: (v: number) => {
+        if (v > values[key]) counter.add(v - values[key], labels);
+        values[key] = v;
+      },
+    });
+  }
   const inFlight = recorder.gauge("consumer_in_flight", "Handlers running now", names);
-  const values = { handled: 0, redelivered: 0, nacked: 0, inFlight: 0 };
   inFlight.set(0, labels);
-  return {
-    get handled() {
-      return values.handled;
-    },
-    set handled(v: number) {
-      if (v > values.handled) handled.add(v - values.handled, labels);
-      values.handled = v;
-    },
-    get redelivered() {
-      return values.redelivered;
-    },
-    set redelivered(v: number) {
-      if (v > values.redelivered) redelivered.add(v - values.redelivered, labels);
-      values.redelivered = v;
-    },
-    get nacked() {
-      return values.nacked;
-    },
-    set nacked(v: number) {
-      if (v > values.nacked) nacked.add(v - values.nacked, labels);
-      values.nacked = v;
-    },
-    get inFlight() {
-      return values.inFlight;
-    },
-    set inFlight(v: number) {
+  Object.defineProperty(counters, "inFlight", {
+    get: () => values.inFlight,
+    set: (v: number) => {
       values.inFlight = v;
       inFlight.set(v, labels);
     },
-  };
+  });
+  return counters;
 }

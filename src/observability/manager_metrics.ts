@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { partitionId } from "../partition.ts";
 import { type Assignment, State } from "../types.ts";
 import {
   type Counter,
@@ -140,15 +139,10 @@ export class ManagerMetrics {
   assignment(assignment: Assignment): void {
     if (!this.#bound) return;
     let weight = 0;
-    const seen = new Set<string>();
-    for (const p of assignment.partitions) {
-      if (seen.has(partitionId(p))) continue;
-      seen.add(partitionId(p));
-      weight += p.weight ?? 1;
-    }
+    for (const p of assignment.partitions) weight += p.weight ?? 1;
     this.#epoch.set(assignment.epoch, this.#labels);
     this.#version.set(assignment.version, this.#labels);
-    this.#owned.set(seen.size, this.#labels);
+    this.#owned.set(assignment.partitions.length, this.#labels);
     this.#ownedWeight.set(weight, this.#labels);
   }
 

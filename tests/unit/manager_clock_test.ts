@@ -26,7 +26,7 @@ import {
   TIMINGS,
 } from "../helpers/clock_pool.ts";
 import { clockPool } from "../helpers/clock_pool.ts";
-import { Manager, memoryStore } from "../../mod.ts";
+import { type AssignmentChange, Manager, memoryStore } from "../../mod.ts";
 import { FakeClock } from "../../testing/mod.ts";
 
 const {
@@ -63,6 +63,20 @@ function eventIndex(pool: ClockPool, match: (e: PoolEvent) => boolean, what: str
 
 function partitionIds(worker: PoolWorker): string[] {
   return worker.manager.assignment.partitions.map(partitionId).sort();
+}
+
+/** Worker 0's `onAssignmentChanged` takes `ms` of fake time when it removes partitions. */
+function slowFirstOnRevoke(ms: number) {
+  return (i: number, sleep: (ms: number) => Promise<void>) =>
+    i === 0
+      ? {
+        hooks: {
+          async onAssignmentChanged({ removed }: AssignmentChange) {
+            if (removed.length > 0) await sleep(ms); // stops work on them, slowly
+          },
+        },
+      }
+      : {};
 }
 
 /** Launches every worker without moving time and waits until each waits for an assignment. */
@@ -319,19 +333,7 @@ Deno.test("start() of a manager that can never get an assignment rejects with Op
 // Exact: the hand-off waits for the old owner's acknowledgement, which follows its hook at once.
 Deno.test("a slow onAssignmentChanged on the old owner delays the hand-off to the new owner by exactly as long, and no partition is owned twice", async () => {
   const slowMs = 400;
-  await using pool = await clockPool({
-    count: 2,
-    perWorker: (i, sleep) =>
-      i === 0
-        ? {
-          hooks: {
-            async onAssignmentChanged({ removed }) {
-              if (removed.length > 0) await sleep(slowMs); // stops work on them, slowly
-            },
-          },
-        }
-        : {},
-  });
+  await using pool = await clockPool({ count: 2, perWorker: slowFirstOnRevoke(slowMs) });
   const startedAt = await pool.start();
   await pool.advanceTo(startedAt + 300);
   const [slow, fast] = pool.workers as [PoolWorker, PoolWorker];
@@ -561,19 +563,7 @@ Deno.test("a worker drained before it joins still gets its first, empty assignme
 // the incarnation before the fence, so it is never applied.
 Deno.test("a key written for a worker while it was cut off is not applied when it comes back: the leader handed its partitions on meanwhile", async () => {
   const slowMs = 100;
-  await using pool = await clockPool({
-    count: 2,
-    perWorker: (i, sleep) =>
-      i === 0
-        ? {
-          hooks: {
-            async onAssignmentChanged({ removed }) {
-              if (removed.length > 0) await sleep(slowMs);
-            },
-          },
-        }
-        : {},
-  });
+  await using pool = await clockPool({ count: 2, perWorker: slowFirstOnRevoke(slowMs) });
   const startedAt = await pool.start();
   await pool.advanceTo(startedAt + 300);
   const [slow] = pool.workers as [PoolWorker, PoolWorker];
