@@ -4,6 +4,7 @@
  * @module
  */
 import { InvalidPartitionError } from "./errors.ts";
+import { describeLabelsProblem, type Labels } from "./labels.ts";
 
 /**
  * A unit of work owned by exactly one worker at a time.
@@ -22,6 +23,35 @@ export interface Partition {
    * @default {1}
    */
   readonly weight?: number;
+  /**
+   * Placement constraint: the partition goes only to workers whose `labels` contain every entry
+   * (e.g. `{ pool: "gpu" }`). When no live worker matches, it stays unassigned and is reported
+   * (never forced onto another worker). Honoured by `weightedConsistentHash()`.
+   */
+  readonly selector?: Labels;
+  /**
+   * Preferred value of the strategy's `spreadBy` label (default `"zone"`): the partition is placed
+   * on a worker with that label value while one has room, and spills elsewhere otherwise (counted
+   * in `stats.localityViolations`). Honoured by `weightedConsistentHash()`.
+   */
+  readonly locality?: string;
+  /**
+   * Placement priority: higher is placed first, so under shortage (constraints, locality, drains,
+   * movement caps) the most important partitions get their place first.
+   * @default {0}
+   */
+  readonly priority?: number;
+  /**
+   * Pins the partition to one worker, by worker ID or instance name, while that worker is live and
+   * not drained; otherwise the partition is placed normally. Honoured by `weightedConsistentHash()`.
+   */
+  readonly pin?: string;
+}
+
+/** Whether a partition carries placement metadata (selector, locality, priority or pin). */
+export function hasPlacementMetadata(p: Partition): boolean {
+  return p.selector !== undefined || p.locality !== undefined || p.priority !== undefined ||
+    p.pin !== undefined;
 }
 
 /**
@@ -58,7 +88,14 @@ export function partitionWeight(partition: Partition): number {
  */
 export function describePartitionProblem(partition: unknown): string | undefined {
   if (typeof partition !== "object" || partition === null) return "is not an object";
-  const { keys, weight } = partition as { keys?: unknown; weight?: unknown };
+  const { keys, weight, selector, locality, priority, pin } = partition as {
+    keys?: unknown;
+    weight?: unknown;
+    selector?: unknown;
+    locality?: unknown;
+    priority?: unknown;
+    pin?: unknown;
+  };
   if (!Array.isArray(keys)) return "has no 'keys' array";
   if (keys.length === 0) return "has an empty 'keys' array; give at least one key";
   for (let i = 0; i < keys.length; i++) {
@@ -70,6 +107,22 @@ export function describePartitionProblem(partition: unknown): string | undefined
     if (typeof weight !== "number" || !Number.isFinite(weight) || weight <= 0) {
       return `has weight ${String(weight)}; weight must be a finite number greater than 0`;
     }
+  }
+  if (selector !== undefined) {
+    const problem = describeLabelsProblem(selector);
+    if (problem !== undefined) return `has a 'selector' that ${problem}`;
+  }
+  if (locality !== undefined) {
+    const problem = describeLabelsProblem({ locality });
+    if (typeof locality !== "string" || locality.length === 0 || problem !== undefined) {
+      return `has locality ${JSON.stringify(locality)}; use a non-empty label value`;
+    }
+  }
+  if (priority !== undefined && (typeof priority !== "number" || !Number.isFinite(priority))) {
+    return `has priority ${String(priority)}; priority must be a finite number`;
+  }
+  if (pin !== undefined && (typeof pin !== "string" || pin.length === 0 || pin.length > 256)) {
+    return `has pin ${JSON.stringify(pin)}; use a worker ID or instance name`;
   }
   return undefined;
 }

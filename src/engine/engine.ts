@@ -8,12 +8,24 @@
 import { StrategyError } from "../errors.ts";
 import { type Partition, partitionId, validatePartitions } from "../partition.ts";
 import {
+  checkWorkerLabels,
+  fillPlacement,
+  type PartitionMeta,
+  placementClasses,
+  scanPartitionMeta,
+  throttleMoves,
+  workerCapacity,
+} from "./placement.ts";
+import {
   type Kernel,
+  type KernelStats,
   MAX_SHARED,
+  type PlacedStats,
   STRATEGY_GIVEN,
   STRATEGY_RING,
   STRATEGY_ROUND_ROBIN,
   STRATEGY_WEIGHTED,
+  UNASSIGNED_SLOT,
 } from "./kernel.ts";
 import {
   type AssignmentStrategy,
@@ -67,7 +79,9 @@ class AssignmentMap extends Map<string, string> {
     this.#fill = () => {
       const list = ids();
       const of = owners();
-      for (let i = 0; i < list.length; i++) Map.prototype.set.call(this, list[i]!, of[i]!);
+      for (let i = 0; i < list.length; i++) {
+        if (of[i] !== "") Map.prototype.set.call(this, list[i]!, of[i]!);
+      }
     };
   }
 
@@ -148,6 +162,7 @@ function strategyCode(strategy: BuiltinStrategy): number {
 class Result implements AssignmentResult {
   readonly stats: AssignmentStats;
   readonly assignment: ReadonlyMap<string, string>;
+  readonly unplaced: readonly string[];
   #owners: string[] | undefined;
   readonly #slots: Uint32Array;
   readonly #slotIds: readonly string[];
@@ -157,10 +172,12 @@ class Result implements AssignmentResult {
     slotIds: readonly string[],
     stats: AssignmentStats,
     assignment: (result: Result) => ReadonlyMap<string, string>,
+    unplaced: readonly string[],
   ) {
     this.#slots = slots;
     this.#slotIds = slotIds;
     this.stats = stats;
+    this.unplaced = unplaced;
     this.assignment = assignment(this);
   }
 
@@ -168,15 +185,38 @@ class Result implements AssignmentResult {
     if (this.#owners === undefined) {
       const slots = this.#slots, slotIds = this.#slotIds;
       const owners = new Array<string>(slots.length);
-      for (let i = 0; i < slots.length; i++) owners[i] = slotIds[slots[i]!]!;
+      for (let i = 0; i < slots.length; i++) owners[i] = slotIds[slots[i]!] ?? "";
       this.#owners = owners;
     }
     return this.#owners;
   }
 }
 
+function checkMaxMoves(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || !(value > 0) ||
+    (value >= 1 && !Number.isInteger(value))
+  ) {
+    throw new RangeError(
+      `Invalid maxMoves ${String(value)}: use an integer of at least 1 (a count) or a number ` +
+        "between 0 and 1 (a fraction of the total weight)",
+    );
+  }
+  return value;
+}
+
 function emptyStats(): AssignmentStats {
-  return { maxLoad: 0, meanLoad: 0, moved: 0, minimalMoves: 0 };
+  return {
+    maxLoad: 0,
+    meanLoad: 0,
+    moved: 0,
+    minimalMoves: 0,
+    maxRelativeLoad: 0,
+    unplaced: 0,
+    localityViolations: 0,
+    movesPending: 0,
+  };
 }
 
 /** The engine over one kernel. */
@@ -207,6 +247,10 @@ export class Engine implements AssignmentEngine {
   #byteHint = 16384;
   #counts = new Uint32Array(0);
   #weights = new Float64Array(0);
+  // Placement metadata of the loaded partitions (by generation).
+  #meta: PartitionMeta | undefined;
+  #metaGeneration = -1;
+  #capacities = new Float64Array(0);
 
   constructor(kernel: Kernel) {
     this.#kernel = kernel;
@@ -231,7 +275,12 @@ export class Engine implements AssignmentEngine {
     }
     const sorted = this.#sortWorkers(workers);
     if (partitions.length === 0) {
-      return { owners: [], stats: emptyStats(), assignment: new AssignmentMap(() => [], () => []) };
+      return {
+        owners: [],
+        unplaced: [],
+        stats: emptyStats(),
+        assignment: new AssignmentMap(() => [], () => []),
+      };
     }
     if (workers.length === 0) {
       validatePartitions(partitions);
@@ -272,19 +321,18 @@ export class Engine implements AssignmentEngine {
       }
       const hasPrev = previous !== undefined && this.#fillPrevious(previous, partitions);
       if (typeof strategy === "function") {
-        this.#runUserStrategy(strategy, workers, partitions, previous);
+        this.#runUserStrategy(strategy, workers, partitions, previous, input.workerInfo);
       }
       const mean = this.#total / sorted.length;
-      const k = this.#kernel.assign(
+      const k = this.#run(
         code,
-        n,
-        sorted.length,
-        this.#slotIds.length,
-        loadFactor * mean,
+        strategy,
+        sorted,
+        input,
         hasPrev,
-        // With slack (loadFactor > 1) a worker may legitimately stay light, so no floor.
-        loadFactor === 1 ? mean - this.#maxWeight : 0,
-        this.#maxWeight,
+        loadFactor,
+        mean,
+        partitions,
       );
       // The result's own copy of the owner slots (4 bytes per partition); owner IDs and the map
       // are built from it only when read.
@@ -295,7 +343,16 @@ export class Engine implements AssignmentEngine {
         meanLoad: mean,
         moved: k.moved,
         minimalMoves: k.minimalMoves,
+        maxRelativeLoad: k.maxRelativeLoad,
+        unplaced: k.unplaced,
+        localityViolations: k.localityViolations,
+        movesPending: k.movesPending,
       };
+      const unplaced: string[] = [];
+      if (k.unplaced > 0) {
+        const ids = this.#partitionIds(partitions);
+        for (let i = 0; i < n; i++) if (slots[i] === UNASSIGNED_SLOT) unplaced.push(ids[i]!);
+      }
       const snapshot: Snapshot = {
         engine: this,
         partitions,
@@ -309,6 +366,7 @@ export class Engine implements AssignmentEngine {
         stats,
         (result) =>
           new AssignmentMap(() => this.#partitionIds(partitions), () => result.owners, snapshot),
+        unplaced,
       );
     } finally {
       // A ring that missed a membership change is rebuilt from scratch on its next use, because
@@ -323,6 +381,121 @@ export class Engine implements AssignmentEngine {
         this.#free.push(slot);
       }
     }
+  }
+
+  /** Runs the kernel: the plain path, or placement with metadata; then movement throttling. */
+  #run(
+    code: number,
+    strategy: AssignmentStrategy,
+    sorted: readonly string[],
+    input: AssignInput,
+    hasPrev: boolean,
+    loadFactor: number,
+    mean: number,
+    partitions: readonly Partition[],
+  ): KernelStats & Omit<PlacedStats, "owners"> & { movesPending: number } {
+    const kernel = this.#kernel;
+    const n = this.#n;
+    const workers = sorted.length;
+    const slotCount = this.#slotIds.length;
+    const share = loadFactor * mean;
+    const info = input.workerInfo;
+    const maxMoves = checkMaxMoves(input.maxMoves);
+    if (this.#metaGeneration !== this.#generation) {
+      this.#meta = scanPartitionMeta(partitions);
+      this.#metaGeneration = this.#generation;
+    }
+    const meta = this.#meta!;
+    if (this.#capacities.length < workers) this.#capacities = new Float64Array(workers * 2);
+    const capacities = this.#capacities;
+    let uniform = true;
+    for (let r = 0; r < workers; r++) {
+      const id = sorted[r]!;
+      const w = info?.get(id);
+      capacities[r] = workerCapacity(id, w);
+      checkWorkerLabels(id, w);
+      if (capacities[r] !== capacities[0]) uniform = false;
+    }
+    const placed = code === STRATEGY_WEIGHTED && (meta.any || !uniform);
+    if (
+      !placed && code !== STRATEGY_GIVEN &&
+      (meta.cls !== undefined || meta.pref !== undefined || meta.pins.length > 0)
+    ) {
+      throw new RangeError(
+        "Partitions with a selector, locality or pin need the weightedConsistentHash() strategy " +
+          "(or a strategy function that honours them)",
+      );
+    }
+    let stats: PlacedStats;
+    let views: ReturnType<Kernel["placementViews"]> | undefined;
+    if (placed) {
+      const classes = placementClasses(meta);
+      views = kernel.placementViews(n, slotCount, classes, 2 * meta.priorities);
+      const spreadBy = (strategy as { spreadBy?: string }).spreadBy ?? "zone";
+      const groups = fillPlacement({
+        views,
+        meta,
+        n,
+        sorted,
+        slotOf: this.#slotOf,
+        slotCount,
+        capacities,
+        info,
+        share,
+        mean,
+        maxWeight: this.#maxWeight,
+        loadFactor,
+        spreadBy,
+      });
+      stats = kernel.assignPlaced(n, workers, slotCount, groups, hasPrev, this.#maxWeight, uniform);
+    } else {
+      const k = kernel.assign(
+        code,
+        n,
+        workers,
+        slotCount,
+        share,
+        hasPrev,
+        // With slack (loadFactor > 1) a worker may legitimately stay light, so no floor.
+        loadFactor === 1 ? mean - this.#maxWeight : 0,
+        this.#maxWeight,
+      );
+      stats = { ...k, unplaced: 0, localityViolations: 0, maxRelativeLoad: 0 };
+    }
+    let movesPending = 0;
+    if (maxMoves !== undefined && hasPrev && stats.moved > 0) {
+      movesPending = throttleMoves({
+        owners: kernel.ownerView(n),
+        prev: kernel.prevView(n),
+        weights: this.#weights,
+        n,
+        cls: views?.cls,
+        elig: views?.elig,
+        slotCount,
+        prio: placed ? meta.prio : undefined,
+        pinned: views?.pin,
+        maxMoves,
+        totalWeight: this.#total,
+      });
+      if (movesPending > 0) {
+        if (placed) stats = kernel.placedStats(n, workers, slotCount, true, this.#maxWeight);
+        else {
+          const k = kernel.assign(
+            STRATEGY_GIVEN,
+            n,
+            workers,
+            slotCount,
+            share,
+            true,
+            loadFactor === 1 ? mean - this.#maxWeight : 0,
+            this.#maxWeight,
+          );
+          stats = { ...k, unplaced: 0, localityViolations: 0, maxRelativeLoad: 0 };
+        }
+      }
+    }
+    const maxRelativeLoad = placed ? stats.maxRelativeLoad * loadFactor : stats.maxLoad / mean;
+    return { ...stats, maxRelativeLoad, movesPending };
   }
 
   #partitionIds(partitions: readonly Partition[]): readonly string[] {
@@ -586,7 +759,10 @@ export class Engine implements AssignmentEngine {
         remap[s] = id === "" ? -2 : slotOf.get(id) ?? -2;
       }
       const old = snap.slots;
-      for (let i = 0; i < n; i++) prev[i] = remap[old[i]!]!;
+      for (let i = 0; i < n; i++) {
+        const o = old[i]!;
+        prev[i] = o === UNASSIGNED_SLOT ? -1 : remap[o]!;
+      }
       return true;
     }
     if (previous.size === 0) return false;
@@ -604,10 +780,11 @@ export class Engine implements AssignmentEngine {
     workers: readonly string[],
     partitions: readonly Partition[],
     previous: ReadonlyMap<string, string> | undefined,
+    workerInfo: AssignInput["workerInfo"],
   ): void {
     let result: readonly string[];
     try {
-      result = fn({ workers, partitions, previous });
+      result = fn({ workers, partitions, previous, workerInfo });
     } catch (error) {
       throw new StrategyError(`The strategy function threw: ${String(error)}`, { cause: error });
     }

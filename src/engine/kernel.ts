@@ -58,6 +58,37 @@ export interface KernelStats {
   readonly minimalMoves: number;
 }
 
+/** Statistics of {@link Kernel.assignPlaced}. */
+export interface PlacedStats extends KernelStats {
+  /** Partitions left without an owner (UNASSIGNED): no live worker of their class. */
+  readonly unplaced: number;
+  /** Placed partitions with a preferred class whose owner is outside it. */
+  readonly localityViolations: number;
+  /** Largest load of a worker divided by its bound. */
+  readonly maxRelativeLoad: number;
+}
+
+/** Per-call inputs of {@link Kernel.assignPlaced}, for the host to fill. */
+export interface PlacementViews {
+  /** Load bound of each slot (live slots only are read). */
+  readonly cap: Float64Array;
+  /** Fill floor of each slot, for `minimalMoves` (0 = none). */
+  readonly floor: Float64Array;
+  /** Required class of each partition (0 = any worker). */
+  readonly cls: Uint32Array;
+  /** Preferred class of each partition (0 = none). */
+  readonly pref: Uint32Array;
+  /** Pinned slot of each partition (-1 = none). */
+  readonly pin: Int32Array;
+  /** Placement group of each partition: smaller groups are placed first. */
+  readonly group: Uint32Array;
+  /** `classes` rows of `slotCount` bytes: 1 when the slot may hold the class (row 0 unused). */
+  readonly elig: Uint8Array;
+}
+
+/** Owner slot of a partition the kernel could not place. */
+export const UNASSIGNED_SLOT = 0xffffffff;
+
 /** An assignment kernel. */
 export interface Kernel {
   /** Which implementation this is. */
@@ -102,4 +133,27 @@ export interface Kernel {
     floor: number,
     maxWeight: number,
   ): KernelStats;
+  /** Ensures room for the metadata of one {@link assignPlaced} call and returns its views. */
+  placementViews(n: number, slotCount: number, classes: number, groups: number): PlacementViews;
+  /**
+   * Weighted consistent hash with metadata (see `wasm/assembly/placement.ts`); `uniform` says every
+   * live slot has the same bound. Owners may be {@link UNASSIGNED_SLOT}.
+   */
+  assignPlaced(
+    n: number,
+    workers: number,
+    slotCount: number,
+    groups: number,
+    hasPrev: boolean,
+    maxWeight: number,
+    uniform: boolean,
+  ): PlacedStats;
+  /** Statistics of the owners in the owner view as they stand (after the host changed some). */
+  placedStats(
+    n: number,
+    workers: number,
+    slotCount: number,
+    hasPrev: boolean,
+    maxWeight: number,
+  ): PlacedStats;
 }

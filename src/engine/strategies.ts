@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { describeLabelsProblem } from "../labels.ts";
 import type { Partition } from "../partition.ts";
+import type { WorkerInfo } from "./placement.ts";
 
 /** Default number of points each worker gets on the hash ring. */
 export const DEFAULT_VIRTUAL_NODES = 150;
@@ -29,6 +31,11 @@ export interface WeightedConsistentHashOptions {
    * @default {1}
    */
   readonly loadFactor?: number;
+  /**
+   * The worker label that partition `locality` values name (e.g. a zone or rack).
+   * @default {"zone"}
+   */
+  readonly spreadBy?: string;
 }
 
 /** Options of {@link consistentHash}. */
@@ -48,6 +55,8 @@ export interface WeightedConsistentHashStrategy {
   readonly virtualNodes: number;
   /** Load bound as a multiple of the mean load. */
   readonly loadFactor: number;
+  /** The worker label partition localities refer to. */
+  readonly spreadBy: string;
 }
 
 /** Descriptor of the plain consistent-hash ring (weights ignored for placement). */
@@ -78,6 +87,8 @@ export interface StrategyInput {
   readonly partitions: readonly Partition[];
   /** The previous owner of each partition ID, when known. */
   readonly previous: ReadonlyMap<string, string> | undefined;
+  /** Capacity, labels and instance of the workers, when given (see `AssignInput.workerInfo`). */
+  readonly workerInfo: ReadonlyMap<string, WorkerInfo> | undefined;
 }
 
 /**
@@ -132,7 +143,13 @@ export function weightedConsistentHash(
       `Invalid loadFactor ${String(options.loadFactor)}: use a finite number of at least 1`,
     );
   }
-  return { kind: "weightedConsistentHash", virtualNodes, loadFactor };
+  const spreadBy = options.spreadBy ?? "zone";
+  if (typeof spreadBy !== "string" || describeLabelsProblem({ [spreadBy]: "x" }) !== undefined) {
+    throw new RangeError(
+      `Invalid spreadBy ${JSON.stringify(options.spreadBy)}: use a label key (e.g. "zone")`,
+    );
+  }
+  return { kind: "weightedConsistentHash", virtualNodes, loadFactor, spreadBy };
 }
 
 /**

@@ -10,6 +10,8 @@ import {
   type KernelStats,
   MAX_SHARED,
   type PartitionBuffers,
+  type PlacedStats,
+  type PlacementViews,
   type SlotViews,
   STRATEGY_GIVEN,
   STRATEGY_RING,
@@ -17,6 +19,7 @@ import {
   STRATEGY_WEIGHTED,
 } from "./kernel.ts";
 import { xxh3Out, xxh3Raw } from "./xxh3.ts";
+import { assignPlaced, placedStats, type PlacementArrays } from "./ts_placement.ts";
 
 const UNASSIGNED = 0xffffffff;
 /**
@@ -95,6 +98,16 @@ class TsKernel implements Kernel {
   #skip2 = u32(0);
   #skip2Ready = false;
   #wMin = 0;
+  // metadata placement
+  #cap = f64a(0);
+  #floor = f64a(0);
+  #cls = u32(0);
+  #pref = u32(0);
+  #pin = i32(0);
+  #group = u32(0);
+  #elig = u8(0);
+  #order = u32(0);
+  #count = u32(0);
 
   partitionBuffers(n: number, keyCount: number, byteLength: number): PartitionBuffers {
     this.#bytes = grow(this.#bytes, byteLength, u8);
@@ -544,6 +557,79 @@ class TsKernel implements Kernel {
       if (--budget === 0 && !(this.#minLoad(workers) < share)) return UNASSIGNED;
       j++;
     }
+  }
+
+  placementViews(n: number, slotCount: number, classes: number, groups: number): PlacementViews {
+    this.#cap = grow(this.#cap, slotCount, f64a);
+    this.#floor = grow(this.#floor, slotCount, f64a);
+    this.#cls = grow(this.#cls, n, u32);
+    this.#pref = grow(this.#pref, n, u32);
+    this.#pin = grow(this.#pin, n, i32);
+    this.#group = grow(this.#group, n, u32);
+    this.#order = grow(this.#order, n, u32);
+    this.#count = grow(this.#count, groups + 1, u32);
+    this.#elig = grow(this.#elig, classes * slotCount, u8);
+    return {
+      cap: this.#cap.subarray(0, slotCount),
+      floor: this.#floor.subarray(0, slotCount),
+      cls: this.#cls.subarray(0, n),
+      pref: this.#pref.subarray(0, n),
+      pin: this.#pin.subarray(0, n),
+      group: this.#group.subarray(0, n),
+      elig: this.#elig.subarray(0, classes * slotCount),
+    };
+  }
+
+  #placementArrays(): PlacementArrays {
+    this.#skip = grow(this.#skip, this.#ringLen + 1, u32);
+    this.#skip2 = grow(this.#skip2, this.#ringLen + 1, u32);
+    return {
+      weights: this.#weights,
+      worder: this.#worder,
+      start: this.#start,
+      prev: this.#prev,
+      owner: this.#owner,
+      rSlot: this.#rSlot,
+      ringLen: this.#ringLen,
+      load: this.#load,
+      load2: this.#load2,
+      rankToSlot: this.#rankToSlot,
+      skip: this.#skip,
+      skip2: this.#skip2,
+      cap: this.#cap,
+      floor: this.#floor,
+      cls: this.#cls,
+      pref: this.#pref,
+      pin: this.#pin,
+      group: this.#group,
+      elig: this.#elig,
+      order: this.#order,
+      count: this.#count,
+    };
+  }
+
+  assignPlaced(
+    n: number,
+    workers: number,
+    slotCount: number,
+    groups: number,
+    hasPrev: boolean,
+    maxWeight: number,
+    uniform: boolean,
+  ): PlacedStats {
+    this.#computeStarts(n);
+    const arrays = this.#placementArrays();
+    return assignPlaced(arrays, n, workers, slotCount, groups, hasPrev, maxWeight, uniform);
+  }
+
+  placedStats(
+    n: number,
+    workers: number,
+    slotCount: number,
+    hasPrev: boolean,
+    maxWeight: number,
+  ): PlacedStats {
+    return placedStats(this.#placementArrays(), n, workers, slotCount, hasPrev, maxWeight);
   }
 
   assign(

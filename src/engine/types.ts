@@ -5,6 +5,7 @@
  */
 import type { Partition } from "../partition.ts";
 import type { AssignmentStrategy } from "./strategies.ts";
+import type { WorkerInfo } from "./placement.ts";
 
 /** Options of `createAssignmentEngine`. */
 export interface CreateAssignmentEngineOptions {
@@ -47,6 +48,20 @@ export interface AssignInput {
    * `assignment` is fastest (no string look-ups).
    */
   readonly previous?: ReadonlyMap<string, string> | undefined;
+  /**
+   * Capacity, labels and instance name of the workers (by worker ID; a worker absent from the map
+   * has capacity 1 and no labels). `weightedConsistentHash()` gives each worker a share of the
+   * total weight proportional to its capacity and matches partition selectors, localities and
+   * pins against it; the other built-in strategies ignore it.
+   */
+  readonly workerInfo?: ReadonlyMap<string, WorkerInfo> | undefined;
+  /**
+   * Movement throttling: at most this many partitions change owner (an integer ≥ 1), or at most
+   * this fraction of the total weight (a number in (0, 1)); the other planned moves stay with their
+   * previous owner for a later call (`stats.movesPending`). Partitions whose owner left, new
+   * partitions and partitions whose owner may no longer hold them always move. Needs `previous`.
+   */
+  readonly maxMoves?: number | undefined;
 }
 
 /** Quality of an assignment. */
@@ -71,6 +86,17 @@ export interface AssignmentStats {
    * close to it (≤ 1.15×) when one worker joins or leaves.
    */
   readonly minimalMoves: number;
+  /**
+   * Largest load of a worker divided by its fair share (its capacity's share of the total weight);
+   * 1 is a perfect balance.
+   */
+  readonly maxRelativeLoad: number;
+  /** Partitions left without an owner because no live worker matches their `selector`. */
+  readonly unplaced: number;
+  /** Placed partitions with a `locality` whose owner lacks it (spilled for want of room). */
+  readonly localityViolations: number;
+  /** Planned moves held back by `maxMoves` (0 without it). */
+  readonly movesPending: number;
 }
 
 /** Output of {@link AssignmentEngine.assign}. */
@@ -81,6 +107,11 @@ export interface AssignmentResult {
    * `assignment` or `stats` does not pay for an array of strings.
    */
   readonly owners: string[];
+  /**
+   * IDs of the partitions left without an owner (their `owners` entry is `""`, and `assignment`
+   * leaves them out): no live worker matches their `selector`. Empty in the common case.
+   */
+  readonly unplaced: readonly string[];
   /** Load and movement statistics. */
   readonly stats: AssignmentStats;
   /**

@@ -6,7 +6,14 @@
  * @module
  */
 import { EngineUnavailableError } from "../errors.ts";
-import type { Kernel, KernelStats, PartitionBuffers, SlotViews } from "./kernel.ts";
+import type {
+  Kernel,
+  KernelStats,
+  PartitionBuffers,
+  PlacedStats,
+  PlacementViews,
+  SlotViews,
+} from "./kernel.ts";
 import { WASM_BASE64 } from "./wasm_bytes.generated.ts";
 
 /** The exports of the kernel module (see `wasm/assembly/index.ts`). */
@@ -28,6 +35,23 @@ interface KernelExports {
     share: number,
     hasPrev: number,
     floor: number,
+    maxWeight: number,
+  ): void;
+  assignPlaced(
+    n: number,
+    workers: number,
+    slotCount: number,
+    ringLen: number,
+    groups: number,
+    hasPrev: number,
+    maxWeight: number,
+    uniform: number,
+  ): void;
+  placedStats(
+    n: number,
+    workers: number,
+    slotCount: number,
+    hasPrev: number,
     maxWeight: number,
   ): void;
 }
@@ -65,7 +89,17 @@ const R_SKIP = 28;
 const R_SKIP2 = 29;
 const P_WRANK = 30;
 const P_WSORTED = 31;
-const REGION_COUNT = 32;
+const M_CAP = 32;
+const M_FLOOR = 33;
+const M_CLS = 34;
+const M_PREF = 35;
+const M_PIN = 36;
+const M_GROUP = 37;
+const M_ELIG = 38;
+const M_ORDER = 39;
+const M_HRANK = 40;
+const M_COUNT = 41;
+const REGION_COUNT = 42;
 
 const PAGE = 65536;
 const encoder = new TextEncoder();
@@ -114,6 +148,8 @@ const KERNEL_EXPORTS = [
   "hashWorkers",
   "updateRing",
   "assign",
+  "assignPlaced",
+  "placedStats",
 ] as const;
 
 /** Rejects a module that is not this version's kernel (a stale or foreign `.wasm`). */
@@ -187,6 +223,11 @@ class WasmKernel implements Kernel {
   #ringCap = -1;
   #workerByteCap = -1;
   #ringLen = 0;
+  // Metadata placement capacities (-1 = not allocated yet).
+  #metaPartCap = -1;
+  #metaSlotCap = -1;
+  #eligCap = -1;
+  #groupCap = -1;
   #buffer: ArrayBuffer | undefined;
   #u8 = new Uint8Array(0);
 
@@ -195,7 +236,7 @@ class WasmKernel implements Kernel {
     this.#memory = ex.memory;
     this.#top = ex.heapBase();
     this.#set(HIST, this.#alloc(65536 * 4));
-    this.#set(STATS, this.#alloc(32));
+    this.#set(STATS, this.#alloc(64));
     this.ensureSlots(64, 64 * 150);
     this.partitionBuffers(1024, 2048, 16384);
   }
@@ -393,6 +434,89 @@ class WasmKernel implements Kernel {
 
   ownerView(n: number): Uint32Array {
     return this.#u32(P_OWNER, n);
+  }
+
+  placementViews(n: number, slotCount: number, classes: number, groups: number): PlacementViews {
+    if (n > this.#metaPartCap) {
+      const cap = Math.max(n, Math.ceil(this.#metaPartCap * 1.5));
+      for (const id of [M_CLS, M_PREF, M_PIN, M_GROUP, M_ORDER, M_HRANK]) {
+        this.#set(id, this.#alloc(cap * 4));
+      }
+      this.#metaPartCap = cap;
+    }
+    if (slotCount > this.#metaSlotCap) {
+      const cap = Math.max(slotCount, Math.ceil(this.#metaSlotCap * 1.5));
+      this.#set(M_CAP, this.#alloc(cap * 8));
+      this.#set(M_FLOOR, this.#alloc(cap * 8));
+      this.#metaSlotCap = cap;
+    }
+    if (classes * slotCount > this.#eligCap) {
+      const cap = Math.max(classes * slotCount, Math.ceil(this.#eligCap * 1.5));
+      this.#set(M_ELIG, this.#alloc(cap));
+      this.#eligCap = cap;
+    }
+    if (groups + 1 > this.#groupCap) {
+      const cap = Math.max(groups + 1, Math.ceil(this.#groupCap * 1.5));
+      this.#set(M_COUNT, this.#alloc(cap * 4));
+      this.#groupCap = cap;
+    }
+    const u8 = this.#bytes();
+    const elig = this.#ptr[M_ELIG]!;
+    return {
+      cap: this.#f64(M_CAP, slotCount),
+      floor: this.#f64(M_FLOOR, slotCount),
+      cls: this.#u32(M_CLS, n),
+      pref: this.#u32(M_PREF, n),
+      pin: new Int32Array(this.#buffer!, this.#ptr[M_PIN]!, n),
+      group: this.#u32(M_GROUP, n),
+      elig: u8.subarray(elig, elig + classes * slotCount),
+    };
+  }
+
+  assignPlaced(
+    n: number,
+    workers: number,
+    slotCount: number,
+    groups: number,
+    hasPrev: boolean,
+    maxWeight: number,
+    uniform: boolean,
+  ): PlacedStats {
+    this.#ex.assignPlaced(
+      n,
+      workers,
+      slotCount,
+      this.#ringLen,
+      groups,
+      hasPrev ? 1 : 0,
+      maxWeight,
+      uniform ? 1 : 0,
+    );
+    return this.#placed(n);
+  }
+
+  placedStats(
+    n: number,
+    workers: number,
+    slotCount: number,
+    hasPrev: boolean,
+    maxWeight: number,
+  ): PlacedStats {
+    this.#ex.placedStats(n, workers, slotCount, hasPrev ? 1 : 0, maxWeight);
+    return this.#placed(n);
+  }
+
+  #placed(n: number): PlacedStats {
+    const stats = this.#f64(STATS, 6);
+    return {
+      owners: this.#u32(P_OWNER, n),
+      maxLoad: stats[0]!,
+      moved: stats[1]!,
+      minimalMoves: stats[2]!,
+      unplaced: stats[3]!,
+      localityViolations: stats[4]!,
+      maxRelativeLoad: stats[5]!,
+    };
   }
 
   assign(

@@ -65,7 +65,17 @@ Deno.test("an empty partition list gives an empty assignment", () => {
   for (const engine of engines) {
     const result = engine.assign({ workers: ["a", "b"], partitions: [] });
     deepStrictEqual(result.owners, []);
-    deepStrictEqual(result.stats, { maxLoad: 0, meanLoad: 0, moved: 0, minimalMoves: 0 });
+    deepStrictEqual(result.stats, {
+      maxLoad: 0,
+      meanLoad: 0,
+      moved: 0,
+      minimalMoves: 0,
+      maxRelativeLoad: 0,
+      unplaced: 0,
+      localityViolations: 0,
+      movesPending: 0,
+    });
+    deepStrictEqual(result.unplaced, []);
     strictEqual(engine.assign({ workers: [], partitions: [] }).owners.length, 0);
   }
 });
@@ -151,7 +161,10 @@ Deno.test("strategy descriptors validate their options", () => {
     kind: "weightedConsistentHash",
     virtualNodes: 150,
     loadFactor: 1,
+    spreadBy: "zone",
   });
+  throws(() => weightedConsistentHash({ spreadBy: "" }), RangeError);
+  throws(() => weightedConsistentHash({ spreadBy: "not a key" }), RangeError);
 });
 
 Deno.test("round robin deals partitions over the sorted worker IDs", () => {

@@ -3,50 +3,63 @@
 // calls the kernels below. No allocation happens in here (runtime "stub").
 
 import { vnodeFlip, vnodeHash, xxh3 } from "./xxh3";
+import {
+  P_HASH,
+  P_WEIGHT,
+  P_HORDER,
+  P_WORDER,
+  P_START,
+  P_PREV,
+  P_OWNER,
+  KEY_LENS,
+  KEY_COUNTS,
+  BYTES,
+  T_KEYS,
+  T_KEYS2,
+  T_IDX,
+  T_IDX2,
+  R_HASH,
+  R_SLOT,
+  S_LOAD,
+  S_RANK,
+  S_ALIVE,
+  S_HASH,
+  S_RANK2SLOT,
+  ADDED,
+  W_BYTES,
+  W_LENS,
+  HIST,
+  STATS,
+  S_LOAD2,
+  P_HSORTED,
+  R_SKIP,
+  R_SKIP2,
+  P_WRANK,
+  P_WSORTED,
+  M_CAP,
+  M_FLOOR,
+  M_CLS,
+  M_PREF,
+  M_PIN,
+  M_GROUP,
+  M_ELIG,
+  M_ORDER,
+  M_HRANK,
+  M_COUNT,
+  REGION_COUNT,
+  REGIONS,
+  UNASSIGNED,
+  reg,
+  find,
+  computeStarts,
+} from "./regions";
 
 export { xxh3 };
 
-// Region ids; keep in sync with REGION in src/engine/wasm_engine.ts.
-const P_HASH: i32 = 0; // u64[P]   chained XXH3 of each partition's keys
-const P_WEIGHT: i32 = 1; // f64[P]
-const P_HORDER: i32 = 2; // u32[P]  partition indices by ascending hash
-const P_WORDER: i32 = 3; // u32[P]  by descending weight, then ascending hash
-const P_START: i32 = 4; // u32[P]   by hash rank: ring index of the first point >= the hash
-const P_PREV: i32 = 5; // i32[P]    previous owner slot; -1 = not in previous, -2 = owner gone
-const P_OWNER: i32 = 6; // u32[P]   result: owner slot
-const KEY_LENS: i32 = 7; // u32[K]
-const KEY_COUNTS: i32 = 8; // u32[P]   keys << 8 | leading keys shared with the previous partition
-const BYTES: i32 = 9; // u8[B]     UTF-8 of all keys, back to back
-const T_KEYS: i32 = 10; // u64[T]  sort scratch
-const T_KEYS2: i32 = 11;
-const T_IDX: i32 = 12; // u32[T]
-const T_IDX2: i32 = 13;
-const R_HASH: i32 = 14; // u64[R]  the ring, ascending (hash, worker rank)
-const R_SLOT: i32 = 15; // u32[R]
-const S_LOAD: i32 = 16; // f64[S]
-const S_RANK: i32 = 17; // u32[S]  position of the worker ID in sorted order
-const S_ALIVE: i32 = 18; // u32[S]
-const S_HASH: i32 = 19; // u64[S]  XXH3 of the worker ID
-const S_RANK2SLOT: i32 = 20; // u32[S]
-const ADDED: i32 = 21; // u32[S]   slots joining the ring, in rank order
-const W_BYTES: i32 = 22; // u8[]   UTF-8 of the joining worker IDs
-const W_LENS: i32 = 23; // u32[S]
-const HIST: i32 = 24; // u32[2^16]
-const STATS: i32 = 25; // f64[4]  maxLoad, moved, minimalMoves
-const S_LOAD2: i32 = 26; // f64[S]
-const P_HSORTED: i32 = 27; // u64[P] partition hashes in ascending order (parallel to P_HORDER)
-const R_SKIP: i32 = 28; // u32[R+1] skip list over ring points (tier 1 of the placement)
-const R_SKIP2: i32 = 29; // u32[R+1] skip list over ring points (tier 2)
-const P_WRANK: i32 = 30; // u32[P]  by weight rank: hash rank of the partition
-const P_WSORTED: i32 = 31; // f64[P] by weight rank: weight
-const REGION_COUNT: i32 = 32;
-
-const REGIONS: usize = memory.data(REGION_COUNT * 8, 8);
 // Chain states of the previous partition: CHAIN[d] = hash after its first d keys (d < MAX_SHARED + 1).
 const MAX_SHARED: u32 = 15;
 const CHAIN: usize = memory.data(8 * (MAX_SHARED + 1), 8);
 
-const UNASSIGNED: u32 = 0xffffffff;
 
 // Whether the loaded partitions all weigh the same (then weight order = hash order).
 let allEqual = false;
@@ -59,9 +72,6 @@ const DIGITS: u32 = 2048;
 const PASSES: u32 = 3;
 const MAX_BUCKET_BITS: u32 = 16;
 
-@inline function reg(id: i32): usize {
-  return load<usize>(REGIONS + (<usize>id << 3));
-}
 
 /** First byte the host may use. */
 export function heapBase(): usize {
@@ -408,25 +418,6 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
   return o;
 }
 
-// Ring index of the first point at or after each partition's hash (wrapping to 0), by hash rank:
-// one merge pass over the partitions in hash order.
-// Branch-free: each step advances either the ring or the partitions (the ring region has room for
-// a sentinel point that no hash is above).
-function computeStarts(n: u32, ringLen: u32): void {
-  const hsorted = reg(P_HSORTED);
-  const start = reg(P_START);
-  const rh = reg(R_HASH);
-  store<u64>(rh + (<usize>ringLen << 3), 0xffffffffffffffff);
-  let j: u32 = 0;
-  let k: u32 = 0;
-  while (k < n) {
-    const h = load<u64>(hsorted + (<usize>k << 3));
-    const ahead = <u32>(load<u64>(rh + (<usize>j << 3)) < h);
-    j += ahead;
-    store<u32>(start + (<usize>k << 2), select<u32>(0, j, j == ringLen));
-    k += ahead ^ 1;
-  }
-}
 
 // Lowest-loaded live worker, ties to the lowest rank.
 function leastLoaded(workers: u32): u32 {
@@ -523,18 +514,6 @@ let walkBudget: i32 = 32;
 let wMin: f64 = 0;
 let skip2Ready = false;
 
-// Path-halving find over a skip list: the first ring point at or after `j` not marked skipped
-// (ringLen when none is left before the end).
-@inline function find(skip: usize, j: u32): u32 {
-  let next = load<u32>(skip + (<usize>j << 2));
-  while (next != j) {
-    const after = load<u32>(skip + (<usize>next << 2));
-    store<u32>(skip + (<usize>j << 2), after);
-    j = next;
-    next = after;
-  }
-  return j;
-}
 
 function minLoad(workers: u32): f64 {
   const r2s = reg(S_RANK2SLOT);
@@ -740,3 +719,5 @@ export function assign(
   store<f64>(stats + 8, <f64>moved);
   store<f64>(stats + 16, <f64>minimal);
 }
+
+export { assignPlaced, placedStats } from "./placement";

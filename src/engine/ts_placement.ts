@@ -1,0 +1,343 @@
+/**
+ * Placement with worker and partition metadata in pure TypeScript: the mirror of
+ * `wasm/assembly/placement.ts` (per-worker bounds, required and preferred classes, pins, a
+ * placement order by group), step by step, so both kernels produce the same owners bit for bit.
+ * The TypeScript kernel hands its current arrays in on every call.
+ *
+ * @module
+ */
+import type { PlacedStats } from "./kernel.ts";
+
+const UNASSIGNED = 0xffffffff;
+
+/** The TypeScript kernel's arrays one placement reads and writes. */
+export interface PlacementArrays {
+  readonly weights: Float64Array;
+  readonly worder: Uint32Array;
+  /** Ring index of each partition's first point (by partition index). */
+  readonly start: Uint32Array;
+  readonly prev: Int32Array;
+  readonly owner: Uint32Array;
+  readonly rSlot: Uint32Array;
+  readonly ringLen: number;
+  readonly load: Float64Array;
+  readonly load2: Float64Array;
+  readonly rankToSlot: Uint32Array;
+  readonly skip: Uint32Array;
+  readonly skip2: Uint32Array;
+  readonly cap: Float64Array;
+  readonly floor: Float64Array;
+  readonly cls: Uint32Array;
+  readonly pref: Uint32Array;
+  readonly pin: Int32Array;
+  readonly group: Uint32Array;
+  readonly elig: Uint8Array;
+  readonly order: Uint32Array;
+  readonly count: Uint32Array;
+}
+
+function find(skip: Uint32Array, j: number): number {
+  let next = skip[j]!;
+  while (next !== j) {
+    const after = skip[next]!;
+    skip[j] = after;
+    j = next;
+    next = after;
+  }
+  return j;
+}
+
+class Placement {
+  readonly #a: PlacementArrays;
+  readonly #workers: number;
+  readonly #stride: number;
+  readonly #uniform: boolean;
+  readonly #budgetMax: number;
+  #lightest = 0;
+  #skip2Ready = false;
+
+  constructor(a: PlacementArrays, workers: number, slotCount: number, uniform: boolean) {
+    this.#a = a;
+    this.#workers = workers;
+    this.#stride = slotCount;
+    this.#uniform = uniform;
+    this.#budgetMax = 32 + (workers >> 2);
+  }
+
+  #eligible(cls: number, slot: number): boolean {
+    return this.#a.elig[cls * this.#stride + slot] !== 0;
+  }
+
+  #anyFits(cls: number, w: number, tier: number): boolean {
+    const { rankToSlot, load, cap } = this.#a;
+    for (let r = 0; r < this.#workers; r++) {
+      const s = rankToSlot[r]!;
+      if (cls !== 0 && !this.#eligible(cls, s)) continue;
+      const l = load[s]!;
+      if (tier === 1 ? l + w <= cap[s]! : l < cap[s]!) return true;
+    }
+    return false;
+  }
+
+  #leastLoaded(cls: number): number {
+    const { rankToSlot, load, cap } = this.#a;
+    let best = UNASSIGNED;
+    let bestLoad = Infinity;
+    for (let r = 0; r < this.#workers; r++) {
+      const s = rankToSlot[r]!;
+      if (cls !== 0 && !this.#eligible(cls, s)) continue;
+      const l = this.#uniform ? load[s]! : load[s]! / cap[s]!;
+      if (best === UNASSIGNED || l < bestLoad) {
+        best = s;
+        bestLoad = l;
+      }
+    }
+    return best;
+  }
+
+  #walkWithRoom(first: number, w: number): number {
+    const { skip, rSlot, load, cap, ringLen } = this.#a;
+    let j = first;
+    let wrapped = false;
+    let budget = this.#budgetMax;
+    for (;;) {
+      j = find(skip, j);
+      if (j === ringLen) {
+        if (wrapped) return UNASSIGNED;
+        wrapped = true;
+        j = find(skip, 0);
+      }
+      if (wrapped && j >= first) return UNASSIGNED;
+      const s = rSlot[j]!;
+      const l = load[s]!;
+      const c = cap[s]!;
+      if (l + w <= c) return s;
+      if (l + this.#lightest > c) skip[j] = j + 1;
+      if (--budget === 0 && !this.#anyFits(0, w, 1)) return UNASSIGNED;
+      j++;
+    }
+  }
+
+  #walkBelowBound(first: number): number {
+    const { skip2, rSlot, load, cap, ringLen } = this.#a;
+    if (!this.#skip2Ready) {
+      for (let j = 0; j <= ringLen; j++) skip2[j] = j;
+      this.#skip2Ready = true;
+    }
+    let j = first;
+    let wrapped = false;
+    let budget = this.#budgetMax;
+    for (;;) {
+      j = find(skip2, j);
+      if (j === ringLen) {
+        if (wrapped) return UNASSIGNED;
+        wrapped = true;
+        j = find(skip2, 0);
+      }
+      if (wrapped && j >= first) return UNASSIGNED;
+      const s = rSlot[j]!;
+      if (load[s]! < cap[s]!) return s;
+      skip2[j] = j + 1;
+      if (--budget === 0 && !this.#anyFits(0, 0, 2)) return UNASSIGNED;
+      j++;
+    }
+  }
+
+  #walkClass(first: number, w: number, cls: number, tier: number): number {
+    if (!this.#anyFits(cls, w, tier)) return UNASSIGNED;
+    const { rSlot, load, cap, ringLen } = this.#a;
+    let j = first;
+    for (;;) {
+      const s = rSlot[j]!;
+      if (this.#eligible(cls, s)) {
+        const l = load[s]!;
+        if (tier === 1 ? l + w <= cap[s]! : l < cap[s]!) return s;
+      }
+      j++;
+      if (j === ringLen) j = 0;
+    }
+  }
+
+  #orderByGroup(n: number, groups: number): void {
+    const { worder, group, order, count } = this.#a;
+    count.fill(0, 0, groups + 1);
+    for (let i = 0; i < n; i++) count[group[i]! + 1]!++;
+    for (let g = 1; g <= groups; g++) count[g] = count[g]! + count[g - 1]!;
+    for (let k = 0; k < n; k++) {
+      const i = worder[k]!;
+      const g = group[i]!;
+      order[count[g]!] = i;
+      count[g]!++;
+    }
+  }
+
+  assign(n: number, groups: number, hasPrev: boolean): void {
+    const { load, owner, weights, prev, cls, pref, pin, start, worder, skip, order, cap } = this.#a;
+    load.fill(0, 0, this.#stride);
+    owner.fill(UNASSIGNED, 0, n);
+    for (let i = 0; i < n; i++) {
+      const p = pin[i]!;
+      if (p < 0) continue;
+      owner[i] = p;
+      load[p] = load[p]! + weights[i]!;
+    }
+    if (hasPrev) {
+      for (let k = n - 1; k >= 0; k--) {
+        const i = worder[k]!;
+        if (owner[i] !== UNASSIGNED) continue;
+        const p = prev[i]!;
+        if (p < 0) continue;
+        const c = cls[i]!;
+        if (c !== 0 && !this.#eligible(c, p)) continue;
+        const f = pref[i]!;
+        if (f !== 0 && !this.#eligible(f, p)) continue;
+        const l = load[p]! + weights[i]!;
+        if (l <= cap[p]!) {
+          load[p] = l;
+          owner[i] = p;
+        }
+      }
+    }
+    this.#orderByGroup(n, groups);
+    for (let j = 0; j <= this.#a.ringLen; j++) skip[j] = j;
+    this.#skip2Ready = false;
+    this.#lightest = n > 0 ? weights[worder[n - 1]!]! : 0;
+    let fail1 = Infinity;
+    let fail2 = false;
+    for (let k = 0; k < n; k++) {
+      const i = order[k]!;
+      if (owner[i] !== UNASSIGNED) continue;
+      const w = weights[i]!;
+      const first = start[i]!;
+      const c = cls[i]!;
+      const f = pref[i]!;
+      let s = UNASSIGNED;
+      if (f !== 0) s = this.#walkClass(first, w, f, 1);
+      if (s === UNASSIGNED && hasPrev) {
+        const p = prev[i]!;
+        if (p >= 0 && (c === 0 || this.#eligible(c, p)) && load[p]! + w <= cap[p]!) s = p;
+      }
+      if (s === UNASSIGNED) {
+        if (c === 0) {
+          if (w < fail1) {
+            s = this.#walkWithRoom(first, w);
+            if (s === UNASSIGNED) fail1 = w;
+          }
+          if (s === UNASSIGNED && !fail2) {
+            s = this.#walkBelowBound(first);
+            if (s === UNASSIGNED) fail2 = true;
+          }
+          if (s === UNASSIGNED) s = this.#leastLoaded(0);
+        } else {
+          s = this.#walkClass(first, w, c, 1);
+          if (s === UNASSIGNED) s = this.#walkClass(first, w, c, 2);
+          if (s === UNASSIGNED) s = this.#leastLoaded(c);
+        }
+      }
+      if (s === UNASSIGNED) continue;
+      load[s] = load[s]! + w;
+      owner[i] = s;
+    }
+  }
+
+  #minimalMoves(n: number, maxWeight: number): number {
+    const { worder, prev, weights, load2: kept, rankToSlot, cap, floor } = this.#a;
+    for (let r = 0; r < this.#workers; r++) kept[rankToSlot[r]!] = 0;
+    let shed = 0;
+    let absent = 0;
+    for (let k = n - 1; k >= 0; k--) {
+      const i = worder[k]!;
+      const p = prev[i]!;
+      if (p >= 0) {
+        const l = kept[p]!;
+        if (l < cap[p]!) kept[p] = l + weights[i]!;
+        else shed++;
+      } else if (p === -2) {
+        shed++;
+      } else {
+        absent++;
+      }
+    }
+    let fill = 0;
+    for (let r = 0; r < this.#workers; r++) {
+      const s = rankToSlot[r]!;
+      const f = floor[s]!;
+      const l = kept[s]!;
+      if (f > 0 && l < f) fill += Math.ceil((f - l) / maxWeight);
+    }
+    const fillMoves = fill > absent ? fill - absent : 0;
+    return fillMoves > shed ? fillMoves : shed;
+  }
+
+  stats(n: number, hasPrev: boolean, maxWeight: number): PlacedStats {
+    const { load, owner, weights, prev, pref, rankToSlot, cap } = this.#a;
+    load.fill(0, 0, this.#stride);
+    let unplaced = 0;
+    let locality = 0;
+    for (let i = 0; i < n; i++) {
+      const s = owner[i]!;
+      if (s === UNASSIGNED) {
+        unplaced++;
+        continue;
+      }
+      load[s] = load[s]! + weights[i]!;
+      const f = pref[i]!;
+      if (f !== 0 && !this.#eligible(f, s)) locality++;
+    }
+    let moved = 0;
+    let minimal = 0;
+    if (hasPrev) {
+      minimal = this.#minimalMoves(n, maxWeight);
+      for (let i = 0; i < n; i++) {
+        const p = prev[i]!;
+        if (p !== -1 && p !== owner[i]) moved++;
+      }
+    }
+    let maxLoad = 0;
+    let maxRel = 0;
+    for (let r = 0; r < this.#workers; r++) {
+      const s = rankToSlot[r]!;
+      const l = load[s]!;
+      if (l > maxLoad) maxLoad = l;
+      const rel = l / cap[s]!;
+      if (rel > maxRel) maxRel = rel;
+    }
+    return {
+      owners: owner.subarray(0, n),
+      maxLoad,
+      moved,
+      minimalMoves: minimal,
+      unplaced,
+      localityViolations: locality,
+      maxRelativeLoad: maxRel,
+    };
+  }
+}
+
+/** Runs the metadata placement (see `wasm/assembly/placement.ts`) and returns its statistics. */
+export function assignPlaced(
+  arrays: PlacementArrays,
+  n: number,
+  workers: number,
+  slotCount: number,
+  groups: number,
+  hasPrev: boolean,
+  maxWeight: number,
+  uniform: boolean,
+): PlacedStats {
+  const placement = new Placement(arrays, workers, slotCount, uniform);
+  placement.assign(n, groups, hasPrev);
+  return placement.stats(n, hasPrev, maxWeight);
+}
+
+/** Statistics of the owners as they stand (after the host changed some). */
+export function placedStats(
+  arrays: PlacementArrays,
+  n: number,
+  workers: number,
+  slotCount: number,
+  hasPrev: boolean,
+  maxWeight: number,
+): PlacedStats {
+  return new Placement(arrays, workers, slotCount, true).stats(n, hasPrev, maxWeight);
+}
