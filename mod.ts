@@ -115,6 +115,7 @@ export {
   RevisionConflictError,
   RevokeTimeoutError,
   StrategyError,
+  UnplacedPartitionsError,
   WorkerIdExhaustedError,
 } from "./src/errors.ts";
 export { type Cancel, type Clock, systemClock } from "./src/runtime/clock.ts";

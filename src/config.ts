@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type ResolvedPlacement, resolvePlacement } from "./config_placement.ts";
 import { type MetricsRecorder, noopMetrics } from "./observability/metrics.ts";
 import { noopTracer, type TracerLike } from "./observability/tracing.ts";
 import {
@@ -98,6 +99,8 @@ export interface ResolvedConfig extends ResolvedTuning {
   /** See {@link ManagerOptions.metrics}. */ readonly metrics: MetricsRecorder;
   /** See {@link ManagerOptions.tracer}. */ readonly tracer: TracerLike;
   /** See {@link ManagerOptions.clock}. */ readonly clock: Clock;
+  /** Labels, capacity, movement throttling and load-aware rebalancing. */
+  readonly placement: ResolvedPlacement;
 }
 
 /** The defaults of every tuning option. */
@@ -414,6 +417,7 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
     metrics: o.metrics ?? noopMetrics,
     tracer: o.tracer ?? noopTracer,
     clock: o.clock ?? systemClock,
+    placement: resolvePlacement(o),
     workerIdPrefix,
     workerIdMin,
     workerIdMax,

@@ -20,6 +20,7 @@ export type PartiErrorCode =
   | "BUCKET_CONFIG_MISMATCH"
   | "MALFORMED_DATA"
   | "STRATEGY_FAILED"
+  | "UNPLACED"
   | "SOURCE_FAILED"
   | "TIMEOUT"
   | "REVOKE_TIMEOUT"
@@ -290,6 +291,35 @@ export class StrategyError extends PartiError {
   constructor(message: string, options?: ErrorOptions) {
     super("STRATEGY_FAILED", message, options);
     this.name = "StrategyError";
+  }
+}
+
+/**
+ * Some partitions have no owner because no live, undrained worker matches their `selector`. They
+ * stay unassigned (never forced onto a non-matching worker) until such a worker appears. Reported
+ * once per set of unplaced partitions.
+ */
+export class UnplacedPartitionsError extends PartiError {
+  /** IDs of the unplaced partitions (at most the first 100). */
+  readonly partitions: readonly string[];
+  /** How many partitions are unplaced. */
+  readonly count: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param partitions IDs of the unplaced partitions.
+   */
+  constructor(partitions: readonly string[]) {
+    const shown = partitions.slice(0, 100);
+    super(
+      "UNPLACED",
+      `${partitions.length} partition(s) have no live worker matching their selector and stay ` +
+        `unassigned: ${shown.join(", ")}${partitions.length > shown.length ? ", …" : ""}`,
+    );
+    this.name = "UnplacedPartitionsError";
+    this.partitions = shown;
+    this.count = partitions.length;
   }
 }
 

@@ -123,6 +123,31 @@ export class Manager implements AsyncDisposable {
   }
 
   /**
+   * Reports the measured load of a partition this worker owns (messages per second, CPU time,
+   * bytes: any non-negative measure, the same for every worker), for load-aware rebalancing
+   * (`loadAware` option): the next heartbeats carry it and the leader blends a moving average of
+   * it into the partition's weight. Ignored when `loadAware` is off or before `start()`.
+   *
+   * @param partition The partition or its ID.
+   * @param value The latest measurement.
+   * @throws {RangeError} When `value` is not a finite number of at least 0.
+   *
+   * @example
+   * ```ts ignore
+   * manager.reportLoad("orders/3", messagesPerSecond);
+   * ```
+   */
+  reportLoad(partition: Partition | string, value: number): void {
+    const id = typeof partition === "string" ? partition : partitionId(partition);
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw new RangeError(
+        `Invalid load ${String(value)} for partition '${id}': use a finite number of at least 0`,
+      );
+    }
+    this.#session?.reportLoad(id, value);
+  }
+
+  /**
    * Starts the worker and resolves once it holds its first assignment (its
    * `onAssignmentChanged` has resolved).
    *

@@ -67,6 +67,34 @@ export interface KvOptions {
 }
 
 /** Timing and behaviour options shared by presets and `ManagerOptions` (durations in ms). */
+/** Load-aware rebalancing (see {@link TuningOptions.loadAware}). */
+export interface LoadAwareOptions {
+  /**
+   * Half-life of the moving average the leader keeps of each partition's reported load: a change
+   * in load counts half after this long.
+   * @default {60000}
+   */
+  readonly halfLifeMs?: number;
+  /**
+   * How much the measured load replaces a partition's static weight (1 = entirely, scaled so the
+   * measured partitions keep their total weight).
+   * @default {1}
+   */
+  readonly blend?: number;
+  /**
+   * The measured imbalance (largest worker load over its fair share, minus 1) must stay above
+   * `minRebalanceThreshold` this long before the leader rebalances for it.
+   * @default {30000}
+   */
+  readonly sustainMs?: number;
+  /**
+   * Most partitions whose load one heartbeat carries (the heaviest); the rest travel as their
+   * average.
+   * @default {64}
+   */
+  readonly digestSize?: number;
+}
+
 export interface TuningOptions {
   /**
    * Prefix of worker IDs (`worker-0`, `worker-1`, …).
@@ -180,6 +208,22 @@ export interface TuningOptions {
   readonly onRevokeTimeout?: "leave" | "wait";
   /** Degraded-mode settings. */
   readonly degraded?: DegradedOptions;
+  /**
+   * Movement throttling: a planned rebalance (joins, leaves after a restart window, drains, load)
+   * moves at most this many partitions (an integer ≥ 1) or this fraction of the total weight (a
+   * number in (0, 1)) per publication, and converges over several publications. Partitions of
+   * dead workers and new partitions are never held back.
+   * @default {undefined} (no cap)
+   */
+  readonly maxMovesPerRebalance?: number;
+  /**
+   * Load-aware rebalancing: workers report measured load per owned partition
+   * (`manager.reportLoad()`, or the JetStream helper's message rate), heartbeats carry it, and the
+   * leader blends a moving average of it into the weights, rebalancing when the measured
+   * imbalance stays above `minRebalanceThreshold` for `sustainMs`. `true` uses the defaults.
+   * @default {false}
+   */
+  readonly loadAware?: boolean | LoadAwareOptions;
   /** Bucket settings. */
   readonly kv?: KvOptions;
 }
@@ -219,6 +263,19 @@ export interface ManagerOptions extends TuningOptions {
    * instance name reclaims its previous worker ID at once instead of waiting for it to expire.
    */
   readonly instance?: string;
+  /**
+   * Labels of this worker, published in its heartbeat and matched by partition selectors and the
+   * strategy's `spreadBy` key (e.g. `{ zone: "eu-1a", pool: "gpu" }`): at most 16, keys and values
+   * of at most 63 letters, digits, `.`, `_`, `-` (keys also `/`).
+   * @default {{}}
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Relative size of this worker: it gets a share of the total partition weight proportional to
+   * its capacity (2 = twice the share of a worker of capacity 1).
+   * @default {1}
+   */
+  readonly capacity?: number;
   /**
    * Structured logger, e.g. `consoleLogger()` or an adapter for your logging library.
    * @default {silentLogger}

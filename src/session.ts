@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { LoadReport } from "./worker/load_report.ts";
 import type { ResolvedConfig } from "./config.ts";
 import type { AssignmentEngine, AssignmentStrategy } from "./engine/mod.ts";
 import {
@@ -144,10 +145,14 @@ export class Session {
   #left = false;
   #recreating: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
+  /** Measured load per owned partition (load-aware rebalancing on), else null. */
+  readonly #load: LoadReport | null;
 
   /** @internal Use {@link openSession}. */
   constructor(ctx: SessionContext, parts: SessionParts) {
     this.#ctx = ctx;
+    const loadAware = ctx.config.placement.loadAware;
+    this.#load = loadAware ? new LoadReport(loadAware.digestSize) : null;
     this.#p = parts;
     const c = ctx.config;
     const report = (e: Error) => this.#report(e);
@@ -318,7 +323,27 @@ export class Session {
       owned: ack.ids.length,
       ownedDigest: digestIds(ack.ids),
       incarnation: this.#applier.incarnation,
+      ...this.#placementFields(ack.ids),
     };
+  }
+
+  /** Capacity and labels when set, and the load digest when there are reports. */
+  #placementFields(owned: readonly string[]): Partial<HeartbeatRecord> {
+    const { capacity, labels } = this.#ctx.config.placement;
+    const load = this.#load?.digest(owned);
+    return {
+      ...(capacity !== 1 ? { capacity } : {}),
+      ...(Object.keys(labels).length > 0 ? { labels } : {}),
+      ...(load !== undefined ? { load } : {}),
+    };
+  }
+
+  /**
+   * Records the measured load of an owned partition for load-aware rebalancing (carried by the
+   * next heartbeat). Ignored when `loadAware` is off.
+   */
+  reportLoad(id: string, value: number): void {
+    this.#load?.report(id, value);
   }
 
   #refreshState(): void {

@@ -88,7 +88,7 @@ export interface StrategyInput {
   /** The previous owner of each partition ID, when known. */
   readonly previous: ReadonlyMap<string, string> | undefined;
   /** Capacity, labels and instance of the workers, when given (see `AssignInput.workerInfo`). */
-  readonly workerInfo: ReadonlyMap<string, WorkerInfo> | undefined;
+  readonly workerInfo?: ReadonlyMap<string, WorkerInfo> | undefined;
 }
 
 /**

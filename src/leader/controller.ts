@@ -13,7 +13,15 @@ import { controllerIdleMs, controllerRetryMs } from "../runtime/cadence.ts";
 import type { Timers } from "../runtime/timers.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { AssignmentEngine, AssignmentStrategy } from "../engine/mod.ts";
-import { LeadershipLostError, PartitionSourceError, StrategyError, toError } from "../errors.ts";
+import {
+  LeadershipLostError,
+  PartitionSourceError,
+  StrategyError,
+  toError,
+  UnplacedPartitionsError,
+} from "../errors.ts";
+import { LoadModel, relativeImbalance } from "./load_model.ts";
+import { placementInfo } from "./placement_inputs.ts";
 import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
 import type { Logger, PartitionSource } from "../types.ts";
 import { Signal } from "../runtime/signal.ts";
@@ -78,6 +86,10 @@ export interface PublicationInfo {
   readonly moved: number;
   /** Partitions held back. */
   readonly pending: number;
+  /** Planned moves held back by `maxMovesPerRebalance`, for a later round. */
+  readonly movesPending: number;
+  /** Partitions left unassigned: no live worker matches their selector. */
+  readonly unplaced: number;
   /** Live workers. */
   readonly workers: number;
   /** From the decision to the last write, by the manager's clock (ms). */
@@ -118,11 +130,21 @@ export class Controller {
   #handoffStartedAt = 0;
   /** Re-read what is published before the next round (first round, failed write, new bucket). */
   #needsAdopt = true;
+  /** Measured load (load-aware rebalancing on), else undefined. */
+  readonly #load: LoadModel | undefined;
+  /** A heartbeat brought new load figures since the imbalance was last computed. */
+  #loadChanged = false;
+  /** Planned moves the last round held back (`maxMovesPerRebalance`): the next round continues. */
+  #movesPending = 0;
+  /** The unplaced partitions last reported, so a set is reported once. */
+  #unplacedKey = "";
 
   /** @param options Dependencies and callbacks. */
   constructor(options: ControllerOptions) {
     this.#o = options;
     this.#windows = new RebalanceWindows(options.config);
+    const loadAware = options.config.placement.loadAware;
+    this.#load = loadAware ? new LoadModel(loadAware) : undefined;
   }
 
   /** Starts the loop: adopts the published assignment, then converges. */
@@ -161,6 +183,7 @@ export class Controller {
   /** A live worker's heartbeat changed: it may acknowledge a publication or report a restart. */
   workerUpdated(workerId: string): void {
     this.#refreshHold(workerId);
+    this.#observeLoad(workerId);
     let wake = this.#trackAway(workerId);
     if (this.#waitingForAcks || this.#lostItsAssignment(workerId)) {
       this.#windows.markDirty();
@@ -201,6 +224,48 @@ export class Controller {
   triggerRebalance(): void {
     this.#windows.trigger();
     this.#wake.notify();
+  }
+
+  #observeLoad(workerId: string): void {
+    const load = this.#o.membership.get(workerId)?.heartbeat.load;
+    if (this.#load === undefined || load === undefined) return;
+    const owned = this.#o.publisher.published.get(workerId)?.ids ?? new Set<string>();
+    this.#load.observe(load, owned, this.#o.timers.now());
+    this.#loadChanged = true;
+  }
+
+  /**
+   * Load-aware rebalancing: recomputes the measured imbalance when new figures came in, and asks
+   * for a round once it has stayed above `minRebalanceThreshold` long enough. Returns when to look
+   * again (ms from now), or Infinity.
+   */
+  #checkLoad(now: number): number {
+    const model = this.#load;
+    if (model === undefined || this.#waitingForAcks) return Number.POSITIVE_INFINITY;
+    const { config, membership, publisher } = this.#o;
+    if (this.#loadChanged) {
+      this.#loadChanged = false;
+      const owned = new Map<string, Iterable<string>>();
+      for (const m of membership.members()) {
+        if (this.#drained.has(m.workerId)) continue;
+        owned.set(m.workerId, publisher.published.get(m.workerId)?.ids ?? []);
+      }
+      const value = relativeImbalance(
+        owned,
+        model.weights(this.#partitions),
+        (id) => membership.get(id)?.heartbeat.capacity ?? 1,
+      );
+      if (model.due(value, config.minRebalanceThreshold, now, config.minRebalanceIntervalMs)) {
+        model.rebalanced(now);
+        this.#windows.loadShifted();
+        return 0;
+      }
+    }
+    const at = model.dueAt(config.minRebalanceIntervalMs);
+    if (at === undefined) return Number.POSITIVE_INFINITY;
+    // Look again when it would be due (a heartbeat also wakes the loop).
+    this.#loadChanged = true;
+    return Math.max(1, at - now);
   }
 
   /** Tells the windows whether a member reports a stop for a restart (a stable-ID worker). */
@@ -287,6 +352,7 @@ export class Controller {
       this.#absent.delete(id);
       this.#windows.left(id, now, { reason: "dead" });
     }
+    waitMs = Math.min(waitMs, this.#checkLoad(now));
     const decision = this.#windows.decide(now);
     if (decision.action === "wait") {
       this.#setState(decision.state);
@@ -332,6 +398,7 @@ export class Controller {
       for (const error of errors) this.#o.onError(error);
       const changed = !samePartitions(this.#partitions, valid);
       this.#partitions = valid;
+      this.#load?.retain(valid);
       this.#windows.partitionsListed(this.#o.timers.now(), { changed });
     } finally {
       this.#refreshed.notify();
@@ -354,6 +421,14 @@ export class Controller {
     if (state === this.#state) return;
     this.#state = state;
     this.#o.onState(state);
+  }
+
+  /** Reports a new set of unplaced partitions once (an empty set clears it). */
+  #reportUnplaced(unplaced: readonly string[]): void {
+    const key = unplaced.join("\n");
+    if (key === this.#unplacedKey) return;
+    this.#unplacedKey = key;
+    if (unplaced.length > 0) this.#o.onError(new UnplacedPartitionsError(unplaced));
   }
 
   /** One rebalance decision, in a `parti.rebalance` span. */
@@ -381,15 +456,19 @@ export class Controller {
     const force = new Set([...memberIds].filter((id) => this.#lostItsAssignment(id)));
     // A member without a key yet (e.g. drained before it joined) waits for its first, empty one.
     const unpublished = [...memberIds].some((id) => !publisher.published.has(id));
+    const info = placementInfo(members);
+    const partitions = this.#load?.weighted(this.#partitions) ?? this.#partitions;
     const skip = skipsBelowThreshold({
       live,
-      partitions: this.#partitions,
+      partitions,
       published: publisher.published,
       previous,
       threshold: config.minRebalanceThreshold,
-      manual: this.#windows.reason === "manual",
+      manual: this.#windows.reason === "manual" || this.#windows.reason === "load",
       forced: force.size > 0 || unpublished,
-      handingOff: this.#waitingForAcks,
+      // A throttled round's remaining moves are carried out whatever the imbalance.
+      handingOff: this.#waitingForAcks || this.#movesPending > 0,
+      capacity: (id) => info.get(id)?.capacity ?? 1,
     });
     if (skip.skip) {
       this.#o.logger?.debug("Rebalance skipped: imbalance below minRebalanceThreshold", {
@@ -398,11 +477,22 @@ export class Controller {
       return;
     }
     const desired = new Map<string, Partition[]>();
+    let movesPending = 0;
+    let unplaced: readonly string[] = [];
     if (live.length > 0 && this.#partitions.length > 0) {
       let owners: readonly string[];
       try {
-        owners = engine.assign({ workers: live, partitions: this.#partitions, strategy, previous })
-          .owners;
+        const result = engine.assign({
+          workers: live,
+          partitions,
+          strategy,
+          previous,
+          workerInfo: info,
+          maxMoves: config.placement.maxMovesPerRebalance,
+        });
+        owners = result.owners;
+        movesPending = result.stats.movesPending;
+        unplaced = result.unplaced;
       } catch (error) {
         this.#o.onError(
           error instanceof StrategyError
@@ -412,6 +502,7 @@ export class Controller {
         return;
       }
       owners.forEach((owner, i) => {
+        if (owner === "") return;
         const list = desired.get(owner) ?? [];
         list.push(this.#partitions[i]!);
         desired.set(owner, list);
@@ -461,6 +552,10 @@ export class Controller {
     this.#waitingForAcks = pending > 0;
     const reason = this.#windows.published(phase, version !== undefined);
     if (version === undefined) return;
+    this.#reportUnplaced(unplaced);
+    this.#movesPending = phase === "assign" ? movesPending : this.#movesPending;
+    // Held-back moves: another round once this one is acknowledged (after the minimum interval).
+    if (phase === "assign" && movesPending > 0) this.#windows.markDirty();
     for (const [workerId, partitions] of next) {
       const hold = this.#holds.get(workerId);
       if (!hold || publisher.published.get(workerId)?.version !== version) continue;
@@ -475,6 +570,8 @@ export class Controller {
       phase,
       moved,
       pending,
+      movesPending,
+      unplaced: unplaced.length,
       workers: live.length,
       durationMs,
       ...(handoffMs !== undefined ? { handoffMs } : {}),
@@ -482,13 +579,15 @@ export class Controller {
   }
 }
 
-/** Whether two partition lists are the same, in order and weight. */
+/** Whether two partition lists are the same, in order, weight and placement metadata. */
 function samePartitions(a: readonly Partition[], b: readonly Partition[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
     if (partitionId(x) !== partitionId(y) || (x.weight ?? 1) !== (y.weight ?? 1)) return false;
+    if (x.priority !== y.priority || x.pin !== y.pin || x.locality !== y.locality) return false;
+    if (JSON.stringify(x.selector) !== JSON.stringify(y.selector)) return false;
   }
   return true;
 }

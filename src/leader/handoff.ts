@@ -283,6 +283,10 @@ export interface BalanceView {
   readonly published: ReadonlyMap<string, { readonly ids: ReadonlySet<string> }>;
   /** Partition ID → published owner among the members ({@link previousOwners}). */
   readonly previous: ReadonlyMap<string, string>;
+  /** Effective weight per partition ID (load-aware rebalancing), instead of the static weights. */
+  readonly weights?: ReadonlyMap<string, number>;
+  /** Capacity of a worker (1 when not given): loads are compared per unit of capacity. */
+  readonly capacity?: (workerId: string) => number;
 }
 
 /**
@@ -311,7 +315,8 @@ export function isBalanceOnly(view: BalanceView): boolean {
 }
 
 /**
- * (max − min) / mean of the live workers' published loads by weight; 0 with no load.
+ * (max − min) / mean of the live workers' published loads by weight, each per unit of its capacity;
+ * 0 with no load.
  *
  * @param view The round's inputs (`previous` is not read).
  * @returns The imbalance, a fraction.
@@ -319,11 +324,13 @@ export function isBalanceOnly(view: BalanceView): boolean {
 export function imbalance(view: Omit<BalanceView, "previous">): number {
   const { live, partitions, published } = view;
   if (live.length === 0) return 0;
-  const weights = new Map(partitions.map((p) => [partitionId(p), p.weight ?? 1]));
-  const loads = live.map((w) => {
+  const weights = view.weights ?? new Map(partitions.map((p) => [partitionId(p), p.weight ?? 1]));
+  const capacities = live.map((w) => view.capacity?.(w) ?? 1);
+  const meanCapacity = capacities.reduce((a, b) => a + b, 0) / live.length;
+  const loads = live.map((w, i) => {
     let load = 0;
     for (const id of published.get(w)?.ids ?? []) load += weights.get(id) ?? 0;
-    return load;
+    return load * meanCapacity / capacities[i]!;
   });
   const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
   return mean === 0 ? 0 : (Math.max(...loads) - Math.min(...loads)) / mean;

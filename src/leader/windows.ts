@@ -39,7 +39,13 @@ export interface RebalanceWindow {
  * Why a publication was made, as reported in `PublicationInfo.reason`. (`"partitions"` is part
  * of the reported type, but a partition-list change is classified, and reported, as `"planned"`.)
  */
-export type RebalanceReason = WindowKind | "adopt" | "partitions" | "manual" | "handoff";
+export type RebalanceReason =
+  | WindowKind
+  | "adopt"
+  | "partitions"
+  | "manual"
+  | "handoff"
+  | "load";
 
 /** What the leader should do now, from {@link RebalanceWindows.decide}. */
 export type WindowDecision =
@@ -246,6 +252,15 @@ export class RebalanceWindows {
     this.#lastPlannedAt = Number.NEGATIVE_INFINITY;
     this.#dirty = true;
     this.#reason = "manual";
+  }
+
+  /**
+   * The measured load has been out of balance long enough (see `LoadModel.due`): a round for it is
+   * due once no window holds.
+   */
+  loadShifted(): void {
+    this.#dirty = true;
+    this.#reason = "load";
   }
 
   /** Something the next round must look at changed (an acknowledgement, a lost assignment). */

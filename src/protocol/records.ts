@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeLabelsProblem } from "../labels.ts";
 import { MalformedDataError } from "../errors.ts";
 import { describePartitionProblem, type Partition } from "../partition.ts";
 
@@ -37,6 +38,22 @@ export interface HeartbeatRecord {
    * on since) is never applied after it comes back.
    */
   readonly incarnation: string;
+  /** The worker's capacity (absent = 1). */
+  readonly capacity?: number;
+  /** The worker's labels (absent = none). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Measured load of the worker's partitions, when it reports any (load-aware rebalancing). */
+  readonly load?: LoadDigest;
+}
+
+/** The measured load a heartbeat carries: the heaviest partitions exactly, the rest as a sum. */
+export interface LoadDigest {
+  /** Partition ID and load of the heaviest reported partitions. */
+  readonly top: readonly (readonly [string, number])[];
+  /** Sum of the loads of the other reported partitions. */
+  readonly restSum: number;
+  /** How many partitions `restSum` covers. */
+  readonly restCount: number;
 }
 
 /** The leader lease. */
@@ -169,7 +186,50 @@ export function decodeHeartbeat(bucket: string, key: string, bytes: Uint8Array):
     owned: num(bucket, key, o, "owned"),
     ownedDigest: str(bucket, key, o, "ownedDigest"),
     incarnation: str(bucket, key, o, "incarnation"),
+    ...placementFields(bucket, key, o),
   };
+}
+
+/** Most entries of a heartbeat's load digest a reader accepts. */
+const MAX_DIGEST_ENTRIES = 1_000;
+
+function nonNegative(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0;
+}
+
+/** The optional placement fields of a heartbeat, validated. */
+function placementFields(
+  bucket: string,
+  key: string,
+  o: Record<string, unknown>,
+): Pick<HeartbeatRecord, "capacity" | "labels" | "load"> {
+  const out: { capacity?: number; labels?: Readonly<Record<string, string>>; load?: LoadDigest } =
+    {};
+  if (o.capacity !== undefined) {
+    const c = o.capacity;
+    if (typeof c !== "number" || !Number.isFinite(c) || c <= 0) {
+      throw new MalformedDataError(bucket, key, "'capacity' is not a number greater than 0");
+    }
+    out.capacity = c;
+  }
+  if (o.labels !== undefined) {
+    const problem = describeLabelsProblem(o.labels);
+    if (problem !== undefined) throw new MalformedDataError(bucket, key, `'labels' ${problem}`);
+    out.labels = o.labels as Record<string, string>;
+  }
+  if (o.load !== undefined) {
+    const l = o.load as { top?: unknown; restSum?: unknown; restCount?: unknown } | null;
+    const top = l?.top;
+    const ok = typeof l === "object" && l !== null && Array.isArray(top) &&
+      top.length <= MAX_DIGEST_ENTRIES && nonNegative(l.restSum) &&
+      Number.isSafeInteger(l.restCount) && (l.restCount as number) >= 0 &&
+      top.every((e) =>
+        Array.isArray(e) && e.length === 2 && typeof e[0] === "string" && nonNegative(e[1])
+      );
+    if (!ok) throw new MalformedDataError(bucket, key, "'load' is not a load digest");
+    out.load = l as unknown as LoadDigest;
+  }
+  return out;
 }
 
 /** Reads the leader lease; throws `MalformedDataError` on foreign data. */

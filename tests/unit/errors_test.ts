@@ -18,6 +18,7 @@ import {
   RevokeTimeoutError,
   StrategyError,
   toError,
+  UnplacedPartitionsError,
   WorkerIdExhaustedError,
 } from "../../src/errors.ts";
 import {
@@ -43,6 +44,7 @@ Deno.test("every error code has a subclass, and its instances carry that code", 
     BUCKET_CONFIG_MISMATCH: [new BucketConfigMismatchError("b", "x"), "BucketConfigMismatchError"],
     MALFORMED_DATA: [new MalformedDataError("b", "k", "x"), "MalformedDataError"],
     STRATEGY_FAILED: [new StrategyError("x"), "StrategyError"],
+    UNPLACED: [new UnplacedPartitionsError(["a"]), "UnplacedPartitionsError"],
     SOURCE_FAILED: [new PartitionSourceError("x"), "PartitionSourceError"],
     TIMEOUT: [new OperationTimeoutError("x"), "OperationTimeoutError"],
     REVOKE_TIMEOUT: [new RevokeTimeoutError("x", ["p/1"]), "RevokeTimeoutError"],

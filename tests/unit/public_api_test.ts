@@ -88,6 +88,7 @@ Deno.test("mod.ts exports exactly the documented runtime values", () => {
     "State",
     "StaticSource",
     "StrategyError",
+    "UnplacedPartitionsError",
     "WorkerIdExhaustedError",
     "consistentHash",
     "consoleLogger",
