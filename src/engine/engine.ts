@@ -195,12 +195,12 @@ class Result implements AssignmentResult {
 function checkMaxMoves(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (
-    typeof value !== "number" || !Number.isFinite(value) || !(value > 0) ||
+    typeof value !== "number" || !Number.isFinite(value) || value < 0 ||
     (value >= 1 && !Number.isInteger(value))
   ) {
     throw new RangeError(
-      `Invalid maxMoves ${String(value)}: use an integer of at least 1 (a count) or a number ` +
-        "between 0 and 1 (a fraction of the total weight)",
+      `Invalid maxMoves ${String(value)}: use 0 (no planned moves), an integer count, or a ` +
+        "number between 0 and 1 (a fraction of the total weight)",
     );
   }
   return value;

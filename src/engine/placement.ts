@@ -252,7 +252,7 @@ export interface ThrottleInput {
   readonly slotCount: number;
   readonly prio: Uint32Array | undefined;
   readonly pinned: Int32Array | undefined;
-  /** Count (≥ 1) or fraction of the total weight (< 1). */
+  /** Count (0 or ≥ 1) or fraction of the total weight (in (0, 1)). */
   readonly maxMoves: number;
   readonly totalWeight: number;
 }
@@ -276,7 +276,7 @@ export function throttleMoves(input: ThrottleInput): number {
     }
     candidates.push(i);
   }
-  const byWeight = input.maxMoves < 1;
+  const byWeight = input.maxMoves > 0 && input.maxMoves < 1;
   const budget = byWeight ? input.maxMoves * input.totalWeight : Math.floor(input.maxMoves);
   if (byWeight) {
     let sum = 0;
@@ -297,8 +297,9 @@ export function throttleMoves(input: ThrottleInput): number {
   let held = 0;
   for (const i of candidates) {
     const cost = byWeight ? weights[i]! : 1;
-    // The first move always goes, so a cap below one partition's weight still converges.
-    if (kept === 0 || used + cost <= budget) {
+    // The first move always goes (unless no move may), so a cap below one partition's weight
+    // still converges.
+    if ((kept === 0 && budget > 0) || used + cost <= budget) {
       used += cost;
       kept++;
     } else {

@@ -56,8 +56,8 @@ export interface AssignInput {
    */
   readonly workerInfo?: ReadonlyMap<string, WorkerInfo> | undefined;
   /**
-   * Movement throttling: at most this many partitions change owner (an integer ≥ 1), or at most
-   * this fraction of the total weight (a number in (0, 1)); the other planned moves stay with their
+   * Movement throttling: at most this many partitions change owner (an integer; 0 = none), or at
+   * most this fraction of the total weight (a number in (0, 1)); the other planned moves stay with their
    * previous owner for a later call (`stats.movesPending`). Partitions whose owner left, new
    * partitions and partitions whose owner may no longer hold them always move. Needs `previous`.
    */

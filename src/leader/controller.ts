@@ -20,7 +20,7 @@ import {
   toError,
   UnplacedPartitionsError,
 } from "../errors.ts";
-import { LoadModel, relativeImbalance } from "./load_model.ts";
+import { LoadModel, refineBalance, relativeImbalance } from "./load_model.ts";
 import { placementInfo } from "./placement_inputs.ts";
 import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
 import type { Logger, PartitionSource } from "../types.ts";
@@ -136,6 +136,8 @@ export class Controller {
   #loadChanged = false;
   /** Planned moves the last round held back (`maxMovesPerRebalance`): the next round continues. */
   #movesPending = 0;
+  /** When the round that continues a throttled rebalance is due. */
+  #followUpAt = Number.POSITIVE_INFINITY;
   /** The unplaced partitions last reported, so a set is reported once. */
   #unplacedKey = "";
 
@@ -353,6 +355,12 @@ export class Controller {
       this.#windows.left(id, now, { reason: "dead" });
     }
     waitMs = Math.min(waitMs, this.#checkLoad(now));
+    if (now >= this.#followUpAt) {
+      this.#followUpAt = Number.POSITIVE_INFINITY;
+      this.#windows.markDirty();
+    } else if (this.#followUpAt !== Number.POSITIVE_INFINITY) {
+      waitMs = Math.min(waitMs, this.#followUpAt - now);
+    }
     const decision = this.#windows.decide(now);
     if (decision.action === "wait") {
       this.#setState(decision.state);
@@ -488,10 +496,25 @@ export class Controller {
           strategy,
           previous,
           workerInfo: info,
-          maxMoves: config.placement.maxMovesPerRebalance,
+          // The round that completes a throttled hand-off starts no new move: the partitions it
+          // revoked are granted first, and the next moves wait for the follow-up round.
+          maxMoves: this.#waitingForAcks && config.placement.maxMovesPerRebalance !== undefined
+            ? 0
+            : config.placement.maxMovesPerRebalance,
         });
         owners = result.owners;
         movesPending = result.stats.movesPending;
+        if (this.#windows.reason === "load" && movesPending === 0) {
+          // Measured loads are lumpy: close the gap the ring placement leaves, by single moves.
+          owners = owners.slice();
+          refineBalance(
+            owners as string[],
+            partitions,
+            (id) => info.get(id)?.capacity ?? 1,
+            live,
+            partitions.length,
+          );
+        }
         unplaced = result.unplaced;
       } catch (error) {
         this.#o.onError(
@@ -554,8 +577,10 @@ export class Controller {
     if (version === undefined) return;
     this.#reportUnplaced(unplaced);
     this.#movesPending = phase === "assign" ? movesPending : this.#movesPending;
-    // Held-back moves: another round once this one is acknowledged (after the minimum interval).
-    if (phase === "assign" && movesPending > 0) this.#windows.markDirty();
+    // Held-back moves: another round `minRebalanceIntervalMs` after this one.
+    if (phase === "assign" && movesPending > 0) {
+      this.#followUpAt = this.#o.timers.now() + config.minRebalanceIntervalMs;
+    }
     for (const [workerId, partitions] of next) {
       const hold = this.#holds.get(workerId);
       if (!hold || publisher.published.get(workerId)?.version !== version) continue;
