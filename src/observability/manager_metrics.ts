@@ -24,6 +24,10 @@ export interface PublishedMetric {
   readonly phase: string;
   /** Partitions added to a worker that was not published with them. */
   readonly moved: number;
+  /** Partitions left unassigned (no live worker matches their selector). */
+  readonly unplaced?: number;
+  /** Planned moves held back by `maxMovesPerRebalance`. */
+  readonly movesPending?: number;
   /** Partitions held back until their old owners confirm. */
   readonly pending: number;
   /** Live workers the publication assigned to. */
@@ -62,6 +66,8 @@ export class ManagerMetrics {
   readonly #moved: Counter;
   readonly #handoffSeconds: Histogram;
   readonly #pending: Gauge;
+  readonly #unplaced: Gauge;
+  readonly #movesPending: Gauge;
   readonly #workers: Gauge;
   readonly #hookSeconds: Histogram;
   readonly #hookErrors: Counter;
@@ -102,6 +108,16 @@ export class ManagerMetrics {
       { labelNames: base, buckets: DEFAULT_SECONDS_BUCKETS },
     );
     this.#pending = r.gauge("partitions_pending", "Partitions held back in a hand-off", base);
+    this.#unplaced = r.gauge(
+      "partitions_unplaced",
+      "Partitions no live worker matches the selector of (left unassigned)",
+      base,
+    );
+    this.#movesPending = r.gauge(
+      "moves_pending",
+      "Planned moves held back by maxMovesPerRebalance for a later round",
+      base,
+    );
     this.#workers = r.gauge("workers_alive", "Live workers in the last publication", base);
     this.#hookSeconds = r.histogram("hook_duration_seconds", "Time a hook took", {
       labelNames: [...base, "hook"],
@@ -159,6 +175,8 @@ export class ManagerMetrics {
       this.#handoffSeconds.observe(info.handoffMs / 1000, this.#labels);
     }
     this.#pending.set(info.pending, this.#labels);
+    this.#unplaced.set(info.unplaced ?? 0, this.#labels);
+    this.#movesPending.set(info.movesPending ?? 0, this.#labels);
     this.#workers.set(info.workers, this.#labels);
   }
 

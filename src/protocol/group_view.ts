@@ -10,7 +10,13 @@ import type { Bucket } from "../store/store.ts";
 import type { Assignment } from "../types.ts";
 import { readAllAssignments } from "./assignment_io.ts";
 import { DRAIN_KEY, LEADER_KEY, META_KEY } from "./keys.ts";
-import { decodeDrain, decodeHeartbeat, decodeLeader, decodeMeta } from "./records.ts";
+import {
+  decodeDrain,
+  decodeHeartbeat,
+  decodeLeader,
+  decodeMeta,
+  type HeartbeatRecord,
+} from "./records.ts";
 
 /** Reads the drain list (empty when absent or malformed). */
 export async function readDrained(
@@ -48,6 +54,10 @@ export interface TopologyWorker {
   readonly partitions: number;
   /** Total weight of those partitions. */
   readonly load: number;
+  /** Capacity it reports, when not 1. */
+  readonly capacity?: number;
+  /** Labels it reports, when it has any. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A snapshot of a group. */
@@ -119,7 +129,7 @@ export async function readTopology(
       onError(toError(error));
     }
   }
-  const heartbeats = new Map<string, { state: string; appliedVersion: number }>();
+  const heartbeats = new Map<string, HeartbeatRecord>();
   await Promise.all(hbKeys.map(async (key) => {
     const entry = await buckets.heartbeats.get(key);
     if (!entry) return;
@@ -142,6 +152,8 @@ export async function readTopology(
       appliedVersion: hb?.appliedVersion ?? 0,
       partitions: published?.partitions.length ?? 0,
       load: published?.partitions.reduce((sum, p) => sum + (p.weight ?? 1), 0) ?? 0,
+      ...(hb?.capacity !== undefined ? { capacity: hb.capacity } : {}),
+      ...(hb?.labels !== undefined ? { labels: hb.labels } : {}),
     };
   }).filter((w) => w.state !== undefined || w.partitions > 0);
   return {
