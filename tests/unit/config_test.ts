@@ -216,3 +216,33 @@ Deno.test("hooks, strategy, clock, logger, metrics, tracer and instance are type
   rejects({ logger: { info() {} } }, "logger.debug");
   rejects({ instance: "" }, "instance");
 });
+
+Deno.test("placement options: labels, capacity, maxMovesPerRebalance and loadAware are validated, naming the field", () => {
+  rejects({ labels: { "bad key": "x" } }, "labels", /key/);
+  rejects({ labels: { zone: "not ok!" } }, "labels", /value/);
+  rejects(
+    { labels: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) },
+    "labels",
+  );
+  rejects({ labels: "zone=a" }, "labels");
+  rejects({ capacity: 0 }, "capacity");
+  rejects({ capacity: Number.NaN }, "capacity");
+  rejects({ maxMovesPerRebalance: 0 }, "maxMovesPerRebalance");
+  rejects({ maxMovesPerRebalance: 2.5 }, "maxMovesPerRebalance");
+  rejects({ loadAware: "yes" }, "loadAware");
+  rejects({ loadAware: { blend: 0 } }, "loadAware.blend");
+  rejects({ loadAware: { halfLifeMs: 0 } }, "loadAware.halfLifeMs");
+  rejects({ loadAware: { digestSize: 5000 } }, "loadAware.digestSize");
+  const c = resolveConfig({
+    ...base,
+    labels: { zone: "eu-1a", pool: "gpu" },
+    capacity: 2,
+    maxMovesPerRebalance: 0.25,
+    loadAware: true,
+  });
+  assert.deepEqual(c.placement.labels, { zone: "eu-1a", pool: "gpu" });
+  assert.equal(c.placement.capacity, 2);
+  assert.equal(c.placement.maxMovesPerRebalance, 0.25);
+  assert.equal(c.placement.loadAware?.halfLifeMs, 60_000);
+  assert.equal(resolveConfig(base).placement.loadAware, undefined);
+});
