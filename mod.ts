@@ -85,11 +85,15 @@ export type {
 export type { SpanAttributes, SpanLike, TracerLike } from "./src/observability/tracing.ts";
 export {
   healthHandler,
+  type HealthMeasurements,
   type HealthOptions,
   type HealthSource,
   type HealthStatus,
   healthStatus,
   type MetricsSource,
+  type TopologyReader,
+  type TopologySnapshot,
+  type TopologySnapshotWorker,
 } from "./src/observability/health.ts";
 export {
   type Partition,
