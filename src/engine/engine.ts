@@ -409,14 +409,18 @@ export class Engine implements AssignmentEngine {
     if (this.#capacities.length < workers) this.#capacities = new Float64Array(workers * 2);
     const capacities = this.#capacities;
     let uniform = true;
-    for (let r = 0; r < workers; r++) {
-      const id = sorted[r]!;
-      const w = info?.get(id);
-      capacities[r] = workerCapacity(id, w);
-      checkWorkerLabels(id, w);
-      if (capacities[r] !== capacities[0]) uniform = false;
+    if (info === undefined || info.size === 0) capacities.fill(1, 0, workers);
+    else {
+      for (let r = 0; r < workers; r++) {
+        const id = sorted[r]!;
+        capacities[r] = workerCapacity(id, info.get(id));
+        if (capacities[r] !== capacities[0]) uniform = false;
+      }
     }
     const placed = code === STRATEGY_WEIGHTED && (meta.any || !uniform);
+    if (placed && info !== undefined) {
+      for (const id of sorted) checkWorkerLabels(id, info.get(id));
+    }
     if (
       !placed && code !== STRATEGY_GIVEN &&
       (meta.cls !== undefined || meta.pref !== undefined || meta.pins.length > 0)
