@@ -16,17 +16,22 @@
  *   itself and waits until nothing is pending, so the others own everything before it leaves
  *   (a plain `stop()` leaves its partitions unowned until the leader's planned window closes).
  * - `PARTI_DRAIN_TIMEOUT_MS`: the most that drain may take (default 30000).
- * - `PARTI_READY_FILE`: a file written once the worker holds its first assignment and removed when
- *   it starts shutting down, for an exec readiness probe (default `/tmp/parti-ready`).
+ * - `PORT`: where `healthHandler()` listens (default 8080; `0` takes a free port, printed in the
+ *   `listening` line): `/livez` and `/readyz` for the probes (`/readyz` answers 503 from the
+ *   moment a shutdown begins), `/status`, `/metrics` (Prometheus) and the live topology page at `/`.
+ * - `PARTI_READY_WHEN_DEGRADED_MS`: stay ready while degraded for less than this many milliseconds
+ *   (`readyWhenDegradedForMs`, default 0: not ready while degraded).
  * - `PARTI_LOG_LEVEL`: `debug`, `info` (default), `warn` or `error`.
  *
- * Exit codes: 0 after a clean stop, 1 when the worker could not start (its error is printed).
+ * Exit codes: 0 after a clean stop, 1 when the worker could not start (its error is printed), 2
+ * for a bad environment value.
  *
  * Run: `deno run -A deploy/worker.ts` (with the environment above).
  */
 import { connect } from "@nats-io/transport-node";
 import {
   consoleLogger,
+  healthHandler,
   type LogLevel,
   Manager,
   partitionId,
@@ -34,6 +39,7 @@ import {
   recommendedConnectionOptions,
   type TuningOptions,
 } from "../mod.ts";
+import { PrometheusRegistry } from "../src/observability/metrics_mod.ts";
 
 const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
 const servers = env("NATS_URL", "nats://127.0.0.1:4222").split(",").map((s) => s.trim());
@@ -42,12 +48,23 @@ const partitionCount = Number(env("PARTI_PARTITIONS", "64"));
 const instance = Deno.env.get("PARTI_INSTANCE") || undefined;
 const drainOnStop = env("PARTI_DRAIN_ON_STOP", "false") === "true";
 const drainTimeoutMs = Number(env("PARTI_DRAIN_TIMEOUT_MS", "30000"));
-const readyFile = env("PARTI_READY_FILE", "/tmp/parti-ready");
+const port = number("PORT", "8080", (n) => Number.isInteger(n) && n >= 0 && n <= 65_535);
+const readyWhenDegradedForMs = number("PARTI_READY_WHEN_DEGRADED_MS", "0", (n) => n >= 0);
 const options = JSON.parse(env("PARTI_OPTIONS", "{}")) as TuningOptions;
+
+function number(name: string, fallback: string, valid: (n: number) => boolean): number {
+  const value = Number(env(name, fallback));
+  if (Number.isNaN(value) || !valid(value)) {
+    console.error(`${name} is '${Deno.env.get(name)}'; set it to a number such as ${fallback}`);
+    Deno.exit(2);
+  }
+  return value;
+}
 
 const emit = (event: string, fields: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ event, workerId: manager.workerId, ...fields }));
 
+const metrics = new PrometheusRegistry();
 const nc = await connect({ servers, ...recommendedConnectionOptions });
 const manager: Manager = new Manager({
   ...presets.production,
@@ -58,6 +75,7 @@ const manager: Manager = new Manager({
   source: Array.from({ length: partitionCount }, (_, i) => ({ keys: ["orders", String(i)] })),
   ...(instance ? { instance } : {}),
   logger: consoleLogger({ level: env("PARTI_LOG_LEVEL", "info") as LogLevel }),
+  metrics,
   hooks: {
     // Your work goes here: start consuming `added`, stop `removed` and resolve only once stopped.
     onAssignmentChanged({ added, removed, reason, assignment }) {
@@ -79,15 +97,35 @@ const manager: Manager = new Manager({
 });
 
 let stopping: Promise<void> | undefined;
+// Served from before start() (liveness holds through a long first start) until after stop().
+const streams = new AbortController();
+const probes = healthHandler(manager, {
+  metrics,
+  readyWhenDegradedForMs,
+  // A stop this process did not ask for (its worker ID was taken over) fails /livez: restart it.
+  stopRequested: () => stopping !== undefined,
+  signal: streams.signal,
+});
+const server = Deno.serve({
+  port,
+  hostname: "0.0.0.0",
+  onListen: ({ port }) => emit("listening", { port }),
+}, (request) =>
+  // Out of rotation (and of the PDB's count) as soon as the shutdown begins, drain included.
+  stopping && new URL(request.url).pathname === "/readyz"
+    ? new Response("not ready: shutting down\n", { status: 503 })
+    : probes(request));
+
 const shutdown = (signal: string) =>
   stopping ??= (async () => {
     emit("stopping", { signal });
-    await Deno.remove(readyFile).catch(() => {});
     if (drainOnStop && manager.workerId !== undefined && manager.state !== "shutdown") {
       await drainSelf().catch((error) => emit("error", { message: String(error) }));
     }
     await manager.stop();
     await nc.close();
+    streams.abort(); // open topology pages: the graceful shutdown waits for their streams
+    await server.shutdown();
     emit("stopped");
   })();
 
@@ -120,6 +158,8 @@ try {
   emit("failed", { message: String(error) });
   await manager.stop();
   await nc.close();
+  streams.abort();
+  await server.shutdown();
   Deno.exit(1);
 }
 if (!stopping) {
@@ -127,6 +167,5 @@ if (!stopping) {
   await manager.undrainWorker(manager.workerId!).catch((error) =>
     emit("error", { message: String(error) })
   );
-  await Deno.writeTextFile(readyFile, `${manager.workerId}\n`);
   emit("started", { instance: instance ?? null, leader: manager.isLeader });
 }

@@ -13,10 +13,13 @@
  *   covered; terminationGracePeriodSeconds is above the stop time its environment configures; the
  *   JSON in PARTI_OPTIONS is accepted by the Manager), every file a Compose service, a container
  *   or the Dockerfile runs exists, with no flag that program does not read, and the NATS config
- *   parses with `nats-server -t` when a binary is found;
- * - `deploy/worker.ts` runs against a real nats-server: it starts, writes its readiness file,
- *   stops cleanly on SIGTERM (draining first when asked), and a restart with the same instance
- *   name takes the same worker ID back.
+ *   parses with `nats-server -t` when a binary is found; the worker containers' liveness and
+ *   readiness probes are `httpGet` probes of the health handler's routes on the port the worker
+ *   listens on, and Compose publishes the dashboard's topology page;
+ * - `deploy/worker.ts` runs against a real nats-server: it starts, answers its probes, `/status`,
+ *   `/metrics` and the topology page over HTTP, stops cleanly on SIGTERM (draining first when
+ *   asked), and a restart with the same instance name takes the same worker ID back;
+ *   `deploy/dashboard.ts` answers 503 until the group exists, then shows it.
  */
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "npm:yaml@2";
@@ -285,6 +288,22 @@ Deno.test("Compose services run programs that exist, with flags they read", () =
     (s.command as string[]).includes("run") && program(s.command)?.file.startsWith("examples/")
   );
   assert.equal(workers.length, 3, "three workers run an example");
+  // The topology page: a dashboard on the workers' group, its port published.
+  const [, dashboard] = withCommand.find(([, s]) =>
+    program(s.command)?.file === "deploy/dashboard.ts"
+  )!;
+  const args = (dashboard.command as string[]).map(String);
+  const flag = (name: string) => args[args.indexOf(`--${name}`) + 1];
+  assert.ok(
+    (dashboard.ports as string[]).some((p) => String(p).endsWith(`:${flag("port")}`)),
+    "the dashboard's --port is published",
+  );
+  for (const [name, service] of workers) {
+    const group = (service.command as string[]).includes("--group")
+      ? (service.command as string[])[(service.command as string[]).indexOf("--group") + 1]
+      : "graceful"; // the example's default
+    assert.equal(flag("group"), group, `the dashboard shows the group ${name} is in`);
+  }
   for (const [name, service] of workers) {
     assert.ok(service.stop_grace_period, `${name} sets stop_grace_period`);
     assert.ok(
@@ -398,9 +417,20 @@ Deno.test("worker manifests: PARTI_OPTIONS is valid and the grace period covers 
         graceMs / 1000
       } s must exceed drain ${drainMs} ms + shutdownTimeoutMs ${shutdownMs} ms`,
     );
-    const probe = get(container, "readinessProbe", "exec", "command") as string[] | undefined;
-    if (probe) {
-      assert.ok(worker.includes(probe.at(-1)!), `${w.name}: probe file is the worker's default`);
+    // The probes ask the health handler deploy/worker.ts serves on PORT (8080 by default).
+    assert.ok(worker.includes('number("PORT", "8080"'), "deploy/worker.ts listens on PORT");
+    const port = Number(env.get("PORT") ?? 8080);
+    const ports = (container.ports ?? []) as Json[];
+    for (const [kind, path] of [["livenessProbe", "/livez"], ["readinessProbe", "/readyz"]]) {
+      const probe = get(container, kind!) as Json | undefined;
+      assert.ok(probe, `${w.name}: a ${kind}`);
+      assert.equal(probe.exec, undefined, `${w.name}: ${kind} is not an exec probe`);
+      assert.equal(get(probe, "httpGet", "path"), path, `${w.name}: ${kind} asks ${path}`);
+      const named = get(probe, "httpGet", "port");
+      const target = typeof named === "number"
+        ? named
+        : ports.find((p) => p.name === named)?.containerPort;
+      assert.equal(target, port, `${w.name}: ${kind} asks the port the worker listens on`);
     }
     const pdbLabels = w.labels["app.kubernetes.io/name"];
     assert.ok(pdbLabels, `${w.name}: pods carry app.kubernetes.io/name`);
@@ -466,17 +496,17 @@ Deno.test("the NATS config is the one docs/deployment.md shows, and nats-server 
 });
 
 // -------------------------------------------------------------------------------------------------
-// deploy/worker.ts on a real server
+// deploy/worker.ts and deploy/dashboard.ts on a real server
 
-/** One `deploy/worker.ts` process and the JSON lines it printed. */
-class WorkerRun {
+/** One `deploy/` program's process and the JSON lines it printed. */
+class ProgramRun {
   readonly events: Json[] = [];
   readonly #child: Deno.ChildProcess;
   readonly #read: Promise<void>;
 
-  constructor(env: Record<string, string>) {
+  constructor(program: string, args: string[], env: Record<string, string>) {
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", path("deploy/worker.ts")],
+      args: ["run", "-A", path(program), ...args],
       env: { ...env, PARTI_LOG_LEVEL: "warn", NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",
@@ -499,6 +529,15 @@ class WorkerRun {
     return this.events.find((e) => e.event === name);
   }
 
+  /** Where its health handler listens, once it printed its `listening` line. */
+  async origin(): Promise<string> {
+    const listening = await waitFor(() => this.event("listening"), {
+      timeoutMs: 30_000,
+      message: "a listening line",
+    });
+    return `http://127.0.0.1:${listening.port}`;
+  }
+
   async terminate(): Promise<number> {
     try {
       this.#child.kill("SIGTERM");
@@ -511,27 +550,36 @@ class WorkerRun {
   }
 }
 
-Deno.test("deploy/worker.ts starts, reports ready, stops on SIGTERM and keeps its ID by instance", async () => {
+/** GETs a path: its status and body. */
+async function fetchText(url: string): Promise<{ status: number; type: string; body: string }> {
+  const response = await fetch(url);
+  return {
+    status: response.status,
+    type: response.headers.get("content-type") ?? "",
+    body: await response.text(),
+  };
+}
+
+Deno.test("deploy/worker.ts starts, serves its probes, metrics and topology page, stops on SIGTERM and keeps its ID by instance", async () => {
   // `deno task check` does not cover deploy/, and `deno run` does not type-check.
   const check = await new Deno.Command(Deno.execPath(), {
-    args: ["check", "--quiet", path("deploy/worker.ts")],
+    args: ["check", "--quiet", path("deploy/worker.ts"), path("deploy/dashboard.ts")],
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
   await using server = await NatsServer.start();
-  const dir = await Deno.makeTempDir({ prefix: "parti-worker-" });
-  const runs: WorkerRun[] = [];
-  const env = (name: string, extra: Record<string, string> = {}) => ({
+  const runs: ProgramRun[] = [];
+  const env = (extra: Record<string, string> = {}) => ({
     NATS_URL: server.url,
     PARTI_GROUP: "deploy",
     PARTI_PARTITIONS: "12",
     PARTI_OPTIONS: JSON.stringify(presets.fastTest),
-    PARTI_READY_FILE: `${dir}/${name}.ready`,
+    PORT: "0",
     ...extra,
   });
   const start = async (name: string, extra: Record<string, string> = {}) => {
-    const run = new WorkerRun(env(name, extra));
+    const run = new ProgramRun("deploy/worker.ts", [], env(extra));
     runs.push(run);
     await waitFor(() => run.event("started") ?? run.event("failed"), {
       timeoutMs: 30_000,
@@ -540,19 +588,32 @@ Deno.test("deploy/worker.ts starts, reports ready, stops on SIGTERM and keeps it
     assert.ok(run.event("started"), JSON.stringify(run.events));
     return run;
   };
-  const isFile = (file: string) => Deno.stat(file).then(() => true, () => false);
   try {
     const a = await start("a", { PARTI_INSTANCE: "parti-worker-0" });
     const b = await start("b", { PARTI_DRAIN_ON_STOP: "true", PARTI_DRAIN_TIMEOUT_MS: "10000" });
-    assert.ok(await isFile(`${dir}/a.ready`));
-    assert.ok(await isFile(`${dir}/b.ready`));
     const idOfA = a.event("started")!.workerId;
+    const origin = await a.origin();
+    assert.deepEqual(await fetchText(`${origin}/livez`), {
+      status: 200,
+      type: "text/plain; charset=utf-8",
+      body: "live\n",
+    });
+    assert.equal((await fetchText(`${origin}/readyz`)).status, 200);
+    const status = JSON.parse((await fetchText(`${origin}/status`)).body);
+    assert.equal(status.workerId, idOfA);
+    assert.match((await fetchText(`${origin}/metrics`)).body, /^parti_state\{/m);
+    const page = await fetchText(`${origin}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.type, /^text\/html/);
+    await waitFor(async () => {
+      const t = JSON.parse((await fetchText(`${origin}/topology.json`)).body);
+      return t.cells.length === 12 && t.workers.length === 2;
+    }, { timeoutMs: 10_000, message: "the page's data shows both workers and every partition" });
 
     // SIGTERM with a drain first: the partitions are handed over, then the worker stops.
     assert.equal(await b.terminate(), 0);
     assert.ok(b.event("drained"), JSON.stringify(b.events));
     assert.ok(b.event("stopped"));
-    assert.equal(await isFile(`${dir}/b.ready`), false, "the readiness file is removed");
 
     // A plain SIGTERM, and a restart under the same instance name: the same worker ID.
     assert.equal(await a.terminate(), 0);
@@ -562,6 +623,44 @@ Deno.test("deploy/worker.ts starts, reports ready, stops on SIGTERM and keeps it
     assert.equal(await again.terminate(), 0);
   } finally {
     await Promise.all(runs.map((r) => r.terminate()));
-    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deploy/dashboard.ts answers 503 until the group exists, then serves its topology page", async () => {
+  await using server = await NatsServer.start();
+  const dashboard = new ProgramRun(
+    "deploy/dashboard.ts",
+    ["--nats", server.url, "--group", "shown", "--port", "0"],
+    {},
+  );
+  let worker: ProgramRun | undefined;
+  try {
+    const origin = await dashboard.origin();
+    await waitFor(() => dashboard.event("waiting"), { timeoutMs: 10_000, message: "waiting" });
+    const before = await fetchText(`${origin}/readyz`);
+    assert.equal(before.status, 503);
+    assert.match(before.body, /waiting for group 'shown'/);
+    worker = new ProgramRun("deploy/worker.ts", [], {
+      NATS_URL: server.url,
+      PARTI_GROUP: "shown",
+      PARTI_PARTITIONS: "6",
+      PARTI_OPTIONS: JSON.stringify(presets.fastTest),
+      PORT: "0",
+    });
+    await waitFor(() => dashboard.event("serving"), { timeoutMs: 30_000, message: "serving" });
+    const workerId = (await waitFor(() => worker!.event("started"), { timeoutMs: 30_000 }))
+      .workerId;
+    await waitFor(async () => {
+      const t = JSON.parse((await fetchText(`${origin}/topology.json`)).body);
+      return t.view === "admin" && t.cells.length === 6 &&
+        t.cells.every((c: { owner: string }) => c.owner === workerId);
+    }, { timeoutMs: 10_000, message: "the dashboard shows the worker owning every partition" });
+    assert.equal((await fetchText(`${origin}/readyz`)).status, 200);
+    assert.match((await fetchText(`${origin}/`)).body, /<title>Parti topology: shown<\/title>/);
+    assert.equal(await dashboard.terminate(), 0);
+    assert.ok(dashboard.event("stopped"));
+  } finally {
+    await dashboard.terminate();
+    await worker?.terminate();
   }
 });
