@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The live topology page in a real headless Chromium (Debian's package, driven by
  * `playwright-core`): against a pool of three workers on a real nats-server it shows every worker
@@ -24,6 +23,23 @@ import {
 import { NatsServer, waitFor } from "../../testing/mod.ts";
 import { connectTo, fullyCovered, natsPool, waitForSettled } from "../helpers/pool.ts";
 import { chromiumMissing, launchChromium } from "./chromium.ts";
+
+// The callbacks given to page.evaluate() and waitForFunction() run in the page. Deno's types have
+// no DOM, and `lib.dom` would change the stream and fetch types of every file `deno check` takes
+// along with this one: the little of the DOM they use is declared here, for this module only.
+interface PageElement {
+  readonly dataset: Record<string, string | undefined>;
+  readonly textContent: string | null;
+  readonly hidden: boolean;
+}
+interface PageDocument {
+  readonly body: PageElement;
+  querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
+  querySelector(selector: string): PageElement | null;
+  getElementById(id: string): PageElement | null;
+}
+declare const document: PageDocument;
+declare const CSS: { escape(value: string): string };
 
 const missing = chromiumMissing();
 if (missing) console.warn(`tests/browser: skipping the browser tests: ${missing}`);
@@ -52,9 +68,9 @@ interface Picture {
 
 function picture(page: Page): Promise<Picture> {
   return page.evaluate(() => {
-    const cells = [...document.querySelectorAll<HTMLElement>("#grid [data-partition]")];
+    const cells = [...document.querySelectorAll("#grid [data-partition]")];
     return {
-      workers: [...document.querySelectorAll<HTMLElement>("#legend li[data-worker]")].map((li) => ({
+      workers: [...document.querySelectorAll("#legend li[data-worker]")].map((li) => ({
         id: li.dataset.worker!,
         leader: li.dataset.leader === "true",
         drained: li.dataset.drained === "true",
@@ -71,7 +87,7 @@ function picture(page: Page): Promise<Picture> {
 async function waitForCells(page: Page, owners: Record<string, string>): Promise<void> {
   await page.waitForFunction(
     (expected: Record<string, string>) => {
-      const cells = [...document.querySelectorAll<HTMLElement>("#grid [data-partition]")];
+      const cells = [...document.querySelectorAll("#grid [data-partition]")];
       const shown = Object.fromEntries(cells.map((c) => [c.dataset.partition!, c.dataset.owner!]));
       const keys = Object.keys(expected);
       return cells.length === keys.length && keys.every((k) => shown[k] === expected[k]);
@@ -156,7 +172,7 @@ Deno.test({
         await waitForCells(page, after);
         await page.waitForFunction(
           (id: string) => {
-            const li = document.querySelector<HTMLElement>(
+            const li = document.querySelector(
               `#legend li[data-worker="${CSS.escape(id)}"]`,
             );
             return li?.dataset.drained === "true" && li.dataset.partitions === "0";
