@@ -21,6 +21,10 @@ export class WorkerProcess {
   seed: number | undefined;
   /** Every delay its `onAssignmentChanged` waited before logging releases, in order (ms). */
   readonly hookDelays: number[] = [];
+  /** Labels it was started with (`--labels`), from its `started` line. */
+  labels: Readonly<Record<string, string>> | undefined;
+  /** Capacity it was started with (`--capacity`), from its `started` line. */
+  capacity: number | undefined;
   readonly events: Record<string, unknown>[] = [];
 
   private constructor(child: Deno.ChildProcess) {
@@ -58,6 +62,10 @@ export class WorkerProcess {
         case "started":
           this.started = true;
           if (typeof event.seed === "number") this.seed = event.seed;
+          if (typeof event.labels === "object" && event.labels !== null) {
+            this.labels = event.labels as Record<string, string>;
+          }
+          if (typeof event.capacity === "number") this.capacity = event.capacity;
           break;
         case "hook-delay":
           this.hookDelays.push(event.ms as number);
