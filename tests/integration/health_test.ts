@@ -378,9 +378,8 @@ Deno.test("the topology page over real HTTP: a self-contained page, /topology.js
     assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)="(?!data:)/, "no external file");
     const again = await fetch(`${url}/`);
     await again.body?.cancel();
-    assert.doesNotMatch(
-      again.headers.get("content-security-policy")!,
-      new RegExp(nonce),
+    assert.ok(
+      !again.headers.get("content-security-policy")!.includes(nonce),
       "a nonce per response",
     );
 
