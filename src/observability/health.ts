@@ -141,7 +141,10 @@ export interface HealthStatus {
   readonly reason?: string;
 }
 
-/** What a caller measured for {@link healthStatus}: ages the source does not carry. */
+/**
+ * What a caller measured for {@link healthStatus}: ages the source does not carry (its example
+ * passes `degradedForMs`).
+ */
 export interface HealthMeasurements {
   /** How long the worker has been degraded (taken as 0 when it is degraded and this is absent). */
   readonly degradedForMs?: number | undefined;

@@ -24,6 +24,28 @@ import type { Assignment } from "../types.ts";
  * What the topology page reads a group from. A `GroupAdmin` is one (the outside view: it follows
  * the group with a watch); a `Manager` is adapted to one by the health handler (the member view:
  * its `getTopology()` and `getAssignments()`, polled).
+ *
+ * @example A reader of your own, served as a dashboard
+ * ```ts
+ * import { healthHandler, type TopologyReader } from "@parti/core";
+ *
+ * const reader: TopologyReader = {
+ *   group: "orders",
+ *   topology: () =>
+ *     Promise.resolve({
+ *       leader: undefined,
+ *       epoch: 0,
+ *       version: 0,
+ *       partitionCount: 0,
+ *       pending: 0,
+ *       workers: [],
+ *     }),
+ *   assignments: () => Promise.resolve(new Map()),
+ * };
+ * const dashboard = healthHandler(reader);
+ * const response = await dashboard(new Request("http://localhost/topology.json"));
+ * console.assert(response.status === 200);
+ * ```
  */
 export interface TopologyReader {
   /** The group's name, shown in the page's title when given. */
@@ -66,7 +88,18 @@ export interface TopologySnapshotWorker {
   readonly load: number;
 }
 
-/** What `/topology.json` and every `/events` message carry. */
+/**
+ * What `/topology.json` and every `/events` message carry.
+ *
+ * @example Who owns what, from a worker's health port
+ * ```ts ignore
+ * import type { TopologySnapshot } from "@parti/core";
+ *
+ * const response = await fetch("http://parti-worker-0.parti-worker:8080/topology.json");
+ * const snapshot: TopologySnapshot = await response.json();
+ * for (const { partition, owner } of snapshot.cells) console.log(partition, owner);
+ * ```
+ */
 export interface TopologySnapshot {
   /** The group, when the source names it. */
   readonly group: string | null;
