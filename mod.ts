@@ -52,6 +52,7 @@ export type { Subscription } from "./src/hooks.ts";
 export {
   type DegradedOptions,
   type KvOptions,
+  type LoadAwareOptions,
   type ManagerOptions,
   presets,
   type TuningOptions,
@@ -95,6 +96,8 @@ export {
   type TopologySnapshot,
   type TopologySnapshotWorker,
 } from "./src/observability/health.ts";
+export type { Labels } from "./src/labels.ts";
+export type { WorkerInfo } from "./src/engine/placement.ts";
 export {
   type Partition,
   partitionId,

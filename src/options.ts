@@ -66,7 +66,6 @@ export interface KvOptions {
   readonly storage?: "file" | "memory";
 }
 
-/** Timing and behaviour options shared by presets and `ManagerOptions` (durations in ms). */
 /** Load-aware rebalancing (see {@link TuningOptions.loadAware}). */
 export interface LoadAwareOptions {
   /**
@@ -95,6 +94,7 @@ export interface LoadAwareOptions {
   readonly digestSize?: number;
 }
 
+/** Timing and behaviour options shared by presets and `ManagerOptions` (durations in ms). */
 export interface TuningOptions {
   /**
    * Prefix of worker IDs (`worker-0`, `worker-1`, …).

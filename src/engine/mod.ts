@@ -62,6 +62,8 @@ export {
 } from "./strategies.ts";
 export { xxh3_64 } from "./xxh3.ts";
 export type { Partition } from "../partition.ts";
+export type { Labels } from "../labels.ts";
+export type { WorkerInfo } from "./placement.ts";
 export {
   EngineUnavailableError,
   InvalidPartitionError,
