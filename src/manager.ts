@@ -112,6 +112,14 @@ export class Manager implements AsyncDisposable {
   }
 
   /**
+   * Milliseconds since this worker's last heartbeat the store confirmed (by the manager's clock),
+   * or `undefined` before the first or when not running. `/status` of the health handler shows it.
+   */
+  get heartbeatAgeMs(): number | undefined {
+    return this.#session?.heartbeatAgeMs;
+  }
+
+  /**
    * The fencing token under which this worker owns a partition, or `undefined` if it does not.
    *
    * @param partition The partition or its ID.

@@ -262,6 +262,12 @@ export class Session {
     return this.#p.workerId;
   }
 
+  /** Milliseconds since the last heartbeat the store confirmed, or undefined before the first. */
+  get heartbeatAgeMs(): number | undefined {
+    const at = this.#heartbeat.lastRenewedAt;
+    return at === Number.NEGATIVE_INFINITY ? undefined : this.#ctx.timers.now() - at;
+  }
+
   /** Whether this worker holds a valid lease. */
   get isLeader(): boolean {
     return this.#election.isLeader;
