@@ -4,13 +4,33 @@
  * overwriting a newer one (the key format, chunks included, is `protocol/assignment_io.ts`). A new
  * leader first adopts what is in the bucket and continues the version sequence from there.
  *
+ * Hostile data cannot stop the count (the rule is `MAX_COUNTER` in `protocol/records.ts`). A
+ * version above 2^52 is malformed: the decoders reject it, so no worker takes it and adoption
+ * reports its key and counts without it. A worker key the leader cannot read is written over by
+ * compare-and-set on the revision it read (a fresh record addressed to the worker's current
+ * incarnation) rather than created, which would conflict with it forever; an unreadable `_meta`
+ * likewise. A version of exactly 2^52 (in a key, `_meta` or a heartbeat) is well-formed but has no
+ * successor a record could carry: it is reported once and the count continues from the highest
+ * version below it. Every version below the ceiling is counted, so the count never drops below one
+ * a worker applied (hand-off acknowledgements compare versions), unless that worker took a key
+ * forged at or just below the ceiling, which, like any well-formed forgery, can mislead it.
+ *
  * @module
  */
-import { LeadershipLostError, RevisionConflictError, toError } from "../errors.ts";
+import {
+  LeadershipLostError,
+  MalformedDataError,
+  RevisionConflictError,
+  toError,
+} from "../errors.ts";
 import { type Partition, partitionId } from "../partition.ts";
-import { readAllAssignments, writeMeta, writeWorkerAssignment } from "../protocol/assignment_io.ts";
-import { assignmentKey, META_KEY } from "../protocol/keys.ts";
-import { decodeMeta, type MetaRecord } from "../protocol/records.ts";
+import {
+  readWorkerAssignment,
+  writeMeta,
+  writeWorkerAssignment,
+} from "../protocol/assignment_io.ts";
+import { ASSIGNMENT_PREFIX, assignmentKey, META_KEY } from "../protocol/keys.ts";
+import { decodeMeta, MAX_COUNTER, type MetaRecord } from "../protocol/records.ts";
 import type { Bucket } from "../store/store.ts";
 
 /** The published assignment of one worker, as the leader knows it. */
@@ -34,6 +54,10 @@ export class Publisher {
   readonly #bucket: Bucket;
   readonly #onError: (error: Error) => void;
   readonly #published = new Map<string, PublishedWorker & { revision: number }>();
+  /** Worker keys found unreadable on adoption: their revision, to write over them by CAS. */
+  readonly #unreadable = new Map<string, number>();
+  /** Sources of a version at MAX_COUNTER already reported (once each). */
+  readonly #ceilingReported = new Set<string>();
   #metaRevision = 0;
   #version = 0;
 
@@ -64,25 +88,71 @@ export class Publisher {
    */
   async adopt(minVersion: number): Promise<void> {
     this.#published.clear();
-    this.#version = minVersion;
+    this.#unreadable.clear();
+    // minVersion folds this publisher's own count in with the heartbeats' applied versions: at the
+    // ceiling (a heartbeat reports it) it is reported and skipped, the own count is kept.
+    const own = this.#version < MAX_COUNTER ? this.#version : 0;
+    this.#version = Math.max(
+      own,
+      this.#countable(minVersion, "(heartbeats)", "a heartbeat's applied version"),
+    );
     this.#metaRevision = 0;
     const meta = await this.#bucket.get(META_KEY);
     if (meta) {
+      // Kept even when the value is unreadable: the next publication writes over it by CAS.
       this.#metaRevision = meta.revision;
       try {
         const record = decodeMeta(this.#bucket.name, META_KEY, meta.value);
-        this.#version = Math.max(this.#version, record.version);
+        this.#version = Math.max(
+          this.#version,
+          this.#countable(record.version, META_KEY, "version"),
+        );
       } catch (error) {
         this.#onError(toError(error));
       }
     }
-    for (const [workerId, published] of await readAllAssignments(this.#bucket, this.#onError)) {
-      this.#version = Math.max(this.#version, published.version);
+    for (const key of await this.#bucket.keys()) {
+      if (!key.startsWith(ASSIGNMENT_PREFIX)) continue;
+      const workerId = key.slice(ASSIGNMENT_PREFIX.length);
+      if (workerId.includes(".")) continue; // a chunk key
+      const entry = await this.#bucket.get(key);
+      if (!entry) continue;
+      let published;
+      try {
+        published = await readWorkerAssignment(this.#bucket, workerId, entry);
+      } catch (error) {
+        this.#onError(toError(error));
+        this.#unreadable.set(workerId, entry.revision);
+        continue;
+      }
+      // Undefined: replaced while it was read (another writer); the next write conflicts.
+      if (!published) continue;
+      this.#version = Math.max(this.#version, this.#countable(published.version, key, "version"));
       this.#published.set(workerId, {
         ...published,
         ids: new Set(published.partitions.map(partitionId)),
       });
     }
+  }
+
+  /**
+   * A version the count may continue from: itself, or 0 for one at MAX_COUNTER (no successor a
+   * record could carry), reported once per key.
+   */
+  #countable(version: number, key: string, what: string): number {
+    if (version < MAX_COUNTER) return version;
+    if (!this.#ceilingReported.has(key)) {
+      this.#ceilingReported.add(key);
+      this.#onError(
+        new MalformedDataError(
+          this.#bucket.name,
+          key,
+          `${what} ${version} is 2^52, the largest a record may carry, and has no successor; ` +
+            "the count continues from the highest version below it",
+        ),
+      );
+    }
+    return 0;
   }
 
   /**
@@ -129,6 +199,12 @@ export class Publisher {
     if (changes.length === 0) return undefined;
     changes.sort((a, b) => Number(b.shrinks) - Number(a.shrinks));
     const version = this.#version + 1;
+    if (version > MAX_COUNTER) {
+      // Only reachable from a forged version just below the ceiling: re-adopting skips it.
+      throw new LeadershipLostError(
+        `The version count reached 2^52 in '${this.#bucket.name}'; re-reading the assignment`,
+      );
+    }
     for (const change of changes) {
       if (!isLeader()) throw new LeadershipLostError("Leadership lost while publishing");
       await this.#writeWorker(epoch, version, phase, change);
@@ -174,11 +250,13 @@ export class Publisher {
           phase,
           partitions,
           incarnation,
-          revision: previous?.revision ?? 0,
+          // A key found unreadable is written over by CAS (a create would conflict with it).
+          revision: previous?.revision ?? this.#unreadable.get(workerId) ?? 0,
           ...(previous ? { previous } : {}),
           onError: this.#onError,
         }),
     );
+    this.#unreadable.delete(workerId);
     this.#published.set(workerId, {
       epoch,
       version,

@@ -154,6 +154,30 @@ function num(bucket: string, key: string, o: Record<string, unknown>, field: str
   return v;
 }
 
+/**
+ * The largest epoch or version a record may carry: 2^52. No honest count gets near it (a takeover
+ * or publication every microsecond would take 142 years), and it stays below 2^53, where JSON
+ * numbers stop being exact. A record carrying more is malformed like any other foreign value, so
+ * no worker takes it and no leader continues a count from it. MAX_COUNTER itself is well-formed but
+ * has no successor a record could carry: writers report it once and count from the highest
+ * value below it (`worker/election.ts`, `leader/publisher.ts`), and never write above it, so every
+ * epoch and version Parti writes is one its readers accept.
+ */
+export const MAX_COUNTER = 2 ** 52;
+
+/** An epoch or version: a non-negative integer no larger than {@link MAX_COUNTER}. */
+function counter(bucket: string, key: string, o: Record<string, unknown>, field: string): number {
+  const v = num(bucket, key, o, field);
+  if (v > MAX_COUNTER) {
+    throw new MalformedDataError(
+      bucket,
+      key,
+      `'${field}' ${v} is above 2^52, more than any leader counts to`,
+    );
+  }
+  return v;
+}
+
 function partitions(
   bucket: string,
   key: string,
@@ -182,7 +206,7 @@ export function decodeHeartbeat(bucket: string, key: string, bytes: Uint8Array):
     instance: str(bucket, key, o, "instance"),
     nonce: str(bucket, key, o, "nonce"),
     state: str(bucket, key, o, "state"),
-    appliedVersion: num(bucket, key, o, "appliedVersion"),
+    appliedVersion: counter(bucket, key, o, "appliedVersion"),
     owned: num(bucket, key, o, "owned"),
     ownedDigest: str(bucket, key, o, "ownedDigest"),
     incarnation: str(bucket, key, o, "incarnation"),
@@ -239,7 +263,7 @@ export function decodeLeader(bucket: string, key: string, bytes: Uint8Array): Le
     workerId: str(bucket, key, o, "workerId"),
     instance: str(bucket, key, o, "instance"),
     nonce: str(bucket, key, o, "nonce"),
-    epoch: num(bucket, key, o, "epoch"),
+    epoch: counter(bucket, key, o, "epoch"),
     leaseMs: num(bucket, key, o, "leaseMs"),
     ...(o.released === true ? { released: true } : {}),
   };
@@ -257,8 +281,8 @@ export function decodeWorkerAssignment(
     throw new MalformedDataError(bucket, key, "'phase' is not 'revoke' or 'assign'");
   }
   const base = {
-    epoch: num(bucket, key, o, "epoch"),
-    version: num(bucket, key, o, "version"),
+    epoch: counter(bucket, key, o, "epoch"),
+    version: counter(bucket, key, o, "version"),
     phase: phase as "revoke" | "assign",
     incarnation: str(bucket, key, o, "incarnation"),
   };
@@ -270,8 +294,8 @@ export function decodeWorkerAssignment(
 export function decodeChunk(bucket: string, key: string, bytes: Uint8Array): ChunkRecord {
   const o = parse(bucket, key, bytes);
   return {
-    epoch: num(bucket, key, o, "epoch"),
-    version: num(bucket, key, o, "version"),
+    epoch: counter(bucket, key, o, "epoch"),
+    version: counter(bucket, key, o, "version"),
     partitions: partitions(bucket, key, o.partitions),
   };
 }
@@ -284,8 +308,8 @@ export function decodeMeta(bucket: string, key: string, bytes: Uint8Array): Meta
     throw new MalformedDataError(bucket, key, "'workers' is not an array of strings");
   }
   return {
-    epoch: num(bucket, key, o, "epoch"),
-    version: num(bucket, key, o, "version"),
+    epoch: counter(bucket, key, o, "epoch"),
+    version: counter(bucket, key, o, "version"),
     workers: workers as string[],
     partitionCount: num(bucket, key, o, "partitionCount"),
     pending: typeof o.pending === "number" ? o.pending : 0,

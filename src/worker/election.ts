@@ -7,6 +7,14 @@
  * the renew deadline by its own timer whatever request is still in flight. No decision compares
  * timestamps written by two machines, so clock skew has no effect.
  *
+ * A new term is numbered one above the highest epoch known: seen in the lease, or `minEpoch` (the
+ * held assignment, the last publication). An epoch above `MAX_COUNTER` (2^52) never counts: the
+ * lease decoder rejects it, so a forged lease is reported once and taken over after a lease like
+ * any foreign value. An epoch of exactly 2^52 is well-formed but has no successor a record could
+ * carry: it is reported once and skipped. Every epoch below the ceiling is counted, so the new term
+ * still fences every earlier one a worker may hold, unless that worker took a key forged at or just
+ * below the ceiling, which, like any well-formed forgery, can mislead it.
+ *
  * @module
  */
 import {
@@ -17,9 +25,14 @@ import {
 } from "../runtime/cadence.ts";
 import { FailureStreak } from "../runtime/retry.ts";
 import type { Timers } from "../runtime/timers.ts";
-import { OperationTimeoutError, RevisionConflictError, toError } from "../errors.ts";
+import {
+  MalformedDataError,
+  OperationTimeoutError,
+  RevisionConflictError,
+  toError,
+} from "../errors.ts";
 import { LEADER_KEY } from "../protocol/keys.ts";
-import { decodeLeader, encode, type LeaderRecord } from "../protocol/records.ts";
+import { decodeLeader, encode, type LeaderRecord, MAX_COUNTER } from "../protocol/records.ts";
 import type { Bucket, KvWatch } from "../store/store.ts";
 import { Signal } from "../runtime/signal.ts";
 
@@ -63,6 +76,8 @@ export class LeaderElection {
   #loop: Promise<void> | undefined;
   #observed: Observation | undefined;
   #maxEpochSeen = 0;
+  /** Sources of an epoch at MAX_COUNTER already reported (once each). */
+  readonly #ceilingReported = new Set<string>();
   #leading = false;
   #epoch = 0;
   #revision = 0;
@@ -93,7 +108,7 @@ export class LeaderElection {
     return this.#observed?.record;
   }
 
-  /** Highest epoch observed in the lease so far. */
+  /** Highest epoch observed in the lease so far, below MAX_COUNTER (a new term goes above it). */
   get maxEpochSeen(): number {
     return this.#maxEpochSeen;
   }
@@ -187,7 +202,8 @@ export class LeaderElection {
     if (!observed.deleted && this.#options.timers.now() - observed.at < this.#options.leaseMs) {
       return;
     }
-    const epoch = Math.max(this.#maxEpochSeen, await this.#options.minEpoch()) + 1;
+    const durable = this.#countable(await this.#options.minEpoch(), "minEpoch");
+    const epoch = Math.max(this.#maxEpochSeen, durable) + 1;
     if (observed.deleted) {
       // Released by a resigning leader (a record that keeps its epoch: take it by CAS), or
       // deleted or absent (create succeeds only if nobody was faster).
@@ -237,12 +253,35 @@ export class LeaderElection {
   #decode(value: Uint8Array): LeaderRecord | undefined {
     try {
       const record = decodeLeader(this.#bucket.name, LEADER_KEY, value);
-      this.#maxEpochSeen = Math.max(this.#maxEpochSeen, record.epoch);
+      this.#maxEpochSeen = Math.max(this.#maxEpochSeen, this.#countable(record.epoch, "lease"));
       return record;
     } catch (error) {
       this.#options.onError(toError(error));
       return undefined;
     }
+  }
+
+  /**
+   * An epoch a new term may be numbered above: itself, or 0 for one at MAX_COUNTER (no successor
+   * a record could carry), reported once per source.
+   */
+  #countable(epoch: number, source: "lease" | "minEpoch"): number {
+    if (epoch < MAX_COUNTER) return epoch;
+    if (!this.#ceilingReported.has(source)) {
+      this.#ceilingReported.add(source);
+      const where = source === "lease"
+        ? "in the lease"
+        : "outside the lease (the held assignment or the last publication)";
+      this.#options.onError(
+        new MalformedDataError(
+          this.#bucket.name,
+          LEADER_KEY,
+          `epoch ${epoch} ${where} is 2^52, the largest a record may carry, and has no ` +
+            "successor; new terms are numbered from the highest epoch below it",
+        ),
+      );
+    }
+    return 0;
   }
 
   async #renew(): Promise<void> {
@@ -282,7 +321,7 @@ export class LeaderElection {
     this.#revision = revision;
     this.#epoch = epoch;
     this.#lastRenewStart = start;
-    this.#maxEpochSeen = Math.max(this.#maxEpochSeen, epoch);
+    this.#maxEpochSeen = Math.max(this.#maxEpochSeen, this.#countable(epoch, "lease"));
     this.#observe(revision, this.#record(epoch));
     if (!this.#leading) {
       this.#leading = true;

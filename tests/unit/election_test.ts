@@ -6,11 +6,11 @@ import {
 } from "../../src/runtime/cadence.ts";
 import { Timers } from "../../src/runtime/timers.ts";
 import { LEADER_KEY } from "../../src/protocol/keys.ts";
-import { decodeLeader, encode } from "../../src/protocol/records.ts";
+import { decodeLeader, encode, MAX_COUNTER } from "../../src/protocol/records.ts";
 import { memoryStore } from "../../src/store/memory.ts";
 import type { Bucket } from "../../src/store/store.ts";
 import { LeaderElection } from "../../src/worker/election.ts";
-import { OperationTimeoutError } from "../../src/errors.ts";
+import { MalformedDataError, OperationTimeoutError } from "../../src/errors.ts";
 import { FakeClock } from "../../testing/fake_clock.ts";
 import { type FaultyStore, faultyStore } from "../../testing/faulty_store.ts";
 
@@ -44,9 +44,15 @@ async function setup(names: string[], options: SetupOptions = {}) {
   const watch = bucket.watch({ key: LEADER_KEY });
   void (async () => {
     for await (const entry of watch) {
-      const record = entry.operation === "put"
-        ? decodeLeader("leader", LEADER_KEY, entry.value)
-        : undefined;
+      let record;
+      try {
+        record = entry.operation === "put"
+          ? decodeLeader("leader", LEADER_KEY, entry.value)
+          : undefined;
+      } catch {
+        writes.push(`malformed@${clock.now()}`);
+        continue;
+      }
       writes.push(
         `${record?.workerId ?? "-"} ${record?.epoch ?? 0}${record?.released ? " released" : ""}` +
           `@${clock.now()}`,
@@ -369,4 +375,112 @@ Deno.test("a leader whose renewal hangs steps down at the renew deadline by its 
   const stopping = election.stop();
   await clock.tickAsync(LEASE_MS);
   await stopping;
+});
+
+/** A lease as a forger would write it: never renewed, from a worker that does not exist. */
+function forgedLease(epoch: number): Uint8Array {
+  return encode({ workerId: "x", instance: "host-x", nonce: "nonce-x", epoch, leaseMs: LEASE_MS });
+}
+
+/**
+ * The rule (`MAX_COUNTER` in records.ts): epochs run from 0 to 2^52. A lease above it is malformed
+ * (reported once, foreign, taken over after a lease); one at exactly 2^52 is well-formed but has no
+ * successor, so it is reported once and a new term is numbered from the highest epoch below it.
+ */
+const noSuccessor = (where: string) =>
+  `Ignoring malformed value at 'leader/leader': epoch ${MAX_COUNTER} ${where} is 2^52, the ` +
+  "largest a record may carry, and has no successor; new terms are numbered from the highest " +
+  "epoch below it";
+
+Deno.test("a lease forged above 2^52 is reported once per candidate and taken over after a lease as epoch 2", async () => {
+  await using t = await setup(["a", "b"]);
+  const a = await t.start("a");
+  const b = await t.start("b");
+  await t.advanceTo(1_200);
+  await t.bucket.put(LEADER_KEY, forgedLease(Number.MAX_SAFE_INTEGER));
+  await t.clock.flush();
+  // Foreign to everyone: the leader steps down at once, like for any value not its own.
+  assert.equal(a.election.isLeader, false);
+  assert.equal(a.election.observedLeader, undefined);
+  // Never renewed: taken over a whole lease after it was observed, numbered from the epochs known
+  // below the ceiling (1), never 2^53, which no reader would accept.
+  await t.advanceTo(1_200 + LEASE_MS - 1);
+  assert.deepEqual(t.leaders(), []);
+  await t.advance(1 + FOLLOWER_CHECK_MS);
+  assert.deepEqual(t.leaders(), [a]);
+  assert.equal(a.election.epoch, 2);
+  // Renewals go on for several leases with no further report.
+  await t.advance(3 * LEASE_MS, 50);
+  assert.equal(a.election.epoch, 2);
+  for (const c of [a, b]) {
+    assert.deepEqual(
+      c.errors.map((e) => e.message),
+      [
+        `Ignoring malformed value at 'leader/leader': 'epoch' ${Number.MAX_SAFE_INTEGER} is above ` +
+        "2^52, more than any leader counts to",
+      ],
+      `${c.name} reports the forged lease once`,
+    );
+  }
+  assert.deepEqual(t.writes.slice(0, 4), ["a 1@0", "a 1@1000", "malformed@1200", "a 2@4200"]);
+});
+
+Deno.test("a lease of exactly 2^52 is observed as a lease but not counted: the next term is epoch 2, reported once", async () => {
+  assert.equal(MAX_COUNTER, 2 ** 52);
+  // b holds an assignment of a's term 1 (its minEpoch): the durable epochs, not the overwritten
+  // lease, are what a term is numbered above once the lease holds something else.
+  await using t = await setup(["a", "b"], {
+    minEpoch: (name) => Promise.resolve(name === "b" ? 1 : 0),
+  });
+  const a = await t.start("a");
+  await t.advanceTo(1_200);
+  await t.bucket.put(LEADER_KEY, forgedLease(MAX_COUNTER));
+  const b = await t.start("b");
+  // Decodable: a leader in place for a whole lease, but its epoch is not one to count from.
+  assert.equal(a.election.isLeader, false);
+  assert.equal(a.election.observedLeader?.epoch, MAX_COUNTER);
+  assert.equal(a.election.maxEpochSeen, 1);
+  assert.equal(b.election.maxEpochSeen, 0);
+  await t.advanceTo(1_200 + LEASE_MS - 1);
+  assert.deepEqual(t.leaders(), []);
+  await t.advance(1 + FOLLOWER_CHECK_MS);
+  // b observed it first (its start-up read, before a's watch delivered it), so b is first to act.
+  assert.deepEqual(t.leaders(), [b]);
+  assert.equal(b.election.epoch, 2, "numbered from the highest epoch below the ceiling");
+  await t.advance(3 * LEASE_MS, 50);
+  for (const c of [a, b]) {
+    assert.deepEqual(c.errors.map((e) => e.message), [noSuccessor("in the lease")], c.name);
+    assert.ok(c.errors.every((e) => e instanceof MalformedDataError));
+  }
+  assert.deepEqual(t.writes.slice(0, 4), [
+    "a 1@0",
+    "a 1@1000",
+    `x ${MAX_COUNTER}@1200`,
+    "b 2@4200",
+  ]);
+});
+
+Deno.test("a minEpoch of exactly 2^52 is skipped, reported once however often the candidate campaigns", async () => {
+  await using t = await setup(["a", "b"], {
+    minEpoch: (name) => Promise.resolve(name === "a" ? MAX_COUNTER : 0),
+  });
+  const a = await t.start("a");
+  assert.equal(a.election.epoch, 1, "numbered from the lease (nothing), not from 2^52");
+  const b = await t.start("b");
+  // a is cut off: b takes over (epoch 2). Then b is cut off and a, healed, takes over (epoch 3).
+  await t.advanceTo(1_500);
+  a.store.cut();
+  await t.advance(LEASE_MS + RENEW_MS + FOLLOWER_CHECK_MS, 50);
+  assert.deepEqual(t.leaders(), [b]);
+  assert.equal(b.election.epoch, 2);
+  a.store.heal();
+  b.store.cut();
+  await t.advance(LEASE_MS + RENEW_MS + FOLLOWER_CHECK_MS, 50);
+  assert.deepEqual(t.leaders(), [a]);
+  assert.equal(a.election.epoch, 3);
+  b.store.heal();
+  const durable = noSuccessor("outside the lease (the held assignment or the last publication)");
+  const ceiling = a.errors.filter((e) => e instanceof MalformedDataError).map((e) => e.message);
+  assert.deepEqual(ceiling, [durable], "two campaigns with minEpoch() at 2^52, one report");
+  assert.deepEqual(b.errors.filter((e) => e instanceof MalformedDataError), []);
 });
