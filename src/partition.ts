@@ -4,7 +4,7 @@
  * @module
  */
 import { InvalidPartitionError } from "./errors.ts";
-import { describeLabelsProblem, type Labels } from "./labels.ts";
+import { describeLabelsProblem } from "./labels.ts";
 
 /**
  * A unit of work owned by exactly one worker at a time.
@@ -28,7 +28,7 @@ export interface Partition {
    * (e.g. `{ pool: "gpu" }`). When no live worker matches, it stays unassigned and is reported
    * (never forced onto another worker). Honoured by `weightedConsistentHash()`.
    */
-  readonly selector?: Labels;
+  readonly selector?: Readonly<Record<string, string>>;
   /**
    * Preferred value of the strategy's `spreadBy` label (default `"zone"`): the partition is placed
    * on a worker with that label value while one has room, and spills elsewhere otherwise (counted
