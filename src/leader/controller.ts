@@ -507,12 +507,18 @@ export class Controller {
         if (this.#windows.reason === "load" && movesPending === 0) {
           // Measured loads are lumpy: close the gap the ring placement leaves, by single moves.
           owners = owners.slice();
+          // Within maxMovesPerRebalance (a fraction counts as that share of the partitions).
+          const cap = config.placement.maxMovesPerRebalance;
+          const limit = cap === undefined ? partitions.length : Math.max(
+            0,
+            (cap >= 1 ? cap : Math.floor(cap * partitions.length)) - result.stats.moved,
+          );
           refineBalance(
             owners as string[],
             partitions,
             (id) => info.get(id)?.capacity ?? 1,
             live,
-            partitions.length,
+            limit,
           );
         }
         unplaced = result.unplaced;
