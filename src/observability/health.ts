@@ -26,9 +26,10 @@ import { partitionId } from "../partition.ts";
 import type { Topology } from "../protocol/group_view.ts";
 import { type Clock, systemClock } from "../runtime/clock.ts";
 import { type Assignment, State } from "../types.ts";
-import { pageSourceFor, TopologyPage, type TopologyReader } from "./topology_page.ts";
+import { pageSourceFor, type TopologyReader } from "./topology_feed.ts";
+import { TopologyPage } from "./topology_page.ts";
 
-export type { TopologyReader, TopologySnapshot, TopologySnapshotWorker } from "./topology_page.ts";
+export type { TopologyReader, TopologySnapshot, TopologySnapshotWorker } from "./topology_feed.ts";
 
 /** What the handler reads from a worker; a `Manager` has it all. */
 export interface HealthSource {

@@ -21,7 +21,7 @@ import {
   type TopologySnapshot,
 } from "../../mod.ts";
 import { PrometheusRegistry } from "../../src/observability/metrics_mod.ts";
-import { renderPage } from "../../src/observability/topology_page.ts";
+import { renderPage } from "../../src/observability/topology_html.ts";
 import { faultyStore, waitFor } from "../../testing/mod.ts";
 import { makePartitions, owners, waitForSettled } from "../helpers/pool.ts";
 
