@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type ResolvedDegradedOptions, resolveDegraded, resolveKv } from "./config_degraded.ts";
 import { type ResolvedPlacement, resolvePlacement } from "./config_placement.ts";
 import { type MetricsRecorder, noopMetrics } from "./observability/metrics.ts";
 import { noopTracer, type TracerLike } from "./observability/tracing.ts";
@@ -31,27 +32,7 @@ import type { Hooks, Logger, NatsConnection, PartitionSource } from "./types.ts"
 // The options live in options.ts; re-exported so modules that import them from here keep working.
 export type { DegradedOptions, KvOptions, ManagerOptions, TuningOptions };
 export { presets } from "./options.ts";
-
-/** Degraded settings with every default applied. */
-export interface ResolvedDegradedOptions {
-  /** See {@link DegradedOptions.enterAfterMs}. */
-  readonly enterAfterMs: number;
-  /** See {@link DegradedOptions.exitAfterMs}. */
-  readonly exitAfterMs: number;
-  /** See {@link DegradedOptions.kvErrorThreshold}. */
-  readonly kvErrorThreshold: number;
-  /** See {@link DegradedOptions.kvErrorWindowMs}. */
-  readonly kvErrorWindowMs: number;
-  /** See {@link DegradedOptions.recoveryGraceMs}. */
-  readonly recoveryGraceMs: number;
-  /** See {@link DegradedOptions.alertThresholdsMs}. */
-  readonly alertThresholdsMs: {
-    readonly info: number;
-    readonly warn: number;
-    readonly error: number;
-    readonly critical: number;
-  };
-}
+export type { ResolvedDegradedOptions };
 
 /** Tuning options with every default applied. */
 export interface ResolvedTuning {
@@ -288,64 +269,8 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
     );
   }
 
-  const d = o.degraded ?? {};
-  const da = d.alertThresholdsMs ?? {};
-  const dd = defaults.degraded;
-  const alertThresholdsMs = {
-    info: duration("degraded.alertThresholdsMs.info", da.info, dd.alertThresholdsMs.info),
-    warn: duration("degraded.alertThresholdsMs.warn", da.warn, dd.alertThresholdsMs.warn),
-    error: duration("degraded.alertThresholdsMs.error", da.error, dd.alertThresholdsMs.error),
-    critical: duration(
-      "degraded.alertThresholdsMs.critical",
-      da.critical,
-      dd.alertThresholdsMs.critical,
-    ),
-  };
-  const levels = ["info", "warn", "error", "critical"] as const;
-  for (let i = 1; i < levels.length; i++) {
-    const level = levels[i]!;
-    const previous = levels[i - 1]!;
-    if (alertThresholdsMs[level] < alertThresholdsMs[previous]) {
-      throw new InvalidConfigError(
-        `degraded.alertThresholdsMs.${level}`,
-        `must be at least the '${previous}' threshold (${alertThresholdsMs[previous]}), got ${
-          alertThresholdsMs[level]
-        }`,
-      );
-    }
-  }
-  const degraded: ResolvedDegradedOptions = {
-    enterAfterMs: duration("degraded.enterAfterMs", d.enterAfterMs, dd.enterAfterMs),
-    exitAfterMs: duration("degraded.exitAfterMs", d.exitAfterMs, dd.exitAfterMs),
-    kvErrorThreshold: integer(
-      "degraded.kvErrorThreshold",
-      d.kvErrorThreshold,
-      dd.kvErrorThreshold,
-      1,
-    ),
-    kvErrorWindowMs: duration(
-      "degraded.kvErrorWindowMs",
-      d.kvErrorWindowMs,
-      dd.kvErrorWindowMs,
-      true,
-    ),
-    recoveryGraceMs: duration("degraded.recoveryGraceMs", d.recoveryGraceMs, dd.recoveryGraceMs),
-    alertThresholdsMs,
-  };
-
-  const kv = {
-    replicas: integer("kv.replicas", o.kv?.replicas, defaults.kv.replicas, 1),
-    storage: o.kv?.storage ?? defaults.kv.storage,
-  };
-  if (kv.replicas > 5) {
-    throw new InvalidConfigError("kv.replicas", `must be between 1 and 5, got ${kv.replicas}`);
-  }
-  if (kv.storage !== "file" && kv.storage !== "memory") {
-    throw new InvalidConfigError(
-      "kv.storage",
-      `must be 'file' or 'memory', got ${show(kv.storage)}`,
-    );
-  }
+  const degraded = resolveDegraded(o.degraded, defaults.degraded);
+  const kv = resolveKv(o.kv, defaults.kv);
 
   if (Array.isArray(o.source)) {
     const { errors } = sanitizePartitions(o.source);

@@ -46,8 +46,16 @@ export class GroupControl {
     await sendRequest(this.#o.buckets.assignments, "rebalance", this.#o.workerId);
   }
 
-  /** See `Manager.drainWorker` / `Manager.undrainWorker`. */
-  setDrained(workerId: string, drained: boolean): Promise<boolean> {
+  /**
+   * See `Manager.drainWorker` / `Manager.undrainWorker`.
+   *
+   * @param method The calling method, named in the error.
+   * @throws {TypeError} If `workerId` is not a non-empty string.
+   */
+  setDrained(method: string, workerId: string, drained: boolean): Promise<boolean> {
+    if (typeof workerId !== "string" || !workerId) {
+      throw new TypeError(`${method}() needs an ID like 'worker-3'`);
+    }
     return setDrained(this.#o.buckets.assignments, workerId, drained, this.#o.onError);
   }
 

@@ -77,9 +77,24 @@ export class HookQueue {
    * Adds a set of hooks, in the lane: it is first told what the hooks were told so far (the
    * current assignment as "added", with each partition's token), then everything after.
    *
-   * @returns Removes the set again (also in the lane).
+   * @returns The subscription; unsubscribing removes the set again (also in the lane).
+   * @throws {TypeError} When `hooks` is not an object.
    */
-  add(hooks: Hooks): () => Promise<void> {
+  subscribe(hooks: Hooks): Subscription {
+    if (typeof hooks !== "object" || hooks === null) {
+      throw new TypeError("subscribe() needs an object of hooks such as { onAssignmentChanged }");
+    }
+    const remove = this.#add(hooks);
+    let removed: Promise<void> | undefined;
+    const unsubscribe = () => (removed ??= remove());
+    return {
+      reportError: (error) => void this.error(error),
+      unsubscribe,
+      [Symbol.asyncDispose]: unsubscribe,
+    };
+  }
+
+  #add(hooks: Hooks): () => Promise<void> {
     void this.#enqueue(async () => {
       this.#sets.push(hooks);
       const assignment = this.#told;

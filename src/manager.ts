@@ -6,17 +6,14 @@
  *
  * @module
  */
-import { type ManagerOptions, resolveConfig, type ResolvedConfig } from "./config.ts";
-import { weightedConsistentHash } from "./engine/mod.ts";
-import { AlreadyStartedError, NotStartedError, OperationTimeoutError } from "./errors.ts";
-import { HookQueue, type Subscription } from "./hooks.ts";
+import { type ManagerOptions, resolveConfig } from "./config.ts";
+import { AlreadyStartedError, NotStartedError } from "./errors.ts";
+import type { Subscription } from "./hooks.ts";
 import { type Partition, partitionId } from "./partition.ts";
 import type { Topology } from "./protocol/group_view.ts";
-import { randomHex } from "./runtime/signal.ts";
-import { Timers } from "./runtime/timers.ts";
-import { openSession, type Session } from "./session.ts";
-import { StateMachine } from "./state.ts";
-import { ManagerMetrics } from "./observability/manager_metrics.ts";
+import type { Session } from "./session.ts";
+import { type SessionContext, sessionContext, startSession } from "./session_open.ts";
+import { checkLoad } from "./worker/load_report.ts";
 import { type Assignment, type FencingToken, type Hooks, State } from "./types.ts";
 
 /** Options of {@link Manager.start}. */
@@ -52,13 +49,8 @@ const EMPTY: Assignment = Object.freeze({ epoch: 0, version: 0, partitions: Obje
  * ```
  */
 export class Manager implements AsyncDisposable {
-  readonly #config: ResolvedConfig;
-  readonly #hooks: HookQueue;
-  readonly #metrics: ManagerMetrics;
-  readonly #state: StateMachine;
-  readonly #timers: Timers;
-  readonly #instance: string;
-  readonly #nonce = randomHex(8);
+  /** What each session is made from: config, hook lane, state, timers, metrics. */
+  readonly #ctx: SessionContext;
   /** Aborted by `stop()`: ends a pending start and every loop of the session. */
   readonly #abort = new AbortController();
   #opening: Promise<Session> | undefined;
@@ -72,22 +64,7 @@ export class Manager implements AsyncDisposable {
    * @throws {InvalidConfigError} Naming the first invalid option.
    */
   constructor(options: ManagerOptions) {
-    this.#config = resolveConfig(options);
-    const metrics = new ManagerMetrics(this.#config.metrics, this.#config.group);
-    this.#metrics = metrics;
-    this.#hooks = new HookQueue(this.#config.hooks, this.#config.logger, {
-      hookRan: (name, seconds, failed) => metrics.hook(name, seconds, failed),
-      errorReported: (code) => metrics.error(code),
-      tracer: this.#config.tracer,
-    });
-    this.#state = new StateMachine(
-      this.#hooks,
-      this.#config.logger,
-      () => this.workerId,
-      (to) => metrics.state(to),
-    );
-    this.#timers = new Timers(this.#config.clock);
-    this.#instance = this.#config.instance ?? `anon-${randomHex(6)}`;
+    this.#ctx = sessionContext(resolveConfig(options), () => this.workerId, () => void this.stop());
   }
 
   /** This worker's stable ID once claimed (e.g. `"worker-3"`), else `undefined`. */
@@ -103,7 +80,7 @@ export class Manager implements AsyncDisposable {
   /** The current state (see {@link State}). */
   get state(): State {
     this.#session?.checkFence();
-    return this.#state.current;
+    return this.#ctx.state.current;
   }
 
   /** The assignment this worker holds: `{ epoch, version, partitions }`. */
@@ -147,12 +124,7 @@ export class Manager implements AsyncDisposable {
    */
   reportLoad(partition: Partition | string, value: number): void {
     const id = typeof partition === "string" ? partition : partitionId(partition);
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw new RangeError(
-        `Invalid load ${String(value)} for partition '${id}': use a finite number of at least 0`,
-      );
-    }
-    this.#session?.reportLoad(id, value);
+    this.#session?.reportLoad(id, checkLoad(id, value));
   }
 
   /**
@@ -172,34 +144,11 @@ export class Manager implements AsyncDisposable {
       throw new NotStartedError("start() was aborted before it began", { cause: signal.reason });
     }
     signal?.addEventListener("abort", () => void this.stop(), { once: true });
-    this.#state.set(State.ClaimingId);
-    const opening = openSession({
-      config: this.#config,
-      hooks: this.#hooks,
-      state: this.#state,
-      timers: this.#timers,
-      strategy: this.#config.strategy ?? weightedConsistentHash(),
-      instance: this.#instance,
-      nonce: this.#nonce,
-      onFatal: () => void this.stop(),
-      metrics: this.#metrics,
-    }, this.#abort.signal);
-    this.#opening = opening;
-    const startup = opening.then((session) => {
-      this.#session = session;
-      return session.run();
-    });
-    // After a timeout the startup steps still unwind (stop() aborts them); nobody awaits that.
-    startup.catch(() => {});
-    const timeout = this.#config.startupTimeoutMs;
+    this.#ctx.state.set(State.ClaimingId);
+    const run = startSession(this.#ctx, this.#abort.signal, (s) => (this.#session = s));
+    this.#opening = run.opening;
     try {
-      await this.#timers.deadline(startup, timeout, {
-        onTimeout: () =>
-          new OperationTimeoutError(
-            `Manager did not receive an assignment within startupTimeoutMs (${timeout} ms); ` +
-              `is a leader running and is the store reachable?`,
-          ),
-      });
+      await run.started;
     } catch (error) {
       await this.stop();
       throw error;
@@ -231,17 +180,7 @@ export class Manager implements AsyncDisposable {
    * ```
    */
   subscribe(hooks: Hooks): Subscription {
-    if (typeof hooks !== "object" || hooks === null) {
-      throw new TypeError("subscribe() needs an object of hooks such as { onAssignmentChanged }");
-    }
-    const remove = this.#hooks.add(hooks);
-    let removed: Promise<void> | undefined;
-    const unsubscribe = () => (removed ??= remove());
-    return {
-      reportError: (error) => void this.#hooks.error(error),
-      unsubscribe,
-      [Symbol.asyncDispose]: unsubscribe,
-    };
+    return this.#ctx.hooks.subscribe(hooks);
   }
 
   #requireRunning(): Session {
@@ -280,9 +219,7 @@ export class Manager implements AsyncDisposable {
    * @throws {TypeError} If `workerId` is not a non-empty string.
    */
   drainWorker(workerId: string): Promise<boolean> {
-    const session = this.#requireRunning();
-    checkWorkerId("drainWorker", workerId);
-    return session.control.setDrained(workerId, true);
+    return this.#requireRunning().control.setDrained("drainWorker", workerId, true);
   }
 
   /**
@@ -294,9 +231,7 @@ export class Manager implements AsyncDisposable {
    * @throws {TypeError} If `workerId` is not a non-empty string.
    */
   undrainWorker(workerId: string): Promise<boolean> {
-    const session = this.#requireRunning();
-    checkWorkerId("undrainWorker", workerId);
-    return session.control.setDrained(workerId, false);
+    return this.#requireRunning().control.setDrained("undrainWorker", workerId, false);
   }
 
   /**
@@ -332,15 +267,11 @@ export class Manager implements AsyncDisposable {
     this.#abort.abort();
     const session = await this.#opening?.catch(() => undefined);
     if (session) await session.stop();
-    this.#state.set(State.Shutdown);
+    this.#ctx.state.set(State.Shutdown);
   }
 
   /** Same as {@link Manager.stop}; enables `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
-}
-
-function checkWorkerId(method: string, id: unknown): void {
-  if (typeof id !== "string" || !id) throw new TypeError(`${method}() needs an ID like 'worker-3'`);
 }

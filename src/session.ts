@@ -1,6 +1,6 @@
 /**
- * One started run of a manager: it opens the group's buckets, claims the worker ID and composes
- * the worker side (heartbeat and fence, assignment watch and applier, election, degraded monitor)
+ * One started run of a manager: with the buckets, engine and worker ID `session_open.ts` opened,
+ * it composes the worker side (heartbeat and fence, assignment watch and applier, election, degraded monitor)
  * with a leader term while this worker leads. It is the only place where `worker/` and `leader/`
  * meet. Shutdown is ordered: stop taking assignments, release everything through the hooks (while
  * still heartbeating, so nobody is told "start" before this worker has stopped), end the leader
@@ -8,9 +8,7 @@
  *
  * @module
  */
-import { LoadReport } from "./worker/load_report.ts";
-import type { ResolvedConfig } from "./config.ts";
-import type { AssignmentEngine, AssignmentStrategy } from "./engine/mod.ts";
+import { GroupControl } from "./control.ts";
 import {
   BucketNotFoundError,
   CoordinationUnavailableError,
@@ -18,113 +16,25 @@ import {
   type RevisionConflictError,
   RevokeTimeoutError,
 } from "./errors.ts";
-import { assignmentHooks, type HookQueue } from "./hooks.ts";
-import { GroupControl } from "./control.ts";
-import { Leadership, openEngine } from "./leadership.ts";
-import type { ManagerMetrics } from "./observability/manager_metrics.ts";
-import { type GroupBuckets, openGroupBuckets } from "./protocol/buckets.ts";
+import { assignmentHooks } from "./hooks.ts";
+import { Leadership } from "./leadership.ts";
+import { openGroupBuckets } from "./protocol/buckets.ts";
 import { readPublishedEpoch } from "./protocol/group_view.ts";
 import { digestIds, encode, type HeartbeatRecord } from "./protocol/records.ts";
 import { retrying } from "./runtime/retry.ts";
 import { abortable } from "./runtime/signal.ts";
-import type { Timers } from "./runtime/timers.ts";
-import { type StateMachine, workingState } from "./state.ts";
-import type { CoordinationStore } from "./store/store.ts";
+import type { SessionContext, SessionParts } from "./session_open.ts";
+import { workingState } from "./state.ts";
 import { type Assignment, type FencingToken, State } from "./types.ts";
 import { Applier } from "./worker/applier.ts";
 import { AssignmentWatch } from "./worker/assignment_watch.ts";
 import { DegradedMonitor } from "./worker/degraded.ts";
 import { LeaderElection } from "./worker/election.ts";
-import { acceptAfter, type FenceDecision } from "./worker/fencing.ts";
+import type { FenceDecision } from "./worker/fencing.ts";
 import { Heartbeat } from "./worker/heartbeat.ts";
-import { StableId } from "./worker/stable_id.ts";
+import { LoadReport } from "./worker/load_report.ts";
 
-/** What a session is made from: the manager's configuration and its long-lived parts. */
-export interface SessionContext {
-  /** Resolved options. */
-  readonly config: ResolvedConfig;
-  /** The application's hook lane. */
-  readonly hooks: HookQueue;
-  /** The manager's state. */
-  readonly state: StateMachine;
-  /** Timers on the configured clock. */
-  readonly timers: Timers;
-  /** The strategy. */
-  readonly strategy: AssignmentStrategy;
-  /** This process's instance name. */
-  readonly instance: string;
-  /** Random per manager: tells two processes with one instance name apart. */
-  readonly nonce: string;
-  /** The worker lost its ID to another process: the manager must stop. */
-  readonly onFatal: () => void;
-  /** Where the worker's series are recorded. */
-  readonly metrics: ManagerMetrics;
-}
-
-/**
- * Opens the buckets, loads the engine and claims a worker ID, retrying while coordination is
- * unavailable (a reconnecting client, a restarting server); other errors, such as an exhausted ID
- * pool, fail at once.
- *
- * @param ctx The manager's parts.
- * @param signal Aborted by `stop()`: the steps end and a claimed ID is released again.
- * @throws {NotStartedError} When aborted.
- */
-export async function openSession(ctx: SessionContext, signal: AbortSignal): Promise<Session> {
-  const c = ctx.config;
-  const stopped = () => new NotStartedError("Manager was stopped while starting");
-  const retry = <T>(what: string, step: () => Promise<T>) =>
-    retrying(step, {
-      timers: ctx.timers,
-      signal,
-      onAbort: stopped,
-      onRetry: (error) => c.logger?.warn(`Could not ${what}; retrying`, { error: error.message }),
-    });
-  // Loaded on demand: a Manager on a memory store (or a bundle of one) never pulls in nats.js.
-  const nats = c.store ? undefined : await import("./store/nats_kv/mod.ts");
-  const store = c.store ??
-    nats!.natsKvStore(c.connection!, { operationTimeoutMs: c.operationTimeoutMs });
-  const buckets = await retry("open the group's buckets", () => openGroupBuckets(store, c));
-  const engine = await openEngine(c, ctx.hooks);
-  if (signal.aborted) throw stopped();
-  const stableId = new StableId(buckets.ids, {
-    prefix: c.workerIdPrefix,
-    min: c.workerIdMin,
-    max: c.workerIdMax,
-    claim: { instance: ctx.instance, nonce: ctx.nonce },
-    stableInstance: c.instance !== undefined,
-    onError: (e) => void ctx.hooks.error(e),
-  });
-  const workerId = await retry("claim a worker ID", () => stableId.claim());
-  const claimedAt = ctx.timers.now();
-  if (signal.aborted) {
-    await stableId.release().catch(() => {});
-    throw stopped();
-  }
-  c.logger?.info("Claimed worker ID", { workerId });
-  return new Session(ctx, {
-    store,
-    buckets,
-    engine,
-    stableId,
-    workerId,
-    acceptAfter: acceptAfter(stableId.reclaimed, claimedAt, c),
-    signal,
-  });
-}
-
-interface SessionParts {
-  readonly store: CoordinationStore;
-  readonly buckets: GroupBuckets;
-  readonly engine: AssignmentEngine;
-  readonly stableId: StableId;
-  readonly workerId: string;
-  readonly acceptAfter: number;
-  /** The root signal: aborted when the manager stops. */
-  readonly signal: AbortSignal;
-}
-
-/** A started run of one worker. Created by {@link openSession}. */
+/** A started run of one worker. Created by `openSession` (`session_open.ts`). */
 export class Session {
   readonly #ctx: SessionContext;
   readonly #p: SessionParts;
@@ -148,7 +58,7 @@ export class Session {
   /** Measured load per owned partition (load-aware rebalancing on), else null. */
   readonly #load: LoadReport | null;
 
-  /** @internal Use {@link openSession}. */
+  /** @internal Use `openSession`. */
   constructor(ctx: SessionContext, parts: SessionParts) {
     this.#ctx = ctx;
     const loadAware = ctx.config.placement.loadAware;

@@ -8,25 +8,14 @@
  *
  * @module
  */
+import { LeadershipLostError, toError, UnplacedPartitionsError } from "../errors.ts";
 import { type SpanLike, traced } from "../observability/tracing.ts";
+import { partitionId } from "../partition.ts";
 import { controllerIdleMs, controllerRetryMs } from "../runtime/cadence.ts";
-import type { Timers } from "../runtime/timers.ts";
-import type { ResolvedConfig } from "../config.ts";
-import type { AssignmentEngine, AssignmentStrategy } from "../engine/mod.ts";
-import {
-  LeadershipLostError,
-  PartitionSourceError,
-  StrategyError,
-  toError,
-  UnplacedPartitionsError,
-} from "../errors.ts";
-import { LoadModel, refineBalance, relativeImbalance } from "./load_model.ts";
-import { placementInfo } from "./placement_inputs.ts";
-import { type Partition, partitionId, sanitizePartitions } from "../partition.ts";
-import type { Logger, PartitionSource } from "../types.ts";
 import { Signal } from "../runtime/signal.ts";
+import { AbsentOwners } from "./absent_owners.ts";
+import type { ControllerOptions, ControllerState } from "./controller_types.ts";
 import {
-  absentOwners,
   type HoldState,
   lostItsAssignment,
   plan,
@@ -35,71 +24,16 @@ import {
   refreshHold,
   skipsBelowThreshold,
 } from "./handoff.ts";
-import type { LeaveReason, Membership } from "./membership.ts";
-import type { Publisher } from "./publisher.ts";
-import { type RebalanceReason, RebalanceWindows } from "./windows.ts";
+import { HandoffTiming } from "./handoff_timing.ts";
+import { LoadWatch } from "./load_watch.ts";
+import type { LeaveReason } from "./membership.ts";
+import { MoveThrottle } from "./move_throttle.ts";
+import { PartitionList } from "./partition_list.ts";
+import { placementInfo } from "./placement_inputs.ts";
+import { computeTarget, type Target } from "./target.ts";
+import { RebalanceWindows } from "./windows.ts";
 
-/** Leader-side states the controller reports. */
-export type ControllerState = "stable" | "scaling" | "rebalancing" | "emergency";
-
-/** Options of {@link Controller}. */
-export interface ControllerOptions {
-  /** Resolved manager configuration (timings, strategy). */
-  readonly config: ResolvedConfig;
-  /** The assignment engine. */
-  readonly engine: AssignmentEngine;
-  /** The strategy to use. */
-  readonly strategy: AssignmentStrategy;
-  /** Live workers. */
-  readonly membership: Membership;
-  /** Assignment writer. */
-  readonly publisher: Publisher;
-  /** This leader's epoch. */
-  readonly epoch: number;
-  /** Whether this worker may still act as leader. */
-  readonly isLeader: () => boolean;
-  /** Reports the leader-side state. */
-  readonly onState: (state: ControllerState) => void;
-  /** Reports each publication. */
-  readonly onPublished: (info: PublicationInfo) => void;
-  /** Receives recoverable problems. */
-  readonly onError: (error: Error) => void;
-  /** Reads the persisted drain list. */
-  readonly readDrained: () => Promise<ReadonlySet<string>>;
-  /** Timers on the manager's clock. */
-  readonly timers: Timers;
-  /** Logger. */
-  readonly logger: Logger | undefined;
-}
-
-/** Details of one publication. */
-export interface PublicationInfo {
-  /** New version. */
-  readonly version: number;
-  /** Epoch. */
-  readonly epoch: number;
-  /** Why the controller rebalanced. */
-  readonly reason: RebalanceReason;
-  /** `"revoke"` when partitions are held back until their old owners confirm. */
-  readonly phase: "revoke" | "assign";
-  /** Partitions whose owner changed compared to the previous publication. */
-  readonly moved: number;
-  /** Partitions held back. */
-  readonly pending: number;
-  /** Planned moves held back by `maxMovesPerRebalance`, for a later round. */
-  readonly movesPending: number;
-  /** Partitions left unassigned: no live worker matches their selector. */
-  readonly unplaced: number;
-  /** Live workers. */
-  readonly workers: number;
-  /** From the decision to the last write, by the manager's clock (ms). */
-  readonly durationMs: number;
-  /**
-   * When this publication completes a hand-off: from its first revoke being published to this
-   * assign (the old owners acknowledged, the new owners told), by the manager's clock (ms).
-   */
-  readonly handoffMs?: number;
-}
+export type { ControllerOptions, ControllerState, PublicationInfo } from "./controller_types.ts";
 
 /** Runs the leader's decision loop for one leadership term. */
 export class Controller {
@@ -108,45 +42,37 @@ export class Controller {
   readonly #abort = new AbortController();
   readonly #holds = new Map<string, HoldState>();
   readonly #windows: RebalanceWindows;
-  #partitions: Partition[] = [];
+  readonly #list: PartitionList;
   #waitingForAcks = false;
-  #refreshRequested = true;
-  #nextRefreshAt = Number.POSITIVE_INFINITY;
   #loop: Promise<void> | undefined;
   #state: ControllerState | undefined;
   #drained: ReadonlySet<string> = new Set();
-  /**
-   * Owners in the published assignment this leader has never seen a heartbeat of: what their key
-   * held when this leader found them, and the time from which they count as dead (see
-   * `absentOwners`). The snapshot matters: their key is emptied by the revoke that follows.
-   */
-  readonly #absent = new Map<
-    string,
-    { readonly deadAt: number; readonly ids: ReadonlySet<string> }
-  >();
-  readonly #refreshed = new Signal();
-  /** The `parti.handoff` span: from the first revoke of a hand-off to its last assign. */
-  #handoff: SpanLike | undefined;
-  #handoffStartedAt = 0;
+  /** Published owners this leader has never seen a heartbeat of. */
+  readonly #absent = new AbsentOwners();
+  /** The hand-off in progress: its span and its steps' timing. */
+  readonly #handoff: HandoffTiming;
   /** Re-read what is published before the next round (first round, failed write, new bucket). */
   #needsAdopt = true;
   /** Measured load (load-aware rebalancing on), else undefined. */
-  readonly #load: LoadModel | undefined;
-  /** A heartbeat brought new load figures since the imbalance was last computed. */
-  #loadChanged = false;
-  /** Planned moves the last round held back (`maxMovesPerRebalance`): the next round continues. */
-  #movesPending = 0;
-  /** When the round that continues a throttled rebalance is due. */
-  #followUpAt = Number.POSITIVE_INFINITY;
+  readonly #load: LoadWatch | undefined;
+  /** Planned moves held back by `maxMovesPerRebalance`, continued by a follow-up round. */
+  readonly #throttle: MoveThrottle;
   /** The unplaced partitions last reported, so a set is reported once. */
   #unplacedKey = "";
 
   /** @param options Dependencies and callbacks. */
   constructor(options: ControllerOptions) {
     this.#o = options;
-    this.#windows = new RebalanceWindows(options.config);
-    const loadAware = options.config.placement.loadAware;
-    this.#load = loadAware ? new LoadModel(loadAware) : undefined;
+    const { config } = options;
+    this.#windows = new RebalanceWindows(config);
+    this.#load = config.placement.loadAware ? new LoadWatch(config) : undefined;
+    this.#throttle = new MoveThrottle(
+      config.placement.maxMovesPerRebalance,
+      config.minRebalanceIntervalMs,
+    );
+    this.#handoff = new HandoffTiming(config.tracer, options.epoch);
+    const { timers, onError } = options;
+    this.#list = new PartitionList(config, timers, this.#abort.signal, onError);
   }
 
   /** Starts the loop: adopts the published assignment, then converges. */
@@ -161,14 +87,12 @@ export class Controller {
     this.#abort.abort();
     this.#wake.notify();
     await this.#loop;
-    this.#handoff?.setAttributes({ unfinished: true });
-    this.#handoff?.end();
-    this.#handoff = undefined;
+    this.#handoff.abandon();
   }
 
   /** A worker joined. */
   workerJoined(workerId: string): void {
-    this.#absent.delete(workerId);
+    this.#absent.joined(workerId);
     this.#refreshHold(workerId);
     const { membership, timers } = this.#o;
     const away = membership.get(workerId)?.heartbeat.state === "shutdown";
@@ -206,8 +130,7 @@ export class Controller {
 
   /** Re-read the partition source now; resolves once it was read (or failed and was reported). */
   refreshPartitions(): Promise<void> {
-    this.#refreshRequested = true;
-    const done = this.#refreshed.wait();
+    const done = this.#list.request();
     this.#wake.notify();
     return done;
   }
@@ -233,41 +156,29 @@ export class Controller {
     if (this.#load === undefined || load === undefined) return;
     const owned = this.#o.publisher.published.get(workerId)?.ids ?? new Set<string>();
     this.#load.observe(load, owned, this.#o.timers.now());
-    this.#loadChanged = true;
   }
 
   /**
-   * Load-aware rebalancing: recomputes the measured imbalance when new figures came in, and asks
-   * for a round once it has stayed above `minRebalanceThreshold` long enough. Returns when to look
-   * again (ms from now), or Infinity.
+   * Load-aware rebalancing: asks for a round once the measured imbalance stayed above
+   * `minRebalanceThreshold` long enough. Returns when to look again (ms from now), or Infinity.
    */
   #checkLoad(now: number): number {
-    const model = this.#load;
-    if (model === undefined || this.#waitingForAcks) return Number.POSITIVE_INFINITY;
-    const { config, membership, publisher } = this.#o;
-    if (this.#loadChanged) {
-      this.#loadChanged = false;
-      const owned = new Map<string, Iterable<string>>();
-      for (const m of membership.members()) {
-        if (this.#drained.has(m.workerId)) continue;
-        owned.set(m.workerId, publisher.published.get(m.workerId)?.ids ?? []);
-      }
-      const value = relativeImbalance(
-        owned,
-        model.weights(this.#partitions),
-        (id) => membership.get(id)?.heartbeat.capacity ?? 1,
-      );
-      if (model.due(value, config.minRebalanceThreshold, now, config.minRebalanceIntervalMs)) {
-        model.rebalanced(now);
-        this.#windows.loadShifted();
-        return 0;
-      }
-    }
-    const at = model.dueAt(config.minRebalanceIntervalMs);
-    if (at === undefined) return Number.POSITIVE_INFINITY;
-    // Look again when it would be due (a heartbeat also wakes the loop).
-    this.#loadChanged = true;
-    return Math.max(1, at - now);
+    if (this.#load === undefined || this.#waitingForAcks) return Number.POSITIVE_INFINITY;
+    const { membership, publisher } = this.#o;
+    const waitMs = this.#load.check(now, {
+      owned: () => {
+        const owned = new Map<string, Iterable<string>>();
+        for (const m of membership.members()) {
+          if (this.#drained.has(m.workerId)) continue;
+          owned.set(m.workerId, publisher.published.get(m.workerId)?.ids ?? []);
+        }
+        return owned;
+      },
+      partitions: this.#list.current,
+      capacity: (id) => membership.get(id)?.heartbeat.capacity ?? 1,
+    });
+    if (waitMs === 0) this.#windows.loadShifted();
+    return waitMs;
   }
 
   /** Tells the windows whether a member reports a stop for a restart (a stable-ID worker). */
@@ -294,9 +205,6 @@ export class Controller {
   async #run(): Promise<void> {
     const { config } = this.#o;
     const signal = this.#abort.signal;
-    if (config.partitionRefreshIntervalMs > 0) {
-      this.#nextRefreshAt = this.#o.timers.now() + config.partitionRefreshIntervalMs;
-    }
     while (!signal.aborted) {
       if (!this.#o.isLeader()) return;
       try {
@@ -331,36 +239,32 @@ export class Controller {
       this.#refreshHold(m.workerId);
       this.#trackAway(m.workerId);
     }
-    for (const id of absentOwners(publisher.published, members)) {
-      // A worker that deleted its heartbeat released everything before it did.
-      if (this.#absent.has(id) || membership.hasDeparted(id)) continue;
-      const ids = new Set(publisher.published.get(id)!.ids);
-      this.#absent.set(id, { deadAt: now + this.#o.config.heartbeatTtlMs, ids });
-    }
+    const { heartbeatTtlMs } = this.#o.config;
+    this.#absent.found(
+      publisher.published,
+      members,
+      (id) => membership.hasDeparted(id),
+      now,
+      heartbeatTtlMs,
+    );
     this.#windows.adopt(now, { published: publisher.published.size });
   }
 
   async #step(): Promise<void> {
     const { config } = this.#o;
     const now = this.#o.timers.now();
-    if (this.#refreshRequested || now >= this.#nextRefreshAt) await this.#refresh();
+    if (this.#list.dueInMs(now) === 0) await this.#refresh();
     let waitMs = controllerIdleMs(config);
-    for (const [id, { deadAt }] of this.#absent) {
-      if (now < deadAt) {
-        waitMs = Math.min(waitMs, deadAt - now);
-        continue;
-      }
-      // Absent for a whole TTL by this leader's clock: dead, like a member that went silent.
-      this.#absent.delete(id);
-      this.#windows.left(id, now, { reason: "dead" });
-    }
+    // Absent for a whole TTL by this leader's clock: dead, like a member that went silent.
+    const untilDeadMs = this.#absent.expire(
+      now,
+      (id) => this.#windows.left(id, now, { reason: "dead" }),
+    );
+    waitMs = Math.min(waitMs, untilDeadMs);
     waitMs = Math.min(waitMs, this.#checkLoad(now));
-    if (now >= this.#followUpAt) {
-      this.#followUpAt = Number.POSITIVE_INFINITY;
-      this.#windows.markDirty();
-    } else if (this.#followUpAt !== Number.POSITIVE_INFINITY) {
-      waitMs = Math.min(waitMs, this.#followUpAt - now);
-    }
+    const followUpMs = this.#throttle.due(now);
+    if (followUpMs === 0) this.#windows.markDirty();
+    else waitMs = Math.min(waitMs, followUpMs);
     const decision = this.#windows.decide(now);
     if (decision.action === "wait") {
       this.#setState(decision.state);
@@ -373,56 +277,16 @@ export class Controller {
     } else if (!this.#waitingForAcks) {
       this.#setState("stable");
     }
-    if (config.partitionRefreshIntervalMs > 0) {
-      waitMs = Math.min(waitMs, Math.max(0, this.#nextRefreshAt - this.#o.timers.now()));
-    }
+    waitMs = Math.min(waitMs, this.#list.dueInMs(this.#o.timers.now()));
     await this.#o.timers.waitFor(this.#wake, Math.max(1, waitMs), this.#abort.signal);
   }
 
   /** Reads the partition source; `refreshPartitions()` callers are told once it was read. */
   async #refresh(): Promise<void> {
-    const { config } = this.#o;
-    this.#refreshRequested = false;
-    if (config.partitionRefreshIntervalMs > 0) {
-      this.#nextRefreshAt = this.#o.timers.now() + config.partitionRefreshIntervalMs;
-    }
-    try {
-      let list: readonly unknown[];
-      if (Array.isArray(config.source)) list = config.source;
-      else {
-        try {
-          list = await this.#withDeadline(
-            (config.source as PartitionSource).listPartitions(this.#abort.signal),
-          );
-          if (!Array.isArray(list)) throw new TypeError("listPartitions() did not return an array");
-        } catch (cause) {
-          // Keep the last good list: a flaky source must not unassign everything.
-          const message = "Partition source failed; keeping the last good partition list";
-          this.#o.onError(new PartitionSourceError(message, { cause }));
-          return;
-        }
-      }
-      const { valid, errors } = sanitizePartitions(list);
-      for (const error of errors) this.#o.onError(error);
-      const changed = !samePartitions(this.#partitions, valid);
-      this.#partitions = valid;
-      this.#load?.retain(valid);
-      this.#windows.partitionsListed(this.#o.timers.now(), { changed });
-    } finally {
-      this.#refreshed.notify();
-    }
-  }
-
-  /**
-   * Bounds a source call by `operationTimeoutMs` and by this controller's stop, so a source that
-   * hangs (and ignores its signal) can neither stall the leader nor delay `stop()`.
-   */
-  #withDeadline<T>(work: Promise<T>): Promise<T> {
-    const ms = this.#o.config.operationTimeoutMs;
-    return this.#o.timers.deadline(work, ms, {
-      signal: this.#abort.signal,
-      onTimeout: () => new Error(`listPartitions() did not answer within ${ms} ms`),
-    });
+    const read = await this.#list.read();
+    if (read === undefined) return;
+    this.#load?.retain(this.#list.current);
+    this.#windows.partitionsListed(this.#o.timers.now(), read);
   }
 
   #setState(state: ControllerState): void {
@@ -465,17 +329,17 @@ export class Controller {
     // A member without a key yet (e.g. drained before it joined) waits for its first, empty one.
     const unpublished = [...memberIds].some((id) => !publisher.published.has(id));
     const info = placementInfo(members);
-    const partitions = this.#load?.weighted(this.#partitions) ?? this.#partitions;
+    const weighted = this.#load?.weighted(this.#list.current) ?? this.#list.current;
     const skip = skipsBelowThreshold({
       live,
-      partitions,
+      partitions: weighted,
       published: publisher.published,
       previous,
       threshold: config.minRebalanceThreshold,
       manual: this.#windows.reason === "manual" || this.#windows.reason === "load",
       forced: force.size > 0 || unpublished,
       // A throttled round's remaining moves are carried out whatever the imbalance.
-      handingOff: this.#waitingForAcks || this.#movesPending > 0,
+      handingOff: this.#waitingForAcks || this.#throttle.pending > 0,
       capacity: (id) => info.get(id)?.capacity ?? 1,
     });
     if (skip.skip) {
@@ -484,85 +348,42 @@ export class Controller {
       });
       return;
     }
-    const desired = new Map<string, Partition[]>();
-    let movesPending = 0;
-    let unplaced: readonly string[] = [];
-    if (live.length > 0 && this.#partitions.length > 0) {
-      let owners: readonly string[];
-      try {
-        const result = engine.assign({
-          workers: live,
-          partitions,
-          strategy,
-          previous,
-          workerInfo: info,
-          // The round that completes a throttled hand-off starts no new move: the partitions it
-          // revoked are granted first, and the next moves wait for the follow-up round.
-          maxMoves: this.#waitingForAcks && config.placement.maxMovesPerRebalance !== undefined
-            ? 0
-            : config.placement.maxMovesPerRebalance,
-        });
-        owners = result.owners;
-        movesPending = result.stats.movesPending;
-        if (this.#windows.reason === "load" && movesPending === 0) {
-          // Measured loads are lumpy: close the gap the ring placement leaves, by single moves.
-          owners = owners.slice();
-          // Within maxMovesPerRebalance (a fraction counts as that share of the partitions).
-          const cap = config.placement.maxMovesPerRebalance;
-          const limit = cap === undefined ? partitions.length : Math.max(
-            0,
-            (cap >= 1 ? cap : Math.floor(cap * partitions.length)) - result.stats.moved,
-          );
-          refineBalance(
-            owners as string[],
-            partitions,
-            (id) => info.get(id)?.capacity ?? 1,
-            live,
-            limit,
-          );
-        }
-        unplaced = result.unplaced;
-      } catch (error) {
-        this.#o.onError(
-          error instanceof StrategyError
-            ? error
-            : new StrategyError("The assignment strategy failed", { cause: error }),
-        );
-        return;
-      }
-      owners.forEach((owner, i) => {
-        if (owner === "") return;
-        const list = desired.get(owner) ?? [];
-        list.push(this.#partitions[i]!);
-        desired.set(owner, list);
+    let target: Target;
+    try {
+      target = computeTarget({
+        engine,
+        strategy,
+        live,
+        partitions: this.#list.current,
+        weighted,
+        previous,
+        info,
+        maxMoves: this.#throttle.maxMoves(this.#waitingForAcks),
+        cap: config.placement.maxMovesPerRebalance,
+        refine: this.#windows.reason === "load",
       });
+    } catch (error) {
+      this.#o.onError(toError(error));
+      return;
     }
 
     // An absent owner may still hold what its key says until it counts as dead.
     const holds = new Map(this.#holds);
     const mayHoldIds = new Set(memberIds);
-    for (const [id, absent] of this.#absent) {
-      if (memberIds.has(id)) continue;
-      mayHoldIds.add(id);
-      holds.set(id, { acked: absent.ids, unacked: [] });
-    }
+    this.#absent.addHolds(holds, mayHoldIds, memberIds);
     const { next, pending, moved } = plan({
-      desired,
+      desired: target.desired,
       published: publisher.published,
       members: mayHoldIds,
       holds,
     });
     const phase = pending > 0 ? "revoke" : "assign";
     span.setAttributes({
-      partitions: this.#partitions.length,
+      partitions: this.#list.current.length,
       workers: live.length,
       moved,
       pending,
     });
-    if (phase === "revoke" && !this.#handoff) {
-      this.#handoff = config.tracer.startSpan("parti.handoff", { attributes: { epoch } });
-      this.#handoffStartedAt = now;
-    }
     // Each key is addressed to the incarnation its worker's heartbeat reports now.
     const incarnations = new Map(members.map((m) => [m.workerId, m.heartbeat.incarnation]));
     const version = await traced(
@@ -571,29 +392,20 @@ export class Controller {
       { epoch, phase, moved, pending },
       () => publisher.publish(epoch, next, phase, pending, this.#o.isLeader, force, incarnations),
     );
-    let handoffMs: number | undefined;
-    if (version !== undefined && phase === "assign" && this.#handoff) {
-      this.#handoff.setAttributes({ version });
-      this.#handoff.end();
-      this.#handoff = undefined;
-      handoffMs = this.#o.timers.now() - this.#handoffStartedAt;
-    }
     this.#waitingForAcks = pending > 0;
     const reason = this.#windows.published(phase, version !== undefined);
     if (version === undefined) return;
-    this.#reportUnplaced(unplaced);
-    this.#movesPending = phase === "assign" ? movesPending : this.#movesPending;
+    const writtenAt = this.#o.timers.now();
+    const steps = this.#handoff.written(phase, version, now, writtenAt);
+    this.#reportUnplaced(target.unplaced);
     // Held-back moves: another round `minRebalanceIntervalMs` after this one.
-    if (phase === "assign" && movesPending > 0) {
-      this.#followUpAt = this.#o.timers.now() + config.minRebalanceIntervalMs;
-    }
+    this.#throttle.published(phase, target.movesPending, writtenAt);
     for (const [workerId, partitions] of next) {
       const hold = this.#holds.get(workerId);
       if (!hold || publisher.published.get(workerId)?.version !== version) continue;
       const ids = new Set(partitions.map(partitionId));
       this.#holds.set(workerId, recordPublication(hold, version, ids));
     }
-    const durationMs = this.#o.timers.now() - now;
     this.#o.onPublished({
       version,
       epoch,
@@ -601,24 +413,13 @@ export class Controller {
       phase,
       moved,
       pending,
-      movesPending,
-      unplaced: unplaced.length,
+      movesPending: target.movesPending,
+      unplaced: target.unplaced.length,
       workers: live.length,
-      durationMs,
-      ...(handoffMs !== undefined ? { handoffMs } : {}),
+      durationMs: writtenAt - now,
+      ...(steps
+        ? { handoffMs: steps.revokeMs + steps.ackMs + steps.assignMs, handoffSteps: steps }
+        : {}),
     });
   }
-}
-
-/** Whether two partition lists are the same, in order, weight and placement metadata. */
-function samePartitions(a: readonly Partition[], b: readonly Partition[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (partitionId(x) !== partitionId(y) || (x.weight ?? 1) !== (y.weight ?? 1)) return false;
-    if (x.priority !== y.priority || x.pin !== y.pin || x.locality !== y.locality) return false;
-    if (JSON.stringify(x.selector) !== JSON.stringify(y.selector)) return false;
-  }
-  return true;
 }

@@ -38,6 +38,12 @@ export interface PublishedMetric {
   readonly durationMs: number;
   /** When it completes a hand-off: from its first revoke to this assign, in milliseconds. */
   readonly handoffMs?: number;
+  /** When it completes a hand-off: its duration by step, in milliseconds. */
+  readonly handoffSteps?: {
+    readonly revokeMs: number;
+    readonly ackMs: number;
+    readonly assignMs: number;
+  };
 }
 
 const STATES = Object.values(State);
@@ -65,6 +71,9 @@ export class ManagerMetrics {
   readonly #rebalanceSeconds: Histogram;
   readonly #moved: Counter;
   readonly #handoffSeconds: Histogram;
+  readonly #handoffStepSeconds: Histogram;
+  readonly #kvSeconds: Histogram;
+  readonly #kvErrors: Counter;
   readonly #pending: Gauge;
   readonly #unplaced: Gauge;
   readonly #movesPending: Gauge;
@@ -106,6 +115,23 @@ export class ManagerMetrics {
       "handoff_duration_seconds",
       "From a hand-off's first revoke to its last assign (old owners acked, new owners told)",
       { labelNames: base, buckets: DEFAULT_SECONDS_BUCKETS },
+    );
+    this.#handoffStepSeconds = r.histogram(
+      "handoff_step_duration_seconds",
+      "A finished hand-off by step: revoke (decision to revoke written), ack (revoke written to " +
+        "the old owners' acknowledgements seen), assign (to the new owners' keys written)",
+      { labelNames: [...base, "step"], buckets: DEFAULT_SECONDS_BUCKETS },
+    );
+    this.#kvSeconds = r.histogram(
+      "kv_operation_duration_seconds",
+      "Time of one coordination store operation, failed ones included",
+      { labelNames: [...base, "bucket", "op"], buckets: DEFAULT_SECONDS_BUCKETS },
+    );
+    this.#kvErrors = r.counter(
+      "kv_operation_errors",
+      "Coordination store operations that failed, by error code (a compare-and-set lost to " +
+        "another writer is REVISION_CONFLICT: expected while workers contend)",
+      [...base, "bucket", "op", "code"],
     );
     this.#pending = r.gauge("partitions_pending", "Partitions held back in a hand-off", base);
     this.#unplaced = r.gauge(
@@ -174,6 +200,14 @@ export class ManagerMetrics {
     if (info.handoffMs !== undefined) {
       this.#handoffSeconds.observe(info.handoffMs / 1000, this.#labels);
     }
+    const steps = info.handoffSteps;
+    if (steps !== undefined) {
+      const step = (name: string, ms: number) =>
+        this.#handoffStepSeconds.observe(ms / 1000, { ...this.#labels, step: name });
+      step("revoke", steps.revokeMs);
+      step("ack", steps.ackMs);
+      step("assign", steps.assignMs);
+    }
     this.#pending.set(info.pending, this.#labels);
     this.#unplaced.set(info.unplaced ?? 0, this.#labels);
     this.#movesPending.set(info.movesPending ?? 0, this.#labels);
@@ -191,6 +225,14 @@ export class ManagerMetrics {
   /** A problem was reported to `onError`. */
   error(code: string | undefined): void {
     if (this.#bound) this.#errors.add(1, { ...this.#labels, code: code ?? "unknown" });
+  }
+
+  /** A coordination store operation finished; `code` is set when it failed. */
+  storeOperation(bucket: string, op: string, seconds: number, code: string | undefined): void {
+    if (!this.#bound) return;
+    const labels = { ...this.#labels, bucket, op };
+    this.#kvSeconds.observe(seconds, labels);
+    if (code !== undefined) this.#kvErrors.add(1, { ...labels, code });
   }
 
   /** A heartbeat failed. */

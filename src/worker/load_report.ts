@@ -52,3 +52,18 @@ export class LoadReport {
     return { top, restSum, restCount: Math.max(0, entries.length - this.#size) };
   }
 }
+
+/**
+ * Checks a reported load value.
+ *
+ * @returns The value.
+ * @throws {RangeError} When it is not a finite number of at least 0.
+ */
+export function checkLoad(id: string, value: number): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(
+      `Invalid load ${String(value)} for partition '${id}': use a finite number of at least 0`,
+    );
+  }
+  return value;
+}

@@ -122,6 +122,34 @@ Deno.test("a scale-out to 5 workers shows in a scrape: more rebalances, partitio
       total(before, "parti_handoff_duration_seconds_count");
     assert.ok(handoffs >= 1, "a hand-off was timed");
     assert.ok(total(after, "parti_handoff_duration_seconds_sum") > 0);
+    // Each finished hand-off is also timed by step, and the steps add up to the whole.
+    const steps = samples(after).filter((s) =>
+      s.name === "parti_handoff_step_duration_seconds_count"
+    );
+    assert.deepEqual(
+      new Set(steps.map((s) => s.labels.step)),
+      new Set(["revoke", "ack", "assign"]),
+    );
+    for (const step of ["revoke", "ack", "assign"]) {
+      const count = steps.filter((s) => s.labels.step === step).reduce(
+        (sum, s) => sum + s.value,
+        0,
+      );
+      assert.equal(count, total(after, "parti_handoff_duration_seconds_count"), `${step} count`);
+    }
+    const stepSum = samples(after)
+      .filter((s) => s.name === "parti_handoff_step_duration_seconds_sum")
+      .reduce((sum, s) => sum + s.value, 0);
+    const wholeSum = total(after, "parti_handoff_duration_seconds_sum");
+    assert.ok(Math.abs(stepSum - wholeSum) < 1e-6, `steps ${stepSum} s, whole ${wholeSum} s`);
+    // Every worker's store operations are timed by bucket and operation.
+    const kv = samples(after).filter((s) => s.name === "parti_kv_operation_duration_seconds_count");
+    for (const m of pool) {
+      const mine = kv.filter((s) => s.labels.worker === m.workerId);
+      const beats = mine.find((s) => s.labels.bucket === "heartbeats" && s.labels.op === "put");
+      assert.ok((beats?.value ?? 0) >= 1, `${m.workerId} timed its heartbeats`);
+      assert.ok(mine.some((s) => s.labels.bucket === "ids"), `${m.workerId} timed its ID claim`);
+    }
   } finally {
     await Promise.all(pool.map((m) => m.stop()));
   }

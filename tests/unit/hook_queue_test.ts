@@ -107,9 +107,11 @@ Deno.test("hooks are called with the hooks object as this", async () => {
 Deno.test("an added hook set runs after the options' hooks, in the same lane, until removed", async () => {
   const order: string[] = [];
   const queue = new HookQueue({ onWorkerJoined: (id) => void order.push(`main ${id}`) });
-  const remove = queue.add({ onWorkerJoined: (id) => void order.push(`added ${id}`) });
+  const subscription = queue.subscribe({
+    onWorkerJoined: (id) => void order.push(`added ${id}`),
+  });
   await queue.call("onWorkerJoined", "worker-1");
-  await remove();
+  await subscription.unsubscribe();
   await queue.call("onWorkerJoined", "worker-2");
   assert.deepEqual(order, ["main worker-1", "added worker-1", "main worker-2"]);
 });
@@ -137,7 +139,7 @@ Deno.test("a hook set added later is first told the current assignment with each
     token: t2,
   });
   const seen: unknown[] = [];
-  queue.add({
+  queue.subscribe({
     onAssignmentChanged: ({ added, removed }) => void seen.push(["changed", added, removed]),
     onPartitionAdded: (p, token) => void seen.push(["added", p.keys[0], token]),
   });
@@ -152,7 +154,7 @@ Deno.test("a hook set added later is first told the current assignment with each
 Deno.test("an error is reported to the onError of every hook set", async () => {
   const seen: string[] = [];
   const queue = new HookQueue({ onError: (e) => void seen.push(`main ${e.message}`) });
-  queue.add({ onError: (e) => void seen.push(`added ${e.message}`) });
+  queue.subscribe({ onError: (e) => void seen.push(`added ${e.message}`) });
   await queue.error(new Error("x"));
   assert.deepEqual(seen, ["main x", "added x"]);
 });
