@@ -119,6 +119,7 @@ export {
   PartiError,
   type PartiErrorCode,
   PartitionSourceError,
+  PermissionDeniedError,
   RevisionConflictError,
   RevokeTimeoutError,
   StrategyError,

@@ -18,6 +18,7 @@ export type PartiErrorCode =
   | "COORDINATION_UNAVAILABLE"
   | "BUCKET_NOT_FOUND"
   | "BUCKET_CONFIG_MISMATCH"
+  | "PERMISSION_DENIED"
   | "MALFORMED_DATA"
   | "STRATEGY_FAILED"
   | "UNPLACED"
@@ -237,6 +238,39 @@ export class BucketNotFoundError extends CoordinationUnavailableError {
     super(`Bucket '${bucket}' does not exist (was it deleted?)`, options, "BUCKET_NOT_FOUND");
     this.bucket = bucket;
     this.name = "BucketNotFoundError";
+  }
+}
+
+/**
+ * The NATS server refused an operation for lack of permission: the connection's user may not
+ * publish (or subscribe) to the subject named. Not retried: it is a deployment problem, and
+ * `start()` fails with it at once instead of waiting for `startupTimeoutMs`. See the permission
+ * sets in docs/security.md.
+ */
+export class PermissionDeniedError extends PartiError {
+  /** `"publish"` or `"subscription"`, as the server said. */
+  readonly operation: string;
+  /** The subject the server refused. */
+  readonly subject: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param operation `"publish"` or `"subscription"`.
+   * @param subject The refused subject.
+   * @param what What Parti was doing (e.g. `"open bucket 'parti_orders_hb'"`).
+   * @param options Standard error options; `cause` keeps the client's error.
+   */
+  constructor(operation: string, subject: string, what: string, options?: ErrorOptions) {
+    super(
+      "PERMISSION_DENIED",
+      `Cannot ${what}: the NATS server denies this user ${operation} on '${subject}'; ` +
+        `grant it (see the permission sets in docs/security.md)`,
+      options,
+    );
+    this.name = "PermissionDeniedError";
+    this.operation = operation;
+    this.subject = subject;
   }
 }
 

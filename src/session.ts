@@ -13,6 +13,7 @@ import {
   BucketNotFoundError,
   CoordinationUnavailableError,
   NotStartedError,
+  PermissionDeniedError,
   type RevisionConflictError,
   RevokeTimeoutError,
 } from "./errors.ts";
@@ -331,7 +332,10 @@ export class Session {
   }
 
   #report(error: Error): void {
-    if (error instanceof CoordinationUnavailableError) this.#health.failure();
+    // A refused permission leaves the worker as unable to coordinate as an unreachable server.
+    if (error instanceof CoordinationUnavailableError || error instanceof PermissionDeniedError) {
+      this.#health.failure();
+    }
     if (error instanceof BucketNotFoundError) this.#recreateBuckets();
     void this.#ctx.hooks.error(error);
   }

@@ -18,7 +18,8 @@
  *
  * **Runs on Deno only** (it starts processes and opens sockets with `Deno.*` APIs); `FakeClock`,
  * `faultyStore` and `waitFor` are plain TypeScript and run anywhere, imported from their own
- * modules or from here under Deno.
+ * modules or from here under Deno. For that reason the npm build (`deno task build:npm`) leaves
+ * `@parti/core/testing` out.
  *
  * @example A KV round trip against a real server
  * ```ts ignore
@@ -42,7 +43,12 @@
  * @module
  */
 
-export { NatsServer, type NatsServerOptions } from "./nats_server.ts";
+export {
+  NatsServer,
+  type NatsServerOptions,
+  type NatsServerProbeOptions,
+  type NatsServerTlsFiles,
+} from "./nats_server.ts";
 export { NatsCluster, type NatsClusterOptions, type NatsClusterReadyOptions } from "./cluster.ts";
 export {
   type FaultMode,

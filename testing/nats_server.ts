@@ -6,7 +6,12 @@
  */
 
 import { connect } from "@nats-io/transport-node";
-import type { NatsConnection, ServerInfo } from "@nats-io/nats-core";
+import {
+  type ConnectionOptions,
+  type NatsConnection,
+  nkeyAuthenticator,
+  type ServerInfo,
+} from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { findNatsServer } from "./ensure_nats_server.ts";
 import { freePorts } from "./free_port.ts";
@@ -54,6 +59,43 @@ export interface NatsServerOptions {
    * @default {10000}
    */
   readyTimeoutMs?: number;
+  /**
+   * How the readiness probe authenticates and verifies TLS, for a server whose `config` requires
+   * it. The probe's user must be allowed to subscribe to `_INBOX.>` and, with JetStream on, to
+   * publish to `$JS.API.INFO`. Only the probe uses these; clients pass their own options. With a
+   * `tls` block in `config`, {@linkcode NatsServer.url} stays `nats://`: nats.js upgrades the
+   * connection when the server requires TLS.
+   *
+   * @default {none: no credentials and no TLS options}
+   */
+  probe?: NatsServerProbeOptions;
+}
+
+/**
+ * Credentials and TLS files of the readiness probe ({@linkcode NatsServerOptions.probe}). Give at
+ * most one kind of credentials: `user` and `pass`, `token`, or an NKey `seed`.
+ */
+export interface NatsServerProbeOptions {
+  /** User name, with {@linkcode NatsServerProbeOptions.pass}. */
+  user?: string;
+  /** Password of {@linkcode NatsServerProbeOptions.user}. */
+  pass?: string;
+  /** Token of a server configured with `authorization { token: ... }`. */
+  token?: string;
+  /** NKey user seed (the text starting with `SU`) of a server configured with `nkey` users. */
+  seed?: string;
+  /** TLS files: the CA that signed the server's certificate, and a client certificate for mTLS. */
+  tls?: NatsServerTlsFiles;
+}
+
+/** PEM files of a TLS connection, as `tls` options of `@nats-io/transport-node` take them. */
+export interface NatsServerTlsFiles {
+  /** CA certificate that verifies the server's certificate. */
+  caFile?: string;
+  /** Client certificate, for a server that verifies clients (`verify: true`). */
+  certFile?: string;
+  /** Private key of {@linkcode NatsServerTlsFiles.certFile}. */
+  keyFile?: string;
 }
 
 /** How a (re)started process is judged ready. Internal to the testing entry point. */
@@ -75,6 +117,8 @@ export interface ServerSpec {
   extraConfig: string;
   readiness: Readiness;
   readyTimeoutMs: number;
+  /** Credentials and TLS files of the readiness probe; none when absent. */
+  probe?: NatsServerProbeOptions;
 }
 
 /** The server could not bind a port that looked free: start again on other ports. */
@@ -205,6 +249,39 @@ function randomId(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
 }
 
+/** The nats.js connection options that carry a probe's credentials and TLS files. */
+function probeConnectionOptions(probe: NatsServerProbeOptions | undefined): ConnectionOptions {
+  const options: ConnectionOptions = {};
+  if (probe === undefined) return options;
+  if (probe.user !== undefined) options.user = probe.user;
+  if (probe.pass !== undefined) options.pass = probe.pass;
+  if (probe.token !== undefined) options.token = probe.token;
+  if (probe.seed !== undefined) {
+    options.authenticator = nkeyAuthenticator(new TextEncoder().encode(probe.seed));
+  }
+  if (probe.tls !== undefined) options.tls = { ...probe.tls };
+  return options;
+}
+
+/**
+ * Appends everything `output` yields to `file` as it arrives, then closes the file. Unlike
+ * `pipeTo(file.writable)`, whose writes reached the file only when the stream ended, this keeps
+ * the log readable while the server runs.
+ */
+async function copyToFile(output: ReadableStream<Uint8Array>, file: Deno.FsFile): Promise<void> {
+  try {
+    for await (const chunk of output) {
+      for (let written = 0; written < chunk.length;) {
+        written += await file.write(chunk.subarray(written));
+      }
+    }
+  } catch {
+    // the process is gone, or the file could not be written: the log simply ends here
+  } finally {
+    file.close();
+  }
+}
+
 /** Closes a probe connection, ignoring errors: the probe's answer is already known. */
 async function closeQuietly(nc: NatsConnection): Promise<void> {
   try {
@@ -312,6 +389,7 @@ export class NatsServer {
         extraConfig: options.config ?? "",
         readiness: (options.jetstream ?? true) ? "jetstream" : "connect",
         readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
+        ...(options.probe !== undefined ? { probe: options.probe } : {}),
       });
       try {
         await server.#launch();
@@ -351,7 +429,10 @@ export class NatsServer {
     return this.#spec.serverName;
   }
 
-  /** The path of the server's combined log file (stderr), below the temporary directory. */
+  /**
+   * The path of the server's log file (its stderr, appended as it comes), below the temporary
+   * directory.
+   */
   get logFile(): string {
     return `${this.#spec.dir}/server.log`;
   }
@@ -407,7 +488,7 @@ export class NatsServer {
       output = toFile;
       echo = toStderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
     }
-    this.#pump = Promise.all([output.pipeTo(log.writable).catch(() => {}), echo]).then(() => {});
+    this.#pump = Promise.all([copyToFile(output, log), echo]).then(() => {});
     this.#exited = child.status.then((status) => {
       untrack(child);
       if (this.#child === child) this.#child = undefined;
@@ -464,6 +545,7 @@ export class NatsServer {
 
   async #probe(readiness: Readiness): Promise<void> {
     const nc = await connect({
+      ...probeConnectionOptions(this.#spec.probe),
       servers: this.url,
       reconnect: false,
       timeout: PROBE_TIMEOUT_MS,

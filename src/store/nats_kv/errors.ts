@@ -14,6 +14,7 @@ import {
   CoordinationUnavailableError,
   OperationTimeoutError,
   PartiError,
+  PermissionDeniedError,
   RevisionConflictError,
 } from "../../errors.ts";
 import type { NatsContext } from "./connection.ts";
@@ -79,6 +80,14 @@ export async function mapError(
     return error;
   }
   const cause = { cause: error };
+  const denied = chain(error).find((e) => e.name === "PermissionViolationError") as
+    | (Error & { operation?: unknown; subject?: unknown })
+    | undefined;
+  if (denied !== undefined) {
+    const operation = typeof denied.operation === "string" ? denied.operation : "publish";
+    const subject = typeof denied.subject === "string" ? denied.subject : "(unknown subject)";
+    return new PermissionDeniedError(operation, subject, `${what} '${bucket}'`, cause);
+  }
   const code = apiErrorCode(error);
   if (code !== undefined) {
     if (code === WRONG_LAST_SEQUENCE || code === WRONG_LAST_SEQUENCE_UNKNOWN) {
