@@ -58,6 +58,7 @@ const COMMON_OPTIONS = `Connection and group (every command):
       --token T          token authentication
       --creds FILE       NATS credentials file (JWT + NKey seed)
       --tls-ca FILE      CA certificate to verify the server's TLS certificate
+      --inbox-prefix P   reply subject prefix, for a user scoped to it (see docs/security.md)
       --timeout-ms N     deadline of each NATS request [default: 5000]
   -h, --help             this help`;
 
@@ -197,6 +198,7 @@ const ALL_FLAGS = {
   token: { type: "string" },
   creds: { type: "string" },
   "tls-ca": { type: "string" },
+  "inbox-prefix": { type: "string" },
   "timeout-ms": { type: "string" },
   help: { type: "boolean", short: "h" },
   json: { type: "boolean" },
@@ -212,6 +214,7 @@ const COMMON_FLAGS = new Set([
   "token",
   "creds",
   "tls-ca",
+  "inbox-prefix",
   "timeout-ms",
   "help",
 ]);
@@ -315,6 +318,15 @@ async function connectionOptions(values: Invocation["values"]): Promise<Connecti
   }
   const ca = str("tls-ca");
   if (ca !== undefined) options.tls = { caFile: ca };
+  const inboxPrefix = str("inbox-prefix");
+  if (inboxPrefix !== undefined) {
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(inboxPrefix)) {
+      throw new UsageError(
+        `--inbox-prefix needs a subject prefix such as '_INBOX_parti_orders', got '${inboxPrefix}'`,
+      );
+    }
+    options.inboxPrefix = inboxPrefix;
+  }
   return options;
 }
 

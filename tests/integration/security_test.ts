@@ -564,15 +564,8 @@ Deno.test("observer set reads the topology and cannot write; operator set may dr
   const worker: TestUser = { user: "worker", pass: secret(), set: "PARTI_WORKER" };
   const observer: TestUser = { user: "observer", pass: secret(), set: "PARTI_OBSERVER" };
   const operator: TestUser = { user: "operator", pass: secret(), set: "PARTI_OPERATOR" };
-  // The CLI connects with the default inbox prefix: the observer set with `_INBOX.>`.
-  const cli: TestUser = {
-    user: "cli",
-    pass: secret(),
-    set: "PARTI_OBSERVER",
-    subscribe: "_INBOX.>",
-  };
   await using server = await startServer(
-    authConfig(group, [provisioner, worker, observer, operator, cli]),
+    authConfig(group, [provisioner, worker, observer, operator]),
   );
   const partitions = makePartitions(10);
   await provision(server, provisioner, group, partitions);
@@ -651,7 +644,7 @@ Deno.test("observer set reads the topology and cannot write; operator set may dr
     await pnc.close();
   }
 
-  // The CLI reads the group with the observer set (default inbox prefix).
+  // The CLI reads the group as the observer, with the inbox prefix its set allows.
   const status = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -663,9 +656,11 @@ Deno.test("observer set reads the topology and cannot write; operator set may dr
       "--group",
       group,
       "--user",
-      cli.user,
+      observer.user,
       "--password",
-      cli.pass,
+      observer.pass,
+      "--inbox-prefix",
+      inboxPrefixOf("PARTI_OBSERVER", group),
     ],
     cwd: ROOT.pathname,
     stdin: "null",
