@@ -253,12 +253,17 @@ Deno.test({
           leaseMs: LEASE_MS,
         }),
       );
-      // Leadership recovers (the forged lease is never renewed, so it is taken over after a lease).
+      // The forged lease is reported, and leadership recovers (it is never renewed, so it is
+      // taken over after a lease). Both are awaited: right after the put the old leader may still
+      // count itself leader, before any manager has read the forged value.
+      await waitFor(() => h.errors.total("MALFORMED_DATA") > 0, {
+        timeoutMs: 10 * LEASE_MS,
+        message: `${label}: the forged lease is reported`,
+      });
       await waitFor(() => h.managers.filter((m) => m.isLeader).length === 1, {
         timeoutMs: 10 * LEASE_MS,
         message: `${label}: a real leader`,
       });
-      assert.ok(h.errors.total("MALFORMED_DATA") > 0, `${label}: the forged lease is reported`);
       // And that leader can publish: a drained follower's partitions must move.
       await forceRepublish(h, label);
       logCase(h, label, performance.now() - t0);

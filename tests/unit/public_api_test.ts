@@ -90,6 +90,7 @@ Deno.test("mod.ts exports exactly the documented runtime values", () => {
     "OperationTimeoutError",
     "PartiError",
     "PartitionSourceError",
+    "PermissionDeniedError",
     "PollingSource",
     "RevisionConflictError",
     "RevokeTimeoutError",
