@@ -3,7 +3,8 @@
  * --coverage=DIR`), prints line coverage per directory of `src/` and in all, and fails when the
  * total is under the threshold or when a file of `src/` was never loaded by any test (such a file
  * has no profile at all, so it would otherwise be missing from the total instead of counting as
- * uncovered), or when the README's coverage badge claims more than was measured. Modules with only types in them are erased at run time and skipped.
+ * uncovered), or when the README's coverage badge claims more than was measured. Modules with
+ * only types in them are erased at run time and skipped.
  *
  * Usage: `deno run -A .ci/coverage.ts DIR [--min 90]`
  */
