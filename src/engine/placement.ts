@@ -27,6 +27,18 @@ export interface WorkerInfo {
 /** Most distinct selector/locality combinations in one partition list. */
 export const MAX_PLACEMENT_CLASSES = 4096;
 
+/**
+ * A placement class: a required one (a selector; `locality` undefined) or a preferred one (a
+ * locality, under the partition's selector if it has one). Its row of the eligibility table marks
+ * the workers that may hold it (required) or that it prefers (preferred).
+ */
+export interface PlacementClass {
+  /** The selector (undefined for a preferred class of partitions without one). */
+  readonly selector: Labels | undefined;
+  /** The preferred value of the `spreadBy` label; undefined for a required class. */
+  readonly locality: string | undefined;
+}
+
 /** Placement metadata of one partition list (computed once per list). */
 export interface PartitionMeta {
   /** Whether any partition carries metadata. */
@@ -39,13 +51,22 @@ export interface PartitionMeta {
   readonly prio: Uint32Array | undefined;
   /** Number of distinct priorities (1 when all are equal). */
   readonly priorities: number;
+  /**
+   * Placement group of each partition: constrained ones (a required or preferred class) first,
+   * each part by priority rank. Undefined when every partition is in group `priorities` (none
+   * constrained, all priorities equal).
+   */
+  readonly group: Uint32Array | undefined;
   /** Pinned partitions: index and pin. */
   readonly pins: readonly (readonly [number, string])[];
-  /** Selector of each required class (index 0 unused). */
-  readonly required: readonly Labels[];
-  /** Selector and preferred value of each preferred class (index 0 unused). */
-  readonly preferred: readonly { readonly selector: Labels | undefined; readonly value: string }[];
+  /**
+   * Every class, required and preferred, numbered in order of first use (index 0 unused): class
+   * ids are rows of the eligibility table.
+   */
+  readonly classes: readonly PlacementClass[];
 }
+
+const NO_CLASS: PlacementClass = { selector: undefined, locality: undefined };
 
 const NO_META: PartitionMeta = {
   any: false,
@@ -53,9 +74,9 @@ const NO_META: PartitionMeta = {
   pref: undefined,
   prio: undefined,
   priorities: 1,
+  group: undefined,
   pins: [],
-  required: [{}],
-  preferred: [{ selector: undefined, value: "" }],
+  classes: [NO_CLASS],
 };
 
 /** Reads the metadata of a validated partition list. */
@@ -71,49 +92,38 @@ export function scanPartitionMeta(partitions: readonly Partition[]): PartitionMe
   if (first < 0) return NO_META;
   let cls: Uint32Array | undefined;
   let pref: Uint32Array | undefined;
-  const required: Labels[] = [{}];
-  const preferred: { selector: Labels | undefined; value: string }[] = [{
-    selector: undefined,
-    value: "",
-  }];
-  const requiredIds = new Map<string, number>();
-  const preferredIds = new Map<string, number>();
+  // 1 = unconstrained, 0 = constrained, until the priorities are known.
+  let group: Uint32Array | undefined;
+  const classes = new ClassTable();
   const pins: [number, string][] = [];
   const priorities = new Set<number>();
+  // Adding the value added last is a no-op, so runs of equal priorities are added once.
+  let lastPriority: number | undefined;
   let anyPriority = false;
   for (let i = first; i < n; i++) {
     const p = partitions[i]!;
-    if (p.priority !== undefined) anyPriority = true;
-    priorities.add(p.priority ?? 0);
-    if (p.pin !== undefined) pins.push([i, p.pin]);
-    const selector = p.selector !== undefined && Object.keys(p.selector).length > 0
-      ? p.selector
-      : undefined;
-    const key = selector === undefined ? "" : canonicalLabels(selector);
-    if (selector !== undefined) {
-      let c = requiredIds.get(key);
-      if (c === undefined) {
-        c = required.length;
-        required.push(selector);
-        requiredIds.set(key, c);
-      }
-      (cls ??= new Uint32Array(n))[i] = c;
+    const priority = p.priority;
+    if (priority !== undefined) anyPriority = true;
+    const v = priority ?? 0;
+    if (v !== lastPriority) {
+      priorities.add(v);
+      lastPriority = v;
     }
-    if (p.locality !== undefined) {
-      const k = `${key}\u0000${p.locality}`;
-      let c = preferredIds.get(k);
-      if (c === undefined) {
-        c = preferred.length;
-        preferred.push({ selector, value: p.locality });
-        preferredIds.set(k, c);
+    const pin = p.pin;
+    if (pin !== undefined) pins.push([i, pin]);
+    let c = 0;
+    const s = p.selector;
+    if (s !== undefined) {
+      c = classes.required(s);
+      if (c !== 0) {
+        (cls ??= new Uint32Array(n))[i] = c;
+        (group ??= new Uint32Array(n).fill(1))[i] = 0;
       }
-      (pref ??= new Uint32Array(n))[i] = c;
     }
-    if (required.length + preferred.length > MAX_PLACEMENT_CLASSES) {
-      throw new RangeError(
-        `The partitions use more than ${MAX_PLACEMENT_CLASSES} distinct selector/locality ` +
-          "combinations; group partitions under fewer selectors",
-      );
+    const locality = p.locality;
+    if (locality !== undefined) {
+      (pref ??= new Uint32Array(n))[i] = classes.preferred(c, c === 0 ? undefined : s, locality);
+      (group ??= new Uint32Array(n).fill(1))[i] = 0;
     }
   }
   let prio: Uint32Array | undefined;
@@ -121,6 +131,9 @@ export function scanPartitionMeta(partitions: readonly Partition[]): PartitionMe
     const ranks = new Map([...priorities].sort((a, b) => b - a).map((v, r) => [v, r]));
     prio = new Uint32Array(n);
     for (let i = 0; i < n; i++) prio[i] = ranks.get(partitions[i]!.priority ?? 0)!;
+    const d = priorities.size;
+    const g = group ??= new Uint32Array(n).fill(1);
+    for (let i = 0; i < n; i++) g[i] = (g[i] === 0 ? 0 : d) + prio[i]!;
   }
   return {
     any: true,
@@ -128,10 +141,106 @@ export function scanPartitionMeta(partitions: readonly Partition[]): PartitionMe
     pref,
     prio,
     priorities: prio === undefined ? 1 : priorities.size,
+    group,
     pins,
-    required,
-    preferred,
+    classes: classes.list,
   };
+}
+
+/**
+ * The placement classes of one partition list, numbered in order of first use. Required classes
+ * group selectors by their canonical text; preferred classes group (required class, locality
+ * text) pairs, the same grouping as the text `${canonical selector}\0${locality}` since required
+ * classes and canonical texts correspond one to one. Runs of partitions with the same metadata
+ * (the common case) hit one-entry memos, and a one-entry selector with a string value skips the
+ * canonical text (its text is a function of the entry).
+ */
+class ClassTable {
+  readonly list: PlacementClass[] = [NO_CLASS];
+  // Required and preferred classes so far, plus the unused index 0 of each of the two lists
+  // the limit was first stated for.
+  #count = 2;
+  readonly #byText = new Map<string, number>();
+  readonly #byEntry = new Map<string, Map<string, number>>();
+  readonly #preferredBy: Map<string, number>[] = [];
+  #lastName: string | undefined;
+  #lastValue: string | undefined;
+  #lastRequired = 0;
+  #lastClass = -1;
+  #lastLocality: string | undefined;
+  #lastPreferred = 0;
+
+  /**
+   * The class of a selector, added when new; 0 when it has no entries (`Object.keys` is empty),
+   * which places the partition anywhere.
+   */
+  required(selector: Labels): number {
+    // One for-in pass finds the common case, a single own entry with a string value, without the
+    // array Object.keys allocates: when for-in yields exactly one key and it is own, Object.keys
+    // gives just that key (for-in yields every own enumerable key, and inherited ones too).
+    let name: string | undefined;
+    let value: unknown;
+    let seen = 0;
+    for (const k in selector) {
+      if (++seen > 1) break;
+      name = k;
+      value = selector[k];
+    }
+    // No key: no own key either (Object.keys throws for null, as it always did here).
+    if (seen === 0) return Object.keys(selector).length;
+    if (seen === 1 && typeof value === "string" && Object.hasOwn(selector, name!)) {
+      if (name === this.#lastName && value === this.#lastValue) return this.#lastRequired;
+      let byValue = this.#byEntry.get(name!);
+      let c = byValue?.get(value);
+      if (c === undefined) {
+        c = this.#byCanonicalText(selector);
+        if (byValue === undefined) this.#byEntry.set(name!, byValue = new Map());
+        byValue.set(value, c);
+      }
+      this.#lastName = name;
+      this.#lastValue = value;
+      this.#lastRequired = c;
+      return c;
+    }
+    return Object.keys(selector).length === 0 ? 0 : this.#byCanonicalText(selector);
+  }
+
+  #byCanonicalText(selector: Labels): number {
+    const key = canonicalLabels(selector);
+    let c = this.#byText.get(key);
+    if (c === undefined) {
+      c = this.#add({ selector, locality: undefined });
+      this.#byText.set(key, c);
+    }
+    return c;
+  }
+
+  /** The preferred class of a locality under required class `c` (selector `selector`). */
+  preferred(c: number, selector: Labels | undefined, locality: string): number {
+    const text = typeof locality === "string" ? locality : `${locality}`;
+    if (c === this.#lastClass && text === this.#lastLocality) return this.#lastPreferred;
+    const ids = this.#preferredBy[c] ??= new Map();
+    let f = ids.get(text);
+    if (f === undefined) {
+      f = this.#add({ selector, locality });
+      ids.set(text, f);
+    }
+    this.#lastClass = c;
+    this.#lastLocality = text;
+    this.#lastPreferred = f;
+    return f;
+  }
+
+  #add(entry: PlacementClass): number {
+    if (++this.#count > MAX_PLACEMENT_CLASSES) {
+      throw new RangeError(
+        `The partitions use more than ${MAX_PLACEMENT_CLASSES} distinct selector/locality ` +
+          "combinations; group partitions under fewer selectors",
+      );
+    }
+    this.list.push(entry);
+    return this.list.length - 1;
+  }
 }
 
 /** Capacity of a worker, validated. */
@@ -172,7 +281,11 @@ export interface PlacementInput {
   readonly spreadBy: string;
 }
 
-/** Fills the kernel's placement views; returns the number of placement groups. */
+/**
+ * Fills the kernel's placement views; returns the number of placement groups, twice the number of
+ * priorities: the lower half holds the constrained partitions (the kernels rely on that to skip
+ * class reads when it is empty).
+ */
 export function fillPlacement(input: PlacementInput): number {
   const { views, meta, n, sorted, slotOf, slotCount, capacities, info } = input;
   const workers = sorted.length;
@@ -189,6 +302,9 @@ export function fillPlacement(input: PlacementInput): number {
   else views.cls.fill(0);
   if (meta.pref !== undefined) views.pref.set(meta.pref.subarray(0, n));
   else views.pref.fill(0);
+  // Constrained partitions (required or preferred class) first, each part by priority.
+  if (meta.group !== undefined) views.group.set(meta.group.subarray(0, n));
+  else views.group.fill(meta.priorities);
   views.pin.fill(-1);
   if (meta.pins.length > 0) {
     const byInstance = new Map<string, number>();
@@ -203,41 +319,28 @@ export function fillPlacement(input: PlacementInput): number {
       if (slot !== undefined) views.pin[i] = slot;
     }
   }
-  // Constrained partitions (required or preferred class) first, each part by priority.
-  const d = meta.priorities;
-  const { cls, pref, prio } = meta;
-  for (let i = 0; i < n; i++) {
-    const constrained = (cls !== undefined && cls[i] !== 0) ||
-      (pref !== undefined && pref[i] !== 0);
-    views.group[i] = (constrained ? 0 : d) + (prio === undefined ? 0 : prio[i]!);
-  }
-  const rows = meta.required.length;
   const elig = views.elig;
+  const classes = meta.classes;
   elig.fill(0);
   for (let r = 0; r < workers; r++) {
     const id = sorted[r]!;
     const s = slotOf.get(id)!;
     const labels = info?.get(id)?.labels;
-    for (let c = 1; c < rows; c++) {
-      if (labelsMatch(labels, meta.required[c]!)) elig[c * slotCount + s] = 1;
-    }
-    for (let c = 1; c < meta.preferred.length; c++) {
-      const { selector, value } = meta.preferred[c]!;
-      const ok = labels?.[input.spreadBy] === value &&
-        (selector === undefined || labelsMatch(labels, selector));
-      if (ok) elig[(rows + c - 1) * slotCount + s] = 1;
+    const spread = labels?.[input.spreadBy];
+    for (let c = 1; c < classes.length; c++) {
+      const { selector, locality } = classes[c]!;
+      const ok = locality === undefined
+        ? labelsMatch(labels, selector!)
+        : spread === locality && (selector === undefined || labelsMatch(labels, selector));
+      if (ok) elig[c * slotCount + s] = 1;
     }
   }
-  if (meta.pref !== undefined && rows > 1) {
-    // Preferred class ids follow the required ones in the table.
-    for (let i = 0; i < n; i++) if (views.pref[i] !== 0) views.pref[i] = views.pref[i]! + rows - 1;
-  }
-  return 2 * d;
+  return 2 * meta.priorities;
 }
 
 /** Rows of the eligibility table {@link fillPlacement} writes. */
 export function placementClasses(meta: PartitionMeta): number {
-  return meta.required.length + meta.preferred.length - 1;
+  return meta.classes.length;
 }
 
 /** Inputs of {@link throttleMoves}. */

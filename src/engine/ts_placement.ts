@@ -1,8 +1,12 @@
 /**
  * Placement with worker and partition metadata in pure TypeScript: the mirror of
  * `wasm/assembly/placement.ts` (per-worker bounds, required and preferred classes, pins, a
- * placement order by group), step by step, so both kernels produce the same owners bit for bit.
- * The TypeScript kernel hands its current arrays in on every call.
+ * placement order by group), step by step, so both kernels produce the same owners bit for bit:
+ * the class walks share the tier skip lists, and each class gets its live workers in rank order
+ * and failure memos on first use (see the top of that file). The WebAssembly kernel's other speed
+ * measures (visiting by weight rank, statistics from the placement's own sums when weights are
+ * integers) give the same answers and are not repeated here. The TypeScript kernel hands its
+ * current arrays in on every call.
  *
  * @module
  */
@@ -47,6 +51,14 @@ function find(skip: Uint32Array, j: number): number {
   return j;
 }
 
+/** Per-class scratch, grown as needed and reused across calls (one call runs at a time). */
+let classList = new Int32Array(64); // offset of each class's worker list in `workerLists`; -1 = unbuilt
+let classLen = new Uint32Array(64);
+let classFail1 = new Float64Array(64);
+let classFail2 = new Uint8Array(64);
+let classBudget = new Int32Array(64);
+let workerLists = new Uint32Array(1024);
+
 class Placement {
   readonly #a: PlacementArrays;
   readonly #workers: number;
@@ -55,6 +67,7 @@ class Placement {
   readonly #budgetMax: number;
   #lightest = 0;
   #skip2Ready = false;
+  #listTop = 0;
 
   constructor(a: PlacementArrays, workers: number, slotCount: number, uniform: boolean) {
     this.#a = a;
@@ -68,24 +81,24 @@ class Placement {
     return this.#a.elig[cls * this.#stride + slot] !== 0;
   }
 
-  #anyFits(cls: number, w: number, tier: number): boolean {
+  /** Whether some live worker passes the tier test for weight `w` (classes: #classFits). */
+  #anyFits(w: number, tier: number): boolean {
     const { rankToSlot, load, cap } = this.#a;
     for (let r = 0; r < this.#workers; r++) {
       const s = rankToSlot[r]!;
-      if (cls !== 0 && !this.#eligible(cls, s)) continue;
       const l = load[s]!;
       if (tier === 1 ? l + w <= cap[s]! : l < cap[s]!) return true;
     }
     return false;
   }
 
-  #leastLoaded(cls: number): number {
+  /** The live worker least loaded relative to its bound, ties to the lowest rank. */
+  #leastLoaded(): number {
     const { rankToSlot, load, cap } = this.#a;
     let best = UNASSIGNED;
     let bestLoad = Infinity;
     for (let r = 0; r < this.#workers; r++) {
       const s = rankToSlot[r]!;
-      if (cls !== 0 && !this.#eligible(cls, s)) continue;
       const l = this.#uniform ? load[s]! : load[s]! / cap[s]!;
       if (best === UNASSIGNED || l < bestLoad) {
         best = s;
@@ -113,7 +126,7 @@ class Placement {
       const c = cap[s]!;
       if (l + w <= c) return s;
       if (l + this.#lightest > c) skip[j] = j + 1;
-      if (--budget === 0 && !this.#anyFits(0, w, 1)) return UNASSIGNED;
+      if (--budget === 0 && !this.#anyFits(w, 1)) return UNASSIGNED;
       j++;
     }
   }
@@ -138,24 +151,134 @@ class Placement {
       const s = rSlot[j]!;
       if (load[s]! < cap[s]!) return s;
       skip2[j] = j + 1;
-      if (--budget === 0 && !this.#anyFits(0, 0, 2)) return UNASSIGNED;
+      if (--budget === 0 && !this.#anyFits(0, 2)) return UNASSIGNED;
       j++;
     }
   }
 
-  #walkClass(first: number, w: number, cls: number, tier: number): number {
-    if (!this.#anyFits(cls, w, tier)) return UNASSIGNED;
-    const { rSlot, load, cap, ringLen } = this.#a;
-    let j = first;
-    for (;;) {
-      const s = rSlot[j]!;
-      if (this.#eligible(cls, s)) {
-        const l = load[s]!;
-        if (tier === 1 ? l + w <= cap[s]! : l < cap[s]!) return s;
-      }
-      j++;
-      if (j === ringLen) j = 0;
+  /** Marks the classes of this call (0..largest class id) unbuilt. */
+  #resetClasses(n: number): void {
+    const { cls, pref } = this.#a;
+    let top = 0;
+    for (let i = 0; i < n; i++) {
+      const c = cls[i]!;
+      const f = pref[i]!;
+      if (c > top) top = c;
+      if (f > top) top = f;
     }
+    if (classList.length <= top) {
+      const size = Math.max(top + 1, classList.length * 2);
+      classList = new Int32Array(size);
+      classLen = new Uint32Array(size);
+      classFail1 = new Float64Array(size);
+      classFail2 = new Uint8Array(size);
+      classBudget = new Int32Array(size);
+    }
+    classList.fill(-1, 0, top + 1);
+    this.#listTop = 0;
+  }
+
+  /** Builds the record of class `cls` on first use: its live workers in rank order, fresh memos. */
+  #classOf(cls: number): void {
+    if (classList[cls] !== -1) return;
+    const { rankToSlot, elig } = this.#a;
+    const row = cls * this.#stride;
+    if (workerLists.length < this.#listTop + this.#workers) {
+      const next = new Uint32Array(Math.max(2 * workerLists.length, this.#listTop + this.#workers));
+      next.set(workerLists.subarray(0, this.#listTop));
+      workerLists = next;
+    }
+    const at = this.#listTop;
+    let len = 0;
+    for (let r = 0; r < this.#workers; r++) {
+      const s = rankToSlot[r]!;
+      if (elig[row + s] !== 0) workerLists[at + len++] = s;
+    }
+    this.#listTop += len;
+    classList[cls] = at;
+    classLen[cls] = len;
+    classFail1[cls] = Infinity;
+    classFail2[cls] = 0;
+    classBudget[cls] = 8 + (len >> 2);
+  }
+
+  #classFits(cls: number, w: number, tier: number): boolean {
+    const { load, cap } = this.#a;
+    const at = classList[cls]!;
+    const end = at + classLen[cls]!;
+    for (let k = at; k < end; k++) {
+      const s = workerLists[k]!;
+      const l = load[s]!;
+      if (tier === 1 ? l + w <= cap[s]! : l < cap[s]!) return true;
+    }
+    return false;
+  }
+
+  #classLeastLoaded(cls: number): number {
+    this.#classOf(cls);
+    const { load, cap } = this.#a;
+    const at = classList[cls]!;
+    const end = at + classLen[cls]!;
+    let best = UNASSIGNED;
+    let bestLoad = Infinity;
+    for (let k = at; k < end; k++) {
+      const s = workerLists[k]!;
+      const l = this.#uniform ? load[s]! : load[s]! / cap[s]!;
+      if (best === UNASSIGNED || l < bestLoad) {
+        best = s;
+        bestLoad = l;
+      }
+    }
+    return best;
+  }
+
+  #walkClass(first: number, w: number, cls: number, tier: number): number {
+    this.#classOf(cls);
+    if (tier === 1 ? w >= classFail1[cls]! : classFail2[cls] !== 0) return UNASSIGNED;
+    if (classLen[cls] !== 0) {
+      const { rSlot, load, cap, ringLen, elig } = this.#a;
+      let skip = this.#a.skip;
+      if (tier !== 1) {
+        skip = this.#a.skip2;
+        if (!this.#skip2Ready) {
+          for (let j = 0; j <= ringLen; j++) skip[j] = j;
+          this.#skip2Ready = true;
+        }
+      }
+      const row = cls * this.#stride;
+      const lightest = this.#lightest;
+      let j = first;
+      let wrapped = false;
+      let budget = classBudget[cls]!;
+      for (;;) {
+        j = find(skip, j);
+        if (j === ringLen) {
+          if (wrapped) break;
+          wrapped = true;
+          j = find(skip, 0);
+        }
+        if (wrapped && j >= first) break;
+        const s = rSlot[j]!;
+        const l = load[s]!;
+        const c = cap[s]!;
+        if (tier === 1) {
+          if (l + w <= c) {
+            if (elig[row + s] !== 0) return s;
+          } else if (l + lightest > c) {
+            skip[j] = j + 1;
+          }
+        } else if (l < c) {
+          if (elig[row + s] !== 0) return s;
+        } else {
+          skip[j] = j + 1;
+        }
+        if (--budget === 0 && !this.#classFits(cls, w, tier)) break;
+        j++;
+      }
+    }
+    if (tier === 1) classFail1[cls] = w;
+    else classFail2[cls] = 1;
+    return UNASSIGNED;
   }
 
   #orderByGroup(n: number, groups: number): void {
@@ -199,6 +322,7 @@ class Placement {
       }
     }
     this.#orderByGroup(n, groups);
+    this.#resetClasses(n);
     for (let j = 0; j <= this.#a.ringLen; j++) skip[j] = j;
     this.#skip2Ready = false;
     this.#lightest = n > 0 ? weights[worder[n - 1]!]! : 0;
@@ -219,7 +343,12 @@ class Placement {
       }
       if (s === UNASSIGNED) {
         if (c === 0) {
-          if (w < fail1) {
+          // Most partitions fit on the worker of their first point: take it without a walk (the
+          // walk would start there, and a skipped point cannot pass this test).
+          const s0 = this.#a.rSlot[first]!;
+          if (w < fail1 && load[s0]! + w <= cap[s0]!) {
+            s = s0;
+          } else if (w < fail1) {
             s = this.#walkWithRoom(first, w);
             if (s === UNASSIGNED) fail1 = w;
           }
@@ -227,11 +356,11 @@ class Placement {
             s = this.#walkBelowBound(first);
             if (s === UNASSIGNED) fail2 = true;
           }
-          if (s === UNASSIGNED) s = this.#leastLoaded(0);
+          if (s === UNASSIGNED) s = this.#leastLoaded();
         } else {
           s = this.#walkClass(first, w, c, 1);
           if (s === UNASSIGNED) s = this.#walkClass(first, w, c, 2);
-          if (s === UNASSIGNED) s = this.#leastLoaded(c);
+          if (s === UNASSIGNED) s = this.#classLeastLoaded(c);
         }
       }
       if (s === UNASSIGNED) continue;

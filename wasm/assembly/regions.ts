@@ -12,7 +12,7 @@ export const P_OWNER: i32 = 6; // u32[P]   result: owner slot
 export const KEY_LENS: i32 = 7; // u32[K]
 export const KEY_COUNTS: i32 = 8; // u32[P]   keys << 8 | leading keys shared with the previous partition
 export const BYTES: i32 = 9; // u8[B]     UTF-8 of all keys, back to back
-export const T_KEYS: i32 = 10; // u64[T]  sort scratch
+export const T_KEYS: i32 = 10; // u64[T]  sort scratch; worker lists of placement classes (T >= max(P, R))
 export const T_KEYS2: i32 = 11;
 export const T_IDX: i32 = 12; // u32[T]
 export const T_IDX2: i32 = 13;
@@ -26,7 +26,7 @@ export const S_RANK2SLOT: i32 = 20; // u32[S]
 export const ADDED: i32 = 21; // u32[S]   slots joining the ring, in rank order
 export const W_BYTES: i32 = 22; // u8[]   UTF-8 of the joining worker IDs
 export const W_LENS: i32 = 23; // u32[S]
-export const HIST: i32 = 24; // u32[2^16]
+export const HIST: i32 = 24; // u32[2^16] sort histograms; placement class records (placement.ts)
 export const STATS: i32 = 25; // f64[4]  maxLoad, moved, minimalMoves
 export const S_LOAD2: i32 = 26; // f64[S]
 export const P_HSORTED: i32 = 27; // u64[P] partition hashes in ascending order (parallel to P_HORDER)
