@@ -15,6 +15,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from "./options.ts";
+import { LoadReporter } from "./load_reporter.ts";
 import { partitionCounters } from "./metrics.ts";
 import { type PartitionCounters, PartitionRunner, type RunnerContext } from "./partition_runner.ts";
 import { supportsMultipleFilters } from "./server_version.ts";
@@ -189,6 +190,11 @@ export interface ConsumerManager {
    * starts nothing under a token it no longer holds.
    */
   fencingToken(partitionId: string): FencingToken | undefined;
+  /**
+   * Takes a partition's measured load (see `Manager.reportLoad`); the consumer reports its
+   * handled messages per second every `reportLoadEveryMs`. Optional: without it nothing is sent.
+   */
+  reportLoad?(partitionId: string, value: number): void;
 }
 
 /**
@@ -261,6 +267,7 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
   readonly #draining = new Set<Promise<void>>();
   readonly #counters = new Map<string, PartitionCounters>();
   readonly #subscription: ConsumerSubscription;
+  readonly #load: LoadReporter | undefined;
   #resolveClosed: () => void = () => {};
   #stopping: Promise<void> | undefined;
 
@@ -297,6 +304,20 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
     options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
     if (options.signal?.aborted) void this.stop();
     nc.closed().then(() => void this.stop(), () => void this.stop());
+    const reportLoad = manager.reportLoad;
+    if (options.reportLoadEveryMs > 0 && typeof reportLoad === "function") {
+      this.#load = new LoadReporter({
+        handled: () => [...this.#runners.keys()].map((id) => [id, this.#counters.get(id)!.handled]),
+        report: (id, rate) => {
+          try {
+            reportLoad.call(manager, id, rate);
+          } catch (error) {
+            this.#ctx.report(error as Error);
+          }
+        },
+      });
+      this.#load.start(options.reportLoadEveryMs);
+    }
   }
 
   #worker(): string {
@@ -382,6 +403,7 @@ class PartitionedConsumerImpl implements PartitionedConsumer {
   }
 
   async #shutdown(): Promise<void> {
+    this.#load?.stop();
     // Not awaited: removal runs in the manager's hook lane, which may be busy with a revoke that
     // this stop() must not wait behind; every hook of this set ignores calls from here on.
     this.#subscription.unsubscribe().catch(() => {});

@@ -170,6 +170,13 @@ export interface PartitionedConsumerOptions {
    * the manager records to. {@link PartitionedConsumer.stats} counts the same either way.
    */
   readonly metrics?: MetricsRecorder;
+  /**
+   * Every this many milliseconds, each partition's handled messages per second since the last
+   * report go to the manager as that partition's load (`Manager.reportLoad`), which a manager
+   * with `loadAware` rebalances by (others ignore it). 0 turns it off.
+   * @default {5000}
+   */
+  readonly reportLoadEveryMs?: number;
 }
 
 /** The options, checked, with defaults applied. */
@@ -187,6 +194,7 @@ export interface ResolvedOptions {
   readonly pullExpiresMs: number;
   readonly signal: AbortSignal | undefined;
   readonly metrics: MetricsRecorder | undefined;
+  readonly reportLoadEveryMs: number;
 }
 
 /**
@@ -264,6 +272,7 @@ export function resolveOptions(options: PartitionedConsumerOptions): ResolvedOpt
     pullExpiresMs: integer(o, "pullExpiresMs", 1_000, 1_000),
     signal,
     metrics,
+    reportLoadEveryMs: integer(o, "reportLoadEveryMs", 5_000, 0),
   };
 }
 

@@ -20,6 +20,7 @@ import {
   type StrategyFunction,
 } from "../../mod.ts";
 import {
+  type ConsumerManager,
   type MessageHandler,
   type PartitionedConsumer,
   partitionedConsumer,
@@ -679,5 +680,58 @@ Deno.test("multi-filter support is detected from the server version, and 2.9 run
     await consumer.closed;
   } finally {
     await nc.close();
+  }
+});
+
+Deno.test("each running partition's handled messages per second go to the manager as its load every reportLoadEveryMs", async () => {
+  await using server = await NatsServer.start();
+  const admin = await connectTo(server.url);
+  const nc = await connectTo(server.url);
+  const manager = new Manager({
+    ...presets.fastTest,
+    connection: nc,
+    group: "load",
+    source: partitions.slice(0, 2),
+  });
+  const reports: [string, number][] = [];
+  // The manager as the consumer sees it, recording what reaches reportLoad.
+  const observed: ConsumerManager = {
+    subscribe: (hooks) => manager.subscribe(hooks),
+    get state() {
+      return manager.state;
+    },
+    get workerId() {
+      return manager.workerId;
+    },
+    fencingToken: (id) => manager.fencingToken(id),
+    reportLoad: (id, value) => {
+      reports.push([id, value]);
+      manager.reportLoad(id, value);
+    },
+  };
+  const handled: number[] = [];
+  const consumer = partitionedConsumer(
+    observed,
+    consumerOptions(nc, (msg) => void handled.push(body(msg).i), { reportLoadEveryMs: 100 }),
+  );
+  try {
+    await createStream(admin);
+    await manager.start();
+    // Both partitions run and have had a first (zero) report; then traffic on orders.0 only.
+    await waitFor(() => ["orders/0", "orders/1"].every((p) => reports.some(([id]) => id === p)), {
+      message: "a report for each running partition",
+    });
+    await publish(admin, 30, { count: 1 });
+    await waitFor(() => handled.length === 30, { message: "30 messages handled" });
+    await waitFor(() => reports.some(([id, v]) => id === "orders/0" && v > 0), {
+      message: "a positive rate for the busy partition",
+    });
+    assert.ok(reports.filter(([id]) => id === "orders/1").every(([, v]) => v === 0), "idle: 0/s");
+    assert.ok(reports.every(([, v]) => Number.isFinite(v) && v >= 0));
+  } finally {
+    await manager.stop();
+    await consumer.closed;
+    await nc.close();
+    await admin.close();
   }
 });
