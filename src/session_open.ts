@@ -1,7 +1,9 @@
 /**
- * Opening a session: the group's buckets (through a store wrapper that times every operation for
- * the metrics), the assignment engine and a claimed worker ID, each retried while coordination is
- * unavailable. What it opens becomes a {@link Session}.
+ * Opening a session. `sessionContext()` makes a manager's long-lived parts once (hook lane, state,
+ * timers, metrics); `openSession()` opens the group's buckets (through a store wrapper that times
+ * every operation for the metrics), the assignment engine and a claimed worker ID, each retried
+ * while coordination is unavailable, into a {@link Session}; `startSession()` runs that until the
+ * first assignment, bounded by `startupTimeoutMs`.
  *
  * @module
  */
