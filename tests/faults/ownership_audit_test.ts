@@ -188,11 +188,16 @@ Deno.test("a SIGSTOPped leader resumed after its lease releases first and publis
     await waitFor(() => !leader.isLeader && leader.events.some((e) => e.event === "leadership"), {
       timeoutMs: 5_000,
     });
-    // It fenced itself on resuming, rejoins, and gets partitions back through the hand-off.
-    await waitFor(() => covered(workers, COUNT) && leader.partitions.length > 0, {
-      timeoutMs: 15_000,
-      message: "settled again with the resumed worker back in",
-    });
+    // It fenced itself on resuming, rejoins, and gets partitions back through the hand-off. Its
+    // last report before the pause still lists its old partitions: only a report from the new
+    // epoch counts (else the log may be read mid hand-off, with partitions between two owners).
+    await waitFor(
+      () => covered(workers, COUNT) && leader.epoch >= newEpoch && leader.partitions.length > 0,
+      {
+        timeoutMs: 15_000,
+        message: "settled again with the resumed worker back in",
+      },
+    );
     const events = await readOwnershipLog(path);
     const resumedAt = events.findIndex((e) => e.type === "RESUMED");
     const stalePublications = events.slice(resumedAt).filter((e) =>
