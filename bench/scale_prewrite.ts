@@ -1,0 +1,227 @@
+/**
+ * The leader's pre-write phase in isolation: the steps `Controller.#decide` runs between deciding
+ * to rebalance and the first KV write, timed one by one on the real code (no server), for a cold
+ * start (N members that own nothing, nothing published), a join (N published, one more member) and
+ * a crash of 10 % of the workers. Each step is the same call the controller makes, with the inputs
+ * the controller builds. A second table times the proposed `plan()` (an inverted index of the
+ * holds, see bench/README.md) against the current one on the same inputs.
+ *
+ * Run: deno run -A bench/scale_prewrite.ts [--workers 1000] [--partitions 100000] [--runs 3]
+ */
+import { createAssignmentEngine, weightedConsistentHash } from "../src/engine/mod.ts";
+import {
+  gainsNothing,
+  type HandoffPlan,
+  type HoldState,
+  mayHold,
+  plan,
+  type PlanInput,
+  previousOwners,
+  refreshHold,
+  skipsBelowThreshold,
+} from "../src/leader/handoff.ts";
+import { computeTarget } from "../src/leader/target.ts";
+import { placementInfo } from "../src/leader/placement_inputs.ts";
+import type { MemberView } from "../src/leader/membership.ts";
+import { type Partition, partitionId } from "../src/partition.ts";
+import { digestIds, encode, type HeartbeatRecord } from "../src/protocol/records.ts";
+
+const args = Deno.args;
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const N = flag("workers", 1000);
+const P = flag("partitions", 100_000);
+const runs = flag("runs", 3);
+
+const engine = await createAssignmentEngine();
+const strategy = weightedConsistentHash();
+const partitions: Partition[] = Array.from({ length: P }, (_, i) => ({
+  keys: ["p", String(i)],
+  weight: 1 + (i % 5),
+}));
+
+interface Published {
+  epoch: number;
+  version: number;
+  ids: ReadonlySet<string>;
+  partitions: readonly Partition[];
+  chunks: number;
+  incarnation: string;
+}
+
+function heartbeat(owned: readonly string[], version: number): HeartbeatRecord {
+  return {
+    instance: "bench",
+    nonce: "n",
+    state: "stable",
+    appliedVersion: version,
+    owned: owned.length,
+    ownedDigest: digestIds(owned),
+    incarnation: "i",
+  };
+}
+
+/** The proposed plan(): one pass over the holds builds holder counts, then O(1) per partition. */
+export function planIndexed(input: PlanInput): HandoffPlan {
+  const { desired, published, members, holds } = input;
+  let unknown = 0;
+  const unknownMembers = new Set<string>();
+  const holders = new Map<string, string | number>(); // id → the one holder, or a count ≥ 2
+  for (const member of members) {
+    const held = mayHold(holds.get(member));
+    if (held === "unknown") {
+      unknown++;
+      unknownMembers.add(member);
+      continue;
+    }
+    for (const id of held) {
+      const h = holders.get(id);
+      holders.set(id, h === undefined ? member : typeof h === "number" ? h + 1 : 2);
+    }
+  }
+  const heldElsewhere = (workerId: string, id: string) => {
+    if (unknown - (unknownMembers.has(workerId) ? 1 : 0) > 0) return true;
+    const h = holders.get(id);
+    return h !== undefined && h !== workerId;
+  };
+  const workers = new Set([...published.keys(), ...members, ...desired.keys()]);
+  const next = new Map<string, Partition[]>();
+  let pending = 0;
+  let moved = 0;
+  for (const workerId of workers) {
+    const current = published.get(workerId)?.ids;
+    const out: Partition[] = [];
+    for (const partition of desired.get(workerId) ?? []) {
+      const id = partitionId(partition);
+      if (current?.has(id)) out.push(partition);
+      else if (heldElsewhere(workerId, id)) pending++;
+      else {
+        out.push(partition);
+        moved++;
+      }
+    }
+    next.set(workerId, out);
+  }
+  return { next, pending, moved };
+}
+
+type Scenario = "cold" | "join +1" | "crash 10 %";
+
+function inputs(scenario: Scenario) {
+  const ids = Array.from({ length: N }, (_, i) => `worker-${i}`);
+  const published = new Map<string, Published>();
+  let memberIds = ids;
+  if (scenario !== "cold") {
+    const { owners } = engine.assign({ workers: ids.slice().sort(), partitions, strategy });
+    const per = new Map<string, Partition[]>(ids.map((id) => [id, []]));
+    owners.forEach((o, i) => per.get(o)!.push(partitions[i]!));
+    for (const [id, list] of per) {
+      published.set(id, {
+        epoch: 1,
+        version: 1,
+        ids: new Set(list.map(partitionId)),
+        partitions: list,
+        chunks: 0,
+        incarnation: "i",
+      });
+    }
+    if (scenario === "join +1") memberIds = [...ids, `worker-${N}`];
+    else memberIds = ids.filter((_, i) => i % 10 !== 0);
+  }
+  const members: MemberView[] = memberIds.map((id) => {
+    const key = published.get(id);
+    const owned = key ? [...key.ids] : [];
+    return { workerId: id, heartbeat: heartbeat(owned, key?.version ?? 0), observedAt: 0 };
+  });
+  const holds = new Map<string, HoldState>();
+  for (const m of members) {
+    holds.set(m.workerId, refreshHold(undefined, m.heartbeat, published.get(m.workerId)));
+  }
+  return { members, published, holds };
+}
+
+const time = <T>(into: Map<string, number[]>, name: string, f: () => T): T => {
+  const t = performance.now();
+  const out = f();
+  into.set(name, [...(into.get(name) ?? []), performance.now() - t]);
+  return out;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+console.log(`${N} workers × ${P} partitions, engine ${engine.backend}, ${runs} runs (median ms)`);
+for (const scenario of ["cold", "join +1", "crash 10 %"] as Scenario[]) {
+  const steps = new Map<string, number[]>();
+  for (let run = 0; run < runs; run++) {
+    const { members, published, holds } = inputs(scenario);
+    const total = performance.now();
+    const live = time(steps, "live list", () => members.map((m) => m.workerId).sort());
+    const memberIds = new Set(live);
+    const previous = time(steps, "previousOwners", () => previousOwners(published, memberIds));
+    const info = time(steps, "placementInfo", () => placementInfo(members));
+    const balance = {
+      live,
+      partitions,
+      published,
+      previous,
+      threshold: 0.15,
+      manual: false,
+      forced: false,
+      handingOff: false,
+      capacity: (id: string) => info.get(id)?.capacity ?? 1,
+    };
+    time(steps, "skipsBelowThreshold", () => skipsBelowThreshold(balance));
+    const target = time(steps, "computeTarget (engine)", () =>
+      computeTarget({
+        engine,
+        strategy,
+        live,
+        partitions,
+        weighted: partitions,
+        previous,
+        info,
+        maxMoves: undefined,
+        cap: undefined,
+        refine: false,
+      }));
+    time(
+      steps,
+      "gainsNothing",
+      () => gainsNothing({ ...balance, desired: target.desired, listChanged: false }),
+    );
+    const result = time(
+      steps,
+      "plan (hand-off)",
+      () => plan({ desired: target.desired, published, members: memberIds, holds }),
+    );
+    time(steps, "publisher diff (ids, sameWeights)", () => {
+      for (const [workerId, list] of result.next) {
+        const current = published.get(workerId);
+        const ids = list.map(partitionId);
+        if (current && current.ids.size === ids.length) {
+          const w = new Map(current.partitions.map((p) => [partitionId(p), p.weight ?? 1]));
+          list.every((p) => w.get(partitionId(p)) === (p.weight ?? 1));
+        }
+      }
+    });
+    time(steps, "encode every key (JSON)", () => {
+      for (const [, list] of result.next) encode({ epoch: 1, version: 2, partitions: list });
+    });
+    steps.set("TOTAL", [...(steps.get("TOTAL") ?? []), performance.now() - total]);
+    const indexed = time(
+      steps,
+      "proposed plan (indexed holds)",
+      () => planIndexed({ desired: target.desired, published, members: memberIds, holds }),
+    );
+    if (indexed.pending !== result.pending || indexed.moved !== result.moved) {
+      throw new Error(
+        `indexed plan differs: ${
+          JSON.stringify([indexed, result].map((r) => [r.pending, r.moved]))
+        }`,
+      );
+    }
+  }
+  console.log(`\n${scenario}\n| step | ms |\n| --- | ---: |`);
+  for (const [name, xs] of steps) console.log(`| ${name} | ${median(xs).toFixed(1)} |`);
+}
