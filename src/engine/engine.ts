@@ -10,9 +10,10 @@ import { type Partition, partitionId, validatePartitions } from "../partition.ts
 import {
   checkWorkerLabels,
   fillPlacement,
+  MetaScan,
+  noPartitionMeta,
   type PartitionMeta,
   placementClasses,
-  scanPartitionMeta,
   throttleMoves,
   workerCapacity,
 } from "./placement.ts";
@@ -250,6 +251,8 @@ export class Engine implements AssignmentEngine {
   // Placement metadata of the loaded partitions (by generation).
   #meta: PartitionMeta | undefined;
   #metaGeneration = -1;
+  /** The metadata scan of the loaded partitions (undefined: none has metadata). */
+  #metaScan: MetaScan | undefined;
   #capacities = new Float64Array(0);
 
   constructor(kernel: Kernel) {
@@ -402,7 +405,9 @@ export class Engine implements AssignmentEngine {
     const info = input.workerInfo;
     const maxMoves = checkMaxMoves(input.maxMoves);
     if (this.#metaGeneration !== this.#generation) {
-      this.#meta = scanPartitionMeta(partitions);
+      this.#meta = this.#metaScan === undefined
+        ? noPartitionMeta()
+        : this.#metaScan.finish(partitions);
       this.#metaGeneration = this.#generation;
     }
     const meta = this.#meta!;
@@ -568,6 +573,8 @@ export class Engine implements AssignmentEngine {
     let equal = true;
     let bad = false;
     let prevKeys: readonly string[] = [];
+    // Placement metadata is read in the same pass, from the first partition that has some.
+    let scan: MetaScan | undefined;
     for (let i = 0; i < n; i++) {
       const p = partitions[i] as Partition | null | undefined;
       if (typeof p !== "object" || p === null) {
@@ -619,6 +626,14 @@ export class Engine implements AssignmentEngine {
       if (weight !== weights[0]) equal = false;
       total += weight;
       if (weight > maxWeight) maxWeight = weight;
+      if (scan !== undefined) scan.add(i, p);
+      else if (
+        p.selector !== undefined || p.locality !== undefined || p.priority !== undefined ||
+        p.pin !== undefined
+      ) {
+        scan = new MetaScan(n, i);
+        scan.add(i, p);
+      }
       if (chunk.length >= CHUNK_CHARS || i === n - 1) {
         // A UTF-16 unit takes at most 3 UTF-8 bytes.
         if (at + 3 * chunk.length > bytes.length) {
@@ -638,7 +653,10 @@ export class Engine implements AssignmentEngine {
     if (at > this.#byteHint) this.#byteHint = at;
     let buffers = kernel.partitionBuffers(n, keyCount, at);
     buffers.keyLens.set(lens.subarray(0, keyCount));
-    if (!ascii && !kernel.utf8KeyLengths(keyCount, at)) {
+    buffers.keyCounts.set(counts.subarray(0, n));
+    buffers.weights.set(weights.subarray(0, n));
+    let dups = kernel.preparePartitions(n, equal, !ascii, at);
+    if (dups < 0) {
       // A surrogate pair split between two keys (each key is encoded on its own, so each half
       // becomes U+FFFD): encode key by key instead.
       const chars = lens.subarray(0, keyCount).reduce((sum, len) => sum + len, 0);
@@ -655,16 +673,15 @@ export class Engine implements AssignmentEngine {
         }
       }
       buffers.keyLens.set(lens.subarray(0, keyCount));
+      dups = kernel.preparePartitions(n, equal, false, at);
     }
     // A '/' inside a key can make two different key lists share one ID; the hash-based duplicate
     // check below cannot see that, so check IDs directly.
     if (slash) validatePartitions(partitions);
-    buffers.keyCounts.set(counts.subarray(0, n));
-    buffers.weights.set(weights.subarray(0, n));
-    const dups = kernel.preparePartitions(n, equal);
     // Equal hashes mean equal key lists (or a 64-bit collision); let validation name the duplicate.
     if (dups > 0) validatePartitions(partitions);
     this.#parts = partitions;
+    this.#metaScan = scan;
     // Reuse the array (already in the old generation) rather than allocating a copy per load.
     const refs = this.#partRefs;
     refs.length = n;

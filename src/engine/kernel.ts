@@ -23,8 +23,8 @@ export interface PartitionBuffers {
   /** UTF-8 bytes of every key of every partition, back to back. */
   readonly bytes: Uint8Array;
   /**
-   * Byte length of each key. The host may write UTF-16 lengths instead and convert them with
-   * {@link Kernel.utf8KeyLengths} once the bytes are in place.
+   * Byte length of each key. The host may write UTF-16 lengths instead and say so to
+   * {@link Kernel.preparePartitions}, which turns them into byte lengths from the bytes.
    */
   readonly keyLens: Uint32Array;
   /**
@@ -101,13 +101,18 @@ export interface Kernel {
    */
   reserveBytes(byteLength: number, keep: number): Uint8Array;
   /**
-   * Turns `keyLens[0..keyCount)` from UTF-16 lengths into UTF-8 byte lengths by reading the first
-   * `byteLength` bytes, which hold the keys encoded back to back. Returns false when the bytes do
-   * not split into keys of those lengths (a surrogate pair split between two keys).
+   * Hashes the partitions in the buffers and sorts them; returns the number of equal adjacent
+   * hashes. With `utf16Lengths`, `keyLens` holds UTF-16 lengths and the first `byteLength` bytes
+   * the keys encoded back to back: the byte length of each key is read from the bytes on the way,
+   * and -1 is returned when they do not split into keys of those lengths (a surrogate pair split
+   * between two keys).
    */
-  utf8KeyLengths(keyCount: number, byteLength: number): boolean;
-  /** Hashes the partitions in the buffers and sorts them; returns the number of equal adjacent hashes. */
-  preparePartitions(n: number, equalWeights: boolean): number;
+  preparePartitions(
+    n: number,
+    equalWeights: boolean,
+    utf16Lengths: boolean,
+    byteLength: number,
+  ): number;
   /** Ensures room for `slotCount` worker slots and a ring of `ringPoints` points. */
   ensureSlots(slotCount: number, ringPoints: number): void;
   /** Current per-slot views. */

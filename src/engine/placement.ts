@@ -82,69 +82,124 @@ const NO_META: PartitionMeta = {
 /** Reads the metadata of a validated partition list. */
 export function scanPartitionMeta(partitions: readonly Partition[]): PartitionMeta {
   const n = partitions.length;
-  let first = -1;
   for (let i = 0; i < n; i++) {
     if (hasPlacementMetadata(partitions[i]!)) {
-      first = i;
-      break;
+      const scan = new MetaScan(n, i);
+      for (let j = i; j < n; j++) scan.add(j, partitions[j]!);
+      return scan.finish(partitions);
     }
   }
-  if (first < 0) return NO_META;
-  let cls: Uint32Array | undefined;
-  let pref: Uint32Array | undefined;
+  return NO_META;
+}
+
+/** The metadata of a partition list without any. */
+export function noPartitionMeta(): PartitionMeta {
+  return NO_META;
+}
+
+/**
+ * The metadata scan of one partition list, fed one partition at a time from the first one with
+ * metadata on (the engine does it in its pass over the partitions, see `Engine.#loadPartitions`).
+ * An error of the scan is kept and thrown by {@link MetaScan.finish}, so that it surfaces where the
+ * scan of the whole list used to run, after every partition was validated.
+ */
+export class MetaScan {
+  readonly #n: number;
+  readonly #first: number;
+  #cls: Uint32Array | undefined;
+  #pref: Uint32Array | undefined;
   // 1 = unconstrained, 0 = constrained, until the priorities are known.
-  let group: Uint32Array | undefined;
-  const classes = new ClassTable();
-  const pins: [number, string][] = [];
-  const priorities = new Set<number>();
+  #group: Uint32Array | undefined;
+  readonly #classes = new ClassTable();
+  readonly #pins: [number, string][] = [];
+  readonly #priorities = new Set<number>();
   // Adding the value added last is a no-op, so runs of equal priorities are added once.
-  let lastPriority: number | undefined;
-  let anyPriority = false;
-  for (let i = first; i < n; i++) {
-    const p = partitions[i]!;
+  #lastPriority: number | undefined;
+  #anyPriority = false;
+  #error: { error: unknown } | undefined;
+  #result: PartitionMeta | undefined;
+
+  /** `first` is the index of the first partition with metadata of a list of `n`. */
+  constructor(n: number, first: number) {
+    this.#n = n;
+    this.#first = first;
+    // The partitions before the first one with metadata have no priority: they rank as 0.
+    if (first > 0) {
+      this.#priorities.add(0);
+      this.#lastPriority = 0;
+    }
+  }
+
+  /** Reads partition `i` (in order, from `first` on). */
+  add(i: number, p: Partition): void {
+    if (this.#error !== undefined) return;
+    try {
+      this.#add(i, p);
+    } catch (error) {
+      this.#error = { error };
+    }
+  }
+
+  #add(i: number, p: Partition): void {
+    const n = this.#n;
     const priority = p.priority;
-    if (priority !== undefined) anyPriority = true;
+    if (priority !== undefined) this.#anyPriority = true;
     const v = priority ?? 0;
-    if (v !== lastPriority) {
-      priorities.add(v);
-      lastPriority = v;
+    if (v !== this.#lastPriority) {
+      this.#priorities.add(v);
+      this.#lastPriority = v;
     }
     const pin = p.pin;
-    if (pin !== undefined) pins.push([i, pin]);
+    if (pin !== undefined) this.#pins.push([i, pin]);
     let c = 0;
     const s = p.selector;
     if (s !== undefined) {
-      c = classes.required(s);
+      c = this.#classes.required(s);
       if (c !== 0) {
-        (cls ??= new Uint32Array(n))[i] = c;
-        (group ??= new Uint32Array(n).fill(1))[i] = 0;
+        (this.#cls ??= new Uint32Array(n))[i] = c;
+        (this.#group ??= new Uint32Array(n).fill(1))[i] = 0;
       }
     }
     const locality = p.locality;
     if (locality !== undefined) {
-      (pref ??= new Uint32Array(n))[i] = classes.preferred(c, c === 0 ? undefined : s, locality);
-      (group ??= new Uint32Array(n).fill(1))[i] = 0;
+      (this.#pref ??= new Uint32Array(n))[i] = this.#classes.preferred(
+        c,
+        c === 0 ? undefined : s,
+        locality,
+      );
+      (this.#group ??= new Uint32Array(n).fill(1))[i] = 0;
     }
   }
-  let prio: Uint32Array | undefined;
-  if (anyPriority && priorities.size > 1) {
-    const ranks = new Map([...priorities].sort((a, b) => b - a).map((v, r) => [v, r]));
-    prio = new Uint32Array(n);
-    for (let i = 0; i < n; i++) prio[i] = ranks.get(partitions[i]!.priority ?? 0)!;
-    const d = priorities.size;
-    const g = group ??= new Uint32Array(n).fill(1);
-    for (let i = 0; i < n; i++) g[i] = (g[i] === 0 ? 0 : d) + prio[i]!;
+
+  /** The metadata of `partitions` (the list fed to {@link MetaScan.add}). */
+  finish(partitions: readonly Partition[]): PartitionMeta {
+    if (this.#error !== undefined) throw this.#error.error;
+    if (this.#result !== undefined) return this.#result;
+    const n = this.#n;
+    const priorities = this.#priorities;
+    let group = this.#group;
+    let prio: Uint32Array | undefined;
+    if (this.#anyPriority && priorities.size > 1) {
+      const ranks = new Map([...priorities].sort((a, b) => b - a).map((v, r) => [v, r]));
+      prio = new Uint32Array(n);
+      const zero = ranks.get(0);
+      if (zero !== undefined) prio.fill(zero, 0, this.#first);
+      for (let i = this.#first; i < n; i++) prio[i] = ranks.get(partitions[i]!.priority ?? 0)!;
+      const d = priorities.size;
+      const g = group ??= new Uint32Array(n).fill(1);
+      for (let i = 0; i < n; i++) g[i] = (g[i] === 0 ? 0 : d) + prio[i]!;
+    }
+    return this.#result = {
+      any: true,
+      cls: this.#cls,
+      pref: this.#pref,
+      prio,
+      priorities: prio === undefined ? 1 : priorities.size,
+      group,
+      pins: this.#pins,
+      classes: this.#classes.list,
+    };
   }
-  return {
-    any: true,
-    cls,
-    pref,
-    prio,
-    priorities: prio === undefined ? 1 : priorities.size,
-    group,
-    pins,
-    classes: classes.list,
-  };
 }
 
 /**

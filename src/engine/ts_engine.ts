@@ -198,7 +198,7 @@ class TsKernel implements Kernel {
     return this.#bytes;
   }
 
-  utf8KeyLengths(keyCount: number, byteLength: number): boolean {
+  #utf8KeyLengths(keyCount: number, byteLength: number): boolean {
     const bytes = this.#bytes, lens = this.#keyLens;
     let p = 0;
     for (let k = 0; k < keyCount; k++) {
@@ -227,7 +227,20 @@ class TsKernel implements Kernel {
     return p === byteLength;
   }
 
-  preparePartitions(n: number, equalWeights: boolean): number {
+  preparePartitions(
+    n: number,
+    equalWeights: boolean,
+    utf16Lengths: boolean,
+    byteLength: number,
+  ): number {
+    if (utf16Lengths) {
+      let keyCount = 0;
+      for (let i = 0; i < n; i++) {
+        const word = this.#keyCounts[i]!;
+        keyCount += (word >>> 8) - (word & 0xff);
+      }
+      if (!this.#utf8KeyLengths(keyCount, byteLength)) return -1;
+    }
     const bytes = this.#bytes, lens = this.#keyLens, counts = this.#keyCounts;
     const hashHi = this.#hashHi, hashLo = this.#hashLo;
     const chainHi = this.#chainHi, chainLo = this.#chainLo;

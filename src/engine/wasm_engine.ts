@@ -22,8 +22,7 @@ interface KernelExports {
   heapBase(): number;
   setRegion(id: number, ptr: number): void;
   hashBytes(ptr: number, len: number, seed: bigint): bigint;
-  preparePartitions(n: number, equalWeights: number): number;
-  utf8KeyLengths(keyCount: number, byteLength: number): number;
+  hashPartitions(n: number, equalWeights: number, utf16Lengths: number, byteLength: number): number;
   hashWorkers(count: number): void;
   updateRing(ringLen: number, addedCount: number, vnodes: number): number;
   assign(
@@ -143,8 +142,7 @@ const KERNEL_EXPORTS = [
   "heapBase",
   "setRegion",
   "hashBytes",
-  "preparePartitions",
-  "utf8KeyLengths",
+  "hashPartitions",
   "hashWorkers",
   "updateRing",
   "assign",
@@ -336,12 +334,14 @@ class WasmKernel implements Kernel {
     return this.#bytes().subarray(start, start + this.#byteCap);
   }
 
-  utf8KeyLengths(keyCount: number, byteLength: number): boolean {
-    return this.#ex.utf8KeyLengths(keyCount, byteLength) !== 0;
-  }
-
-  preparePartitions(n: number, equalWeights: boolean): number {
-    return this.#ex.preparePartitions(n, equalWeights ? 1 : 0);
+  preparePartitions(
+    n: number,
+    equalWeights: boolean,
+    utf16Lengths: boolean,
+    byteLength: number,
+  ): number {
+    const dups = this.#ex.hashPartitions(n, equalWeights ? 1 : 0, utf16Lengths ? 1 : 0, byteLength);
+    return dups === -1 || dups === 0xffffffff ? -1 : dups;
   }
 
   ensureSlots(slotCount: number, ringPoints: number): void {

@@ -140,13 +140,11 @@ function sortPairs(n: u32): void {
     memory.copy(reg(T_KEYS), srcK, <usize>n << 3);
     memory.copy(reg(T_IDX), srcI, <usize>n << 2);
   }
-  insertionFix(n);
+  insertionFix(n, reg(T_KEYS), reg(T_IDX));
 }
 
-// Stable insertion pass over (T_KEYS, T_IDX)[0..n): cheap when the keys are nearly sorted.
-function insertionFix(n: u32): void {
-  const keys = reg(T_KEYS);
-  const idx = reg(T_IDX);
+// Stable insertion pass over (keys, idx)[0..n): cheap when the keys are nearly sorted.
+function insertionFix(n: u32, keys: usize, idx: usize): void {
   let prev = load<u64>(keys);
   for (let i: u32 = 1; i < n; i++) {
     const k = load<u64>(keys + (<usize>i << 3));
@@ -168,13 +166,17 @@ function insertionFix(n: u32): void {
   }
 }
 
-// Stable sort of (T_KEYS, T_IDX)[0..n) for uniformly distributed keys (hashes): one counting
-// scatter into about n buckets by the top bits, then the insertion pass (about one key per bucket).
-function sortHashes(n: u32): void {
-  if (n < 2) return;
+// Stable sort of (T_KEYS, T_IDX)[0..n) for uniformly distributed keys (hashes) into (dstK, dstI),
+// which must not be T_KEYS/T_IDX: one counting scatter into about n buckets by the top bits, then
+// the insertion pass (about one key per bucket).
+function sortHashesInto(n: u32, dstK: usize, dstI: usize): void {
+  const srcK = reg(T_KEYS);
+  const srcI = reg(T_IDX);
   // Beyond ~4 keys per bucket the insertion pass would dominate; use the radix sort instead.
-  if (n > (<u32>1 << (MAX_BUCKET_BITS + 2))) {
+  if (n < 2 || n > (<u32>1 << (MAX_BUCKET_BITS + 2))) {
     sortPairs(n);
+    memory.copy(dstK, srcK, <usize>n << 3);
+    memory.copy(dstI, srcI, <usize>n << 2);
     return;
   }
   let bits: u32 = 8;
@@ -183,10 +185,6 @@ function sortHashes(n: u32): void {
   const shift = <u64>(64 - bits);
   const hist = reg(HIST);
   memory.fill(hist, 0, <usize>buckets << 2);
-  const srcK = reg(T_KEYS);
-  const srcI = reg(T_IDX);
-  const dstK = reg(T_KEYS2);
-  const dstI = reg(T_IDX2);
   for (let i: u32 = 0; i < n; i++) {
     const a = hist + (<usize>(load<u64>(srcK + (<usize>i << 3)) >> shift) << 2);
     store<u32>(a, load<u32>(a) + 1);
@@ -206,59 +204,60 @@ function sortHashes(n: u32): void {
     store<u64>(dstK + (<usize>pos << 3), k);
     store<u32>(dstI + (<usize>pos << 2), load<u32>(srcI + (<usize>i << 2)));
   }
-  memory.copy(srcK, dstK, <usize>n << 3);
-  memory.copy(srcI, dstI, <usize>n << 2);
-  insertionFix(n);
+  insertionFix(n, dstK, dstI);
 }
 
-/**
- * Turns KEY_LENS[0..keyCount) from UTF-16 lengths into UTF-8 byte lengths by reading BYTES, which
- * holds the keys encoded back to back. Returns false when the bytes do not split into keys of
- * those lengths (a surrogate pair split between two keys).
- */
-export function utf8KeyLengths(keyCount: u32, byteLength: u32): bool {
-  const lens = reg(KEY_LENS);
-  const base = reg(BYTES);
-  let p = base;
-  for (let k: u32 = 0; k < keyCount; k++) {
-    const a = lens + (<usize>k << 2);
-    let units = load<u32>(a);
-    const start = p;
-    while (units > 0) {
-      // Eight ASCII bytes at a time (each is one unit, so they all belong to this key).
-      if (units >= 8 && (load<u64>(p) & 0x8080808080808080) == 0) {
-        p += 8;
-        units -= 8;
-        continue;
-      }
-      const b = <u32>load<u8>(p);
-      if (b < 0x80) {
-        p += 1;
-        units -= 1;
-      } else if (b < 0xe0) {
-        p += 2;
-        units -= 1;
-      } else if (b < 0xf0) {
-        p += 3;
-        units -= 1;
-      } else {
-        // Four bytes are two UTF-16 units: a pair cannot end this key.
-        if (units < 2) return false;
-        p += 4;
-        units -= 2;
+const HIGH: u64 = 0x8080808080808080;
+
+// UTF-8 byte length of the key that starts at `p` and spans `units` UTF-16 units, in bytes that
+// hold keys encoded back to back and end at `end`; 0xffffffff when the bytes do not split there (a
+// surrogate pair split between two keys, or too few bytes). A key ends where the (units + 1)-th
+// character starts (a four-byte character counts as two units): eight bytes at a time, counting
+// the bytes that start a character (not 10xxxxxx), one byte at a time around four-byte ones.
+@inline function utf8Length(p: usize, units: u32, end: usize): u32 {
+  const start = p;
+  let u = units;
+  while (true) {
+    if (p + 8 <= end) {
+      const x = load<u64>(p);
+      if ((x & (x << 1) & (x << 2) & (x << 3) & HIGH) == 0) {
+        let starts = (~x | (x << 1)) & HIGH;
+        const c = <u32>popcnt<u64>(starts);
+        if (c <= u) {
+          p += 8;
+          u -= c;
+          continue;
+        }
+        for (let k: u32 = 0; k < u; k++) starts &= starts - 1;
+        return <u32>(p - start) + <u32>(ctz<u64>(starts) >> 3);
       }
     }
-    store<u32>(a, <u32>(p - start));
+    if (p >= end) return u == 0 ? <u32>(p - start) : 0xffffffff;
+    const b = <u32>load<u8>(p);
+    if ((b & 0xc0) != 0x80) {
+      if (u == 0) return <u32>(p - start);
+      if (b >= 0xf0) {
+        // Four bytes are two UTF-16 units: a pair cannot end this key.
+        if (u < 2) return 0xffffffff;
+        u -= 2;
+      } else {
+        u -= 1;
+      }
+    }
+    p++;
   }
-  return p == base + <usize>byteLength;
+  return 0xffffffff;
 }
 
 /**
  * Hashes every partition (chained XXH3 over its keys), then computes the hash order and the weight
- * order. Returns the number of adjacent equal hashes in hash order (candidate duplicates).
+ * order. Returns the number of adjacent equal hashes in hash order (candidate duplicates), or
+ * 0xffffffff when `utf16Lengths` (KEY_LENS holds UTF-16 lengths, turned into byte lengths on the
+ * way, see utf8Length) and the bytes do not split into keys of those lengths.
  */
-export function preparePartitions(n: u32, equalWeights: bool): u32 {
+export function hashPartitions(n: u32, equalWeights: bool, utf16Lengths: bool, byteLength: u32): u32 {
   const bytes = reg(BYTES);
+  const end = bytes + <usize>byteLength;
   const lens = reg(KEY_LENS);
   const counts = reg(KEY_COUNTS);
   const hashes = reg(P_HASH);
@@ -272,7 +271,12 @@ export function preparePartitions(n: u32, equalWeights: bool): u32 {
     const shared = word & 0xff;
     let h = load<u64>(CHAIN + (<usize>shared << 3));
     for (let j = shared; j < c; j++) {
-      const len = <usize>load<u32>(lens + (key << 2));
+      let len = <usize>load<u32>(lens + (key << 2));
+      if (utf16Lengths) {
+        const bytesLen = utf8Length(p, <u32>len, end);
+        if (bytesLen == 0xffffffff) return 0xffffffff;
+        len = <usize>bytesLen;
+      }
       h = xxh3(p, len, h);
       p += len;
       key++;
@@ -280,21 +284,21 @@ export function preparePartitions(n: u32, equalWeights: bool): u32 {
     }
     store<u64>(hashes + (<usize>i << 3), h);
   }
+  if (utf16Lengths && p != end) return 0xffffffff;
   const tk = reg(T_KEYS);
   const ti = reg(T_IDX);
   for (let i: u32 = 0; i < n; i++) {
     store<u64>(tk + (<usize>i << 3), load<u64>(hashes + (<usize>i << 3)));
     store<u32>(ti + (<usize>i << 2), i);
   }
-  sortHashes(n);
-  let dups: u32 = 0;
-  for (let i: u32 = 1; i < n; i++) {
-    if (load<u64>(tk + (<usize>i << 3)) == load<u64>(tk + (<usize>(i - 1) << 3))) dups++;
-  }
   const horder = reg(P_HORDER);
   const worder = reg(P_WORDER);
-  memory.copy(horder, ti, <usize>n << 2);
-  memory.copy(reg(P_HSORTED), tk, <usize>n << 3);
+  const hsorted = reg(P_HSORTED);
+  sortHashesInto(n, hsorted, horder);
+  let dups: u32 = 0;
+  for (let i: u32 = 1; i < n; i++) {
+    if (load<u64>(hsorted + (<usize>i << 3)) == load<u64>(hsorted + (<usize>(i - 1) << 3))) dups++;
+  }
   allEqual = equalWeights;
   if (!equalWeights) {
     // Sort hash ranks by descending weight (stable, so ties stay in hash order), then keep the
@@ -316,7 +320,7 @@ export function preparePartitions(n: u32, equalWeights: bool): u32 {
       store<u32>(ti + (<usize>k << 2), load<u32>(horder + (<usize>hr << 2)));
     }
   }
-  memory.copy(worder, ti, <usize>n << 2);
+  memory.copy(worder, equalWeights ? horder : ti, <usize>n << 2);
   return dups;
 }
 
@@ -369,23 +373,25 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
       m++;
     }
   }
-  sortHashes(m);
   if (len == 0) {
-    memory.copy(rh, tk, <usize>m << 3);
-    memory.copy(rs, ti, <usize>m << 2);
+    sortHashesInto(m, rh, rs);
     return m;
   }
-  // Merge the two sorted runs into the second scratch pair, then copy back.
-  const ok = reg(T_KEYS2);
-  const oi = reg(T_IDX2);
+  // Sort the new points into the second scratch pair, merge the two sorted runs into the first,
+  // then copy back.
+  const nk = reg(T_KEYS2);
+  const ni = reg(T_IDX2);
+  sortHashesInto(m, nk, ni);
+  const ok = tk;
+  const oi = ti;
   let a: u32 = 0;
   let b: u32 = 0;
   let o: u32 = 0;
   while (a < len && b < m) {
     const ha = load<u64>(rh + (<usize>a << 3));
-    const hb = load<u64>(tk + (<usize>b << 3));
+    const hb = load<u64>(nk + (<usize>b << 3));
     const sa = load<u32>(rs + (<usize>a << 2));
-    const sb = load<u32>(ti + (<usize>b << 2));
+    const sb = load<u32>(ni + (<usize>b << 2));
     let takeA = ha < hb;
     if (ha == hb) {
       takeA = load<u32>(rank + (<usize>sa << 2)) <= load<u32>(rank + (<usize>sb << 2));
@@ -408,8 +414,8 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
     o++;
   }
   while (b < m) {
-    store<u64>(ok + (<usize>o << 3), load<u64>(tk + (<usize>b << 3)));
-    store<u32>(oi + (<usize>o << 2), load<u32>(ti + (<usize>b << 2)));
+    store<u64>(ok + (<usize>o << 3), load<u64>(nk + (<usize>b << 3)));
+    store<u32>(oi + (<usize>o << 2), load<u32>(ni + (<usize>b << 2)));
     b++;
     o++;
   }
