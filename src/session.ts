@@ -12,6 +12,7 @@ import { GroupControl } from "./control.ts";
 import {
   BucketNotFoundError,
   CoordinationUnavailableError,
+  MalformedDataError,
   NotStartedError,
   PermissionDeniedError,
   type RevisionConflictError,
@@ -161,10 +162,22 @@ export class Session {
       leaseMs: c.electionLeaseMs,
       timers: ctx.timers,
       // The highest epoch recorded outside the lease: the held assignment, the last publication.
+      // A summary that cannot be read now fails the campaign (reported once per streak by the
+      // election): guessing 0 could number a term below the published one, and reporting each
+      // attempt floods onError during an outage. A malformed one is reported and counts as 0.
       minEpoch: async () =>
-        Math.max(this.#applier.accepted.epoch, await readPublishedEpoch(parts.buckets, report)),
+        Math.max(
+          this.#applier.accepted.epoch,
+          await readPublishedEpoch(parts.buckets, (error) => {
+            if (!(error instanceof MalformedDataError)) throw error;
+            report(error);
+          }),
+        ),
       onChange: (isLeader, epoch) => this.#leadership.change(isLeader, epoch),
       onError: report,
+      // Replicated buckets: a clustered nats-server may accept two compare-and-sets expecting the
+      // same revision (nats-server#4320), so a won lease is confirmed before it is acted on.
+      confirmWins: c.kv.replicas > 1,
     });
   }
 

@@ -14,9 +14,21 @@
  *   only silence. Switching back to `"pass"` (or a delay) resumes every held connection and
  *   delivers the held bytes.
  * - `"reject"`: closes every connection (both sides) and closes new ones at once.
- * - `{ delayMs }`: forwards each chunk `delayMs` milliseconds after it was read, keeping order.
+ * - `{ delayMs, jitterMs? }`: forwards each chunk `delayMs` milliseconds after it was read, plus a
+ *   random `0..jitterMs` more (a gray failure: slow, uneven, but working). Order is kept in each
+ *   direction: a chunk is never written before the one read ahead of it, so with jitter a chunk
+ *   waits at least until the previous one of its direction has gone.
  */
-export type FaultMode = "pass" | "blackhole" | "reject" | { readonly delayMs: number };
+export type FaultMode = "pass" | "blackhole" | "reject" | {
+  /** Delay added to every chunk, in milliseconds (>= 0). */
+  readonly delayMs: number;
+  /**
+   * Extra random delay per chunk, drawn uniformly from `0..jitterMs` (>= 0).
+   *
+   * @default {0}
+   */
+  readonly jitterMs?: number;
+};
 
 /** Where the proxy forwards to: `"host:port"` or `{ hostname, port }`. */
 export type FaultProxyTarget = string | { readonly hostname: string; readonly port: number };
@@ -31,6 +43,13 @@ export interface FaultProxyOptions {
    * @default {"pass"}
    */
   mode?: FaultMode;
+  /**
+   * Random numbers in [0, 1) for the jitter of `{ delayMs, jitterMs }`; give a seeded PRNG to
+   * replay a run's delays.
+   *
+   * @default {Math.random}
+   */
+  random?: () => number;
 }
 
 function parseTarget(target: FaultProxyTarget): { hostname: string; port: number } {
@@ -49,13 +68,16 @@ function checkMode(mode: FaultMode): FaultMode {
   if (mode === "pass" || mode === "blackhole" || mode === "reject") return mode;
   if (
     typeof mode === "object" && mode !== null && Number.isFinite(mode.delayMs) &&
-    mode.delayMs >= 0
+    mode.delayMs >= 0 &&
+    (mode.jitterMs === undefined || (Number.isFinite(mode.jitterMs) && mode.jitterMs >= 0))
   ) {
-    return { delayMs: mode.delayMs };
+    return mode.jitterMs === undefined || mode.jitterMs === 0
+      ? { delayMs: mode.delayMs }
+      : { delayMs: mode.delayMs, jitterMs: mode.jitterMs };
   }
   throw new TypeError(
     `Invalid proxy mode '${JSON.stringify(mode)}': use "pass", "blackhole", "reject" or ` +
-      "{ delayMs: number >= 0 }",
+      "{ delayMs: number >= 0, jitterMs?: number >= 0 }",
   );
 }
 
@@ -113,6 +135,8 @@ class ProxiedConnection {
   /** Copies src to dst. Reads run ahead of writes so a delay shifts chunks, not throughput. */
   async #pump(src: Deno.Conn, dst: Deno.Conn): Promise<void> {
     const queue: Chunk[] = [];
+    /** The latest due time so far: a chunk is never due before the one read ahead of it. */
+    let lastDue = 0;
     let readerDone = false;
     let wake: (() => void) | undefined;
     const notify = () => {
@@ -126,10 +150,8 @@ class ProxiedConnection {
           const buf = new Uint8Array(64 * 1024);
           const n = await src.read(buf);
           if (n === null) break;
-          queue.push({
-            data: buf.subarray(0, n),
-            due: performance.now() + proxyInternals.delayMs(this.#proxy),
-          });
+          lastDue = Math.max(lastDue, performance.now() + proxyInternals.delayMs(this.#proxy));
+          queue.push({ data: buf.subarray(0, n), due: lastDue });
           notify();
         }
       } finally {
@@ -214,15 +236,22 @@ export class FaultProxy {
   readonly #connections = new Set<ProxiedConnection>();
   readonly #timers = new Map<ReturnType<typeof setTimeout>, () => void>();
   #mode: FaultMode;
+  readonly #random: () => number;
   #modeChanged: PromiseWithResolvers<void> = Promise.withResolvers<void>();
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #acceptLoop: Promise<void>;
 
-  private constructor(listener: Deno.TcpListener, target: Deno.ConnectOptions, mode: FaultMode) {
+  private constructor(
+    listener: Deno.TcpListener,
+    target: Deno.ConnectOptions,
+    mode: FaultMode,
+    random: () => number,
+  ) {
     this.#listener = listener;
     this.#target = target;
     this.#mode = mode;
+    this.#random = random;
     this.#acceptLoop = this.#accept();
   }
 
@@ -247,7 +276,12 @@ export class FaultProxy {
     const mode = checkMode(options.mode ?? "pass");
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
     return Promise.resolve(
-      new FaultProxy(listener, { hostname: target.hostname, port: target.port }, mode),
+      new FaultProxy(
+        listener,
+        { hostname: target.hostname, port: target.port },
+        mode,
+        options.random ?? Math.random,
+      ),
     );
   }
 
@@ -287,6 +321,7 @@ export class FaultProxy {
    * await using proxy = await FaultProxy.start({ target: "127.0.0.1:4222" });
    * proxy.setMode("blackhole");
    * proxy.setMode({ delayMs: 300 });
+   * proxy.setMode({ delayMs: 300, jitterMs: 500 }); // 300-800 ms per chunk, order kept
    * proxy.setMode("pass");
    * ```
    */
@@ -384,7 +419,10 @@ export class FaultProxy {
     });
   }
 
+  /** The delay of the next chunk: the mode's delay plus its random jitter. */
   #delayMs(): number {
-    return typeof this.#mode === "object" ? this.#mode.delayMs : 0;
+    if (typeof this.#mode !== "object") return 0;
+    const jitter = this.#mode.jitterMs ?? 0;
+    return this.#mode.delayMs + (jitter > 0 ? this.#random() * jitter : 0);
   }
 }

@@ -1,8 +1,11 @@
 /**
  * Owners in the published assignment a new leader has never seen a heartbeat of (see
  * `absentOwners` in `handoff.ts` for why they count as alive): what their key held when this
- * leader found them, and when they count as dead. The snapshot matters: their key is emptied by
- * the revoke that follows, yet they may still hold it until then.
+ * leader found them, and when they count as dead. Until then nothing they may hold is given to
+ * anyone else, and their keys are not rewritten either: an owner that is alive but unseen (its
+ * heartbeat key expired on the server, or it was silent across the takeover) would read a revoke
+ * on its return and give up everything for nothing. The snapshot matters: a key this leader
+ * rewrites after all (the owner came back, then went silent again) no longer says what it held.
  *
  * @module
  */
@@ -53,6 +56,11 @@ export class AbsentOwners {
       onDead(id);
     }
     return waitMs;
+  }
+
+  /** The absent owners that are not members (yet): their keys stay as published. */
+  *owners(members: ReadonlySet<string>): Iterable<string> {
+    for (const id of this.#absent.keys()) if (!members.has(id)) yield id;
   }
 
   /**

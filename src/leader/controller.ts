@@ -16,6 +16,7 @@ import { Signal } from "../runtime/signal.ts";
 import { AbsentOwners } from "./absent_owners.ts";
 import type { ControllerOptions, ControllerState } from "./controller_types.ts";
 import {
+  gainsNothing,
   type HoldState,
   lostItsAssignment,
   plan,
@@ -59,6 +60,8 @@ export class Controller {
   readonly #throttle: MoveThrottle;
   /** The unplaced partitions last reported, so a set is reported once. */
   #unplacedKey = "";
+  /** The partition list changed since the last publication (see `gainsNothing`). */
+  #listChanged = true;
 
   /** @param options Dependencies and callbacks. */
   constructor(options: ControllerOptions) {
@@ -285,6 +288,7 @@ export class Controller {
   async #refresh(): Promise<void> {
     const read = await this.#list.read();
     if (read === undefined) return;
+    if (read.changed) this.#listChanged = true;
     this.#load?.retain(this.#list.current);
     this.#windows.partitionsListed(this.#o.timers.now(), read);
   }
@@ -330,7 +334,7 @@ export class Controller {
     const unpublished = [...memberIds].some((id) => !publisher.published.has(id));
     const info = placementInfo(members);
     const weighted = this.#load?.weighted(this.#list.current) ?? this.#list.current;
-    const skip = skipsBelowThreshold({
+    const balance = {
       live,
       partitions: weighted,
       published: publisher.published,
@@ -340,8 +344,9 @@ export class Controller {
       forced: force.size > 0 || unpublished,
       // A throttled round's remaining moves are carried out whatever the imbalance.
       handingOff: this.#waitingForAcks || this.#throttle.pending > 0,
-      capacity: (id) => info.get(id)?.capacity ?? 1,
-    });
+      capacity: (id: string) => info.get(id)?.capacity ?? 1,
+    };
+    const skip = skipsBelowThreshold(balance);
     if (skip.skip) {
       this.#o.logger?.debug("Rebalance skipped: imbalance below minRebalanceThreshold", {
         imbalance: skip.imbalance,
@@ -366,6 +371,17 @@ export class Controller {
       this.#o.onError(toError(error));
       return;
     }
+    const pointless = gainsNothing({
+      ...balance,
+      desired: target.desired,
+      listChanged: this.#listChanged,
+    });
+    if (pointless.skip) {
+      this.#o.logger?.debug("Rebalance skipped: the target would not improve the balance", {
+        imbalance: pointless.imbalance,
+      });
+      return;
+    }
 
     // An absent owner may still hold what its key says until it counts as dead.
     const holds = new Map(this.#holds);
@@ -377,6 +393,12 @@ export class Controller {
       members: mayHoldIds,
       holds,
     });
+    // An absent owner keeps its key as published until it counts as dead: it may be alive and
+    // only unseen, and would give up everything on reading a revoke (see `AbsentOwners`).
+    for (const id of this.#absent.owners(memberIds)) {
+      const key = publisher.published.get(id);
+      if (key) next.set(id, [...key.partitions]);
+    }
     const phase = pending > 0 ? "revoke" : "assign";
     span.setAttributes({
       partitions: this.#list.current.length,
@@ -394,6 +416,8 @@ export class Controller {
     );
     this.#waitingForAcks = pending > 0;
     const reason = this.#windows.published(phase, version !== undefined);
+    // The target placed the current list: a later round gets no exemption from it.
+    this.#listChanged = false;
     if (version === undefined) return;
     const writtenAt = this.#o.timers.now();
     const steps = this.#handoff.written(phase, version, now, writtenAt);

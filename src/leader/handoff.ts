@@ -365,3 +365,67 @@ export function skipsBelowThreshold(
   const value = imbalance(input);
   return value < input.threshold ? { skip: true, imbalance: value } : { skip: false };
 }
+
+/** Inputs of {@link gainsNothing}. */
+export interface GainInput extends ThresholdInput {
+  /** The round's target: the partitions each worker should hold. */
+  readonly desired: ReadonlyMap<string, readonly Partition[]>;
+  /**
+   * The partition list changed since the last publication (a pin, selector, locality or weight
+   * may have changed): the target may move partitions for placement, not balance.
+   */
+  readonly listChanged: boolean;
+}
+
+/**
+ * Whether a round that could only improve balance would not improve it: its target's imbalance
+ * is no lower than the published one. Placement by consistent hashing with bounded loads is not
+ * idempotent — placing its own output again can move a partition between two live workers with
+ * no gain (e.g. when a worker that holds nothing is declared dead, the round it triggers) — so
+ * such a round publishes nothing. Manual, forced and hand-off rounds, rounds with something
+ * orphaned or stale, and rounds after a change of the partition list are never skipped.
+ *
+ * @param input The round's inputs and its target.
+ * @returns `{ skip: true, imbalance }` (the current imbalance) when the round should publish
+ *   nothing.
+ *
+ * @example A move between two equally loaded workers gains nothing
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gainsNothing, previousOwners } from "./handoff.ts";
+ * const p = (i: number) => ({ keys: ["p", String(i)] });
+ * const published = new Map([
+ *   ["a", { version: 1, ids: new Set(["p/0"]) }],
+ *   ["b", { version: 1, ids: new Set(["p/1"]) }],
+ * ]);
+ * const result = gainsNothing({
+ *   live: ["a", "b"],
+ *   partitions: [p(0), p(1)],
+ *   published,
+ *   previous: previousOwners(published, new Set(["a", "b"])),
+ *   threshold: 0.15,
+ *   manual: false,
+ *   forced: false,
+ *   handingOff: false,
+ *   listChanged: false,
+ *   desired: new Map([["a", [p(1)]], ["b", [p(0)]]]),
+ * });
+ * assert.deepEqual(result, { skip: true, imbalance: 0 });
+ * ```
+ */
+export function gainsNothing(
+  input: GainInput,
+): { readonly skip: true; readonly imbalance: number } | { readonly skip: false } {
+  if (
+    input.manual || input.forced || input.handingOff || input.listChanged || !isBalanceOnly(input)
+  ) {
+    return { skip: false };
+  }
+  const current = imbalance(input);
+  const target = new Map(
+    input.live.map((w) => [w, { ids: new Set((input.desired.get(w) ?? []).map(partitionId)) }]),
+  );
+  const after = imbalance({ ...input, published: target });
+  // A float tolerance: the same loads summed in another order.
+  return after >= current - 1e-9 ? { skip: true, imbalance: current } : { skip: false };
+}

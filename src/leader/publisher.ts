@@ -33,6 +33,9 @@ import { ASSIGNMENT_PREFIX, assignmentKey, META_KEY } from "../protocol/keys.ts"
 import { decodeMeta, MAX_COUNTER, type MetaRecord } from "../protocol/records.ts";
 import type { Bucket } from "../store/store.ts";
 
+/** How many worker keys one publication writes at the same time. */
+const WRITE_CONCURRENCY = 16;
+
 /** The published assignment of one worker, as the leader knows it. */
 export interface PublishedWorker {
   /** Epoch of the publication that last wrote this worker's key. */
@@ -205,9 +208,19 @@ export class Publisher {
         `The version count reached 2^52 in '${this.#bucket.name}'; re-reading the assignment`,
       );
     }
-    for (const change of changes) {
-      if (!isLeader()) throw new LeadershipLostError("Leadership lost while publishing");
-      await this.#writeWorker(epoch, version, phase, change);
+    // Shrinking keys first, all of them, then the rest: a partition leaves its old owner's key
+    // before it appears in a new owner's. Within each group the keys are written concurrently
+    // (at most WRITE_CONCURRENCY at a time), so a publication costs two round trips plus _meta,
+    // not one per worker: on a slow link (a gray failure) a leader with many workers would
+    // otherwise take seconds per publication.
+    for (const shrinks of [true, false]) {
+      await this.#writeAll(
+        epoch,
+        version,
+        phase,
+        changes.filter((c) => c.shrinks === shrinks),
+        isLeader,
+      );
     }
     this.#version = version;
     let partitionCount = 0;
@@ -226,6 +239,40 @@ export class Publisher {
       () => writeMeta(this.#bucket, meta, this.#metaRevision),
     );
     return version;
+  }
+
+  /**
+   * Writes the keys of `changes` concurrently, at most WRITE_CONCURRENCY at a time, checking
+   * the lease before each. Waits for every write it started, then throws the first failure.
+   */
+  async #writeAll(
+    epoch: number,
+    version: number,
+    phase: "revoke" | "assign",
+    changes: readonly {
+      readonly workerId: string;
+      readonly partitions: readonly Partition[];
+      readonly incarnation: string;
+    }[],
+    isLeader: () => boolean,
+  ): Promise<void> {
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const lane = async () => {
+      while (failure === undefined && next < changes.length) {
+        const change = changes[next++]!;
+        try {
+          if (!isLeader()) throw new LeadershipLostError("Leadership lost while publishing");
+          await this.#writeWorker(epoch, version, phase, change);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(WRITE_CONCURRENCY, changes.length) }, lane),
+    );
+    if (failure !== undefined) throw failure.error;
   }
 
   async #writeWorker(

@@ -27,6 +27,17 @@ export function fenceDeadlineMs(c: CadenceConfig): number {
 }
 
 /**
+ * How long the heartbeat loop waits between two rounds: `heartbeatIntervalMs`, or half the fence
+ * deadline when that is shorter. The age of the last successful round just before the next one
+ * succeeds is one round, the wait and another round; with `heartbeatTtlMs` at its minimum of
+ * 2 × `heartbeatIntervalMs` the fence deadline equals the interval, so waiting the whole interval
+ * would fence the worker on every round that takes any time at all.
+ */
+export function heartbeatPeriodMs(c: CadenceConfig): number {
+  return Math.min(c.heartbeatIntervalMs, fenceDeadlineMs(c) / 2);
+}
+
+/**
  * How often the fence deadline is checked, apart from the heartbeat loop: a heartbeat request can
  * hang for up to `operationTimeoutMs`, longer than the deadline itself.
  */

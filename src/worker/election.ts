@@ -57,6 +57,15 @@ export interface ElectionOptions {
   readonly onChange: (isLeader: boolean, epoch: number) => void;
   /** Receives recoverable problems. */
   readonly onError: (error: Error) => void;
+  /** Random numbers in [0, 1) for the jitter of the back-off. @default {Math.random} */
+  readonly random?: () => number;
+  /**
+   * Renew a lease just won before acting on it (see `#confirm`): for stores whose
+   * compare-and-set is not serializable under concurrent writers (replicated NATS KV).
+   *
+   * @default {false}
+   */
+  readonly confirmWins?: boolean;
 }
 
 interface Observation {
@@ -82,6 +91,9 @@ export class LeaderElection {
   #epoch = 0;
   #revision = 0;
   #lastRenewStart = Number.NEGATIVE_INFINITY;
+  /** While its requests fail, a follower takes a lapsed lease over only after its back-off. */
+  #takeOverAfter = Number.NEGATIVE_INFINITY;
+  readonly #random: () => number;
   #cancelStepDown: () => void = () => {};
 
   /**
@@ -91,6 +103,7 @@ export class LeaderElection {
   constructor(bucket: Bucket, options: ElectionOptions) {
     this.#bucket = bucket;
     this.#options = options;
+    this.#random = options.random ?? Math.random;
   }
 
   /** Whether this worker currently holds a valid lease. */
@@ -164,22 +177,45 @@ export class LeaderElection {
     let failures = 0;
     const streak = new FailureStreak();
     while (!signal.aborted) {
-      try {
-        if (!this.#leading) await this.#campaign();
-        else if (timers.now() - this.#lastRenewStart >= renewEvery) await this.#renew();
-        failures = 0;
-        streak.end();
-      } catch (thrown) {
-        const error = toError(thrown);
-        // One report per failing streak and cause, not one per attempt.
-        if (streak.isNew(error)) this.#options.onError(error);
-        failures++;
+      // A follower backing off after failed requests waits it out even when a watch event wakes
+      // it, unless the lease was deleted or released (taken at once).
+      const backingOff = !this.#leading && timers.now() < this.#takeOverAfter &&
+        !(this.#observed?.deleted ?? false);
+      let failed = false;
+      if (!backingOff) {
+        try {
+          if (!this.#leading) await this.#campaign();
+          else if (timers.now() - this.#lastRenewStart >= renewEvery) await this.#renew();
+          failures = 0;
+          streak.end();
+          this.#takeOverAfter = Number.NEGATIVE_INFINITY;
+        } catch (thrown) {
+          const error = toError(thrown);
+          // One report per failing streak and cause, not one per attempt.
+          if (streak.isNew(error)) this.#options.onError(error);
+          failures++;
+          failed = true;
+        }
       }
       if (this.#leading && !this.leaseValid()) this.#stepDown();
       // A leader wakes only when its renewal is due (its own renewals also arrive as watch
       // events), or after a back-off when renewing failed, but never later than its renew
-      // deadline; a follower wakes on every change of the lease so a deletion is acted on at once.
+      // deadline; a follower wakes on every change of the lease so a deletion is acted on at once,
+      // and otherwise at its check interval, or after a back-off (at most half a lease) while its
+      // requests fail: an outage must not turn every follower into a busy loop.
       let period = followerCheckIntervalMs(lease);
+      if (!this.#leading && failed) {
+        // Jittered ("equal jitter"): after an outage every follower's requests start working at
+        // the same instant, and every watch wakes its follower at once; taking over in step,
+        // with the same expected revision, is exactly what a clustered nats-server before 2.9.21
+        // may accept more than once (nats-server#4320: the check was not part of consensus).
+        const backoff = Math.min(retryDelayMs(failures - 1), this.#options.leaseMs / 2);
+        const delay = backoff / 2 + this.#random() * (backoff / 2);
+        this.#takeOverAfter = timers.now() + delay;
+        period = Math.max(period, delay);
+      } else if (backingOff) {
+        period = Math.max(1, this.#takeOverAfter - timers.now());
+      }
       if (this.#leading) {
         const now = timers.now();
         period = failures === 0 ? this.#lastRenewStart + renewEvery - now : Math.min(
@@ -221,7 +257,7 @@ export class LeaderElection {
     const start = this.#options.timers.now();
     try {
       const revision = await this.#bucket.create(LEADER_KEY, encode(this.#record(epoch)));
-      this.#becomeLeader(revision, epoch, start);
+      this.#becomeLeader(await this.#confirm(revision, epoch), epoch, start);
     } catch (error) {
       if (!(error instanceof RevisionConflictError)) throw error;
       await this.#refresh();
@@ -232,11 +268,26 @@ export class LeaderElection {
     const start = this.#options.timers.now();
     try {
       const next = await this.#bucket.update(LEADER_KEY, encode(this.#record(epoch)), revision);
-      this.#becomeLeader(next, epoch, start);
+      this.#becomeLeader(await this.#confirm(next, epoch), epoch, start);
     } catch (error) {
       if (!(error instanceof RevisionConflictError)) throw error;
       await this.#refresh();
     }
+  }
+
+  /**
+   * With `confirmWins`, renews a lease just won before acting on it: a compare-and-set on the
+   * revision it was won at succeeds only if no other candidate's write landed after it. A
+   * clustered nats-server before 2.9.21 may accept several compare-and-sets that expect the same
+   * revision when they are in flight together (nats-server#4320; after an outage, requests that
+   * waited for a stream leader are processed together), and only the last one applied holds the
+   * key: every earlier "winner" fails here and never leads.
+   *
+   * @throws {RevisionConflictError} When another write landed after the win.
+   */
+  async #confirm(revision: number, epoch: number): Promise<number> {
+    if (!this.#options.confirmWins) return revision;
+    return await this.#bucket.update(LEADER_KEY, encode(this.#record(epoch)), revision);
   }
 
   async #refresh(): Promise<void> {

@@ -1,16 +1,17 @@
 /**
- * The heartbeat loop: every `heartbeatIntervalMs` (or sooner when woken, e.g. after an assignment
- * was acknowledged) it renews the worker's ID claim by compare-and-set and puts its heartbeat
- * record. It remembers when the last successful round started, and a separate check on its own
- * timer applies the fence (`fencing.ts`) even while a request hangs: a heartbeat request can take
- * up to `operationTimeoutMs`, longer than the fence deadline. A failing streak is reported once;
+ * The heartbeat loop: every `heartbeatIntervalMs` (or half the fence deadline when that is
+ * shorter, see `heartbeatPeriodMs`; or sooner when woken, e.g. after an assignment was
+ * acknowledged) it renews the worker's ID claim by compare-and-set and puts its heartbeat record.
+ * It remembers when the last successful round started, and a separate check on its own timer
+ * applies the fence (`fencing.ts`) even while a request hangs: a heartbeat request can take up to
+ * `operationTimeoutMs`, longer than the fence deadline. A failing streak is reported once;
  * losing the ID to another process ends the loop.
  *
  * @module
  */
 import { RevisionConflictError, toError } from "../errors.ts";
 import { encode, type HeartbeatRecord } from "../protocol/records.ts";
-import { fenceCheckIntervalMs } from "../runtime/cadence.ts";
+import { fenceCheckIntervalMs, heartbeatPeriodMs } from "../runtime/cadence.ts";
 import { Signal } from "../runtime/signal.ts";
 import type { Timers } from "../runtime/timers.ts";
 import type { Bucket } from "../store/store.ts";
@@ -103,8 +104,9 @@ export class Heartbeat {
       onError: (error) => this.#o.onFailure(error, true),
     });
     let failing = false;
+    const period = heartbeatPeriodMs(config);
     while (!signal.aborted) {
-      await timers.waitFor(this.#wake, config.heartbeatIntervalMs, signal);
+      await timers.waitFor(this.#wake, period, signal);
       if (signal.aborted) break;
       // After a pause (SIGSTOP, GC, a frozen VM) the deadline may have passed: fence before the
       // first request, so nothing is worked on after the leader may have moved it.

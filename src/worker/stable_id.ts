@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { RevisionConflictError, toError, WorkerIdExhaustedError } from "../errors.ts";
+import {
+  CoordinationUnavailableError,
+  RevisionConflictError,
+  toError,
+  WorkerIdExhaustedError,
+} from "../errors.ts";
 import { decodeIdClaim, encode, type IdClaimRecord } from "../protocol/records.ts";
 import type { Bucket } from "../store/store.ts";
 
@@ -70,7 +75,8 @@ export class StableId {
       const own = await this.#findOwn();
       if (own) {
         try {
-          this.#revision = await this.#bucket.update(own.key, value, own.revision);
+          const revision = await this.#bucket.update(own.key, value, own.revision);
+          this.#revision = await this.#confirm(own.key, value, revision);
           this.#workerId = own.key;
           this.#reclaimed = true;
           return own.key;
@@ -82,7 +88,8 @@ export class StableId {
     for (let n = min; n <= max; n++) {
       const key = `${prefix}-${n}`;
       try {
-        this.#revision = await this.#bucket.create(key, value);
+        const revision = await this.#bucket.create(key, value);
+        this.#revision = await this.#confirm(key, value, revision);
         this.#workerId = key;
         return key;
       } catch (error) {
@@ -94,6 +101,19 @@ export class StableId {
       `Cannot claim a worker ID: all ${size} IDs in '${prefix}-${min}'..'${prefix}-${max}' are ` +
         `taken; raise workerIdMax or stop idle workers`,
     );
+  }
+
+  /**
+   * Renews a claim just won before using it: a compare-and-set on the revision it was won at
+   * succeeds only if no other process's write landed after it. A clustered nats-server before
+   * 2.9.21 may accept two creates (or two compare-and-sets) of one key that are in flight together
+   * (nats-server#4320), as when a pool starts at once; only the one applied last holds the key,
+   * and every earlier "winner" moves on to the next ID here instead of sharing this one.
+   *
+   * @throws {RevisionConflictError} When another write landed after the win.
+   */
+  async #confirm(key: string, value: Uint8Array, revision: number): Promise<number> {
+    return await this.#bucket.update(key, value, revision);
   }
 
   async #findOwn(): Promise<{ key: string; revision: number } | undefined> {
@@ -126,22 +146,37 @@ export class StableId {
     const value = encode(this.#options.claim);
     try {
       this.#revision = await this.#bucket.update(id, value, this.#revision);
+      return;
     } catch (error) {
       if (!(error instanceof RevisionConflictError)) throw error;
-      // The revision moved or the key vanished (expired after an outage, bucket recreated, or a
-      // timed-out write that did land). Keep the ID only if nobody else holds it.
+    }
+    // The revision moved or the key vanished (expired after an outage, bucket recreated, or a
+    // timed-out write that did land). Keep the ID only if nobody else holds it. The ID counts as
+    // lost only on evidence, another holder's value: a create that conflicts may have met our
+    // own earlier write that timed out but landed, or a read served by a replica that lagged
+    // behind (a clustered server after an outage); read again then.
+    for (let attempt = 0; attempt < 3; attempt++) {
       const entry = await this.#bucket.get(id);
       if (entry === null) {
-        this.#revision = await this.#bucket.create(id, value);
-        return;
+        try {
+          this.#revision = await this.#bucket.create(id, value);
+          return;
+        } catch (error) {
+          if (!(error instanceof RevisionConflictError)) throw error;
+          continue;
+        }
       }
       const holder = decodeIdClaim(this.#bucket.name, id, entry.value);
-      if (holder.nonce === this.#options.claim.nonce) {
-        this.#revision = entry.revision;
-        return;
+      if (holder.nonce !== this.#options.claim.nonce) {
+        throw new RevisionConflictError(this.#bucket.name, id);
       }
-      throw error;
+      this.#revision = entry.revision;
+      return;
     }
+    throw new CoordinationUnavailableError(
+      `Cannot renew worker ID '${id}' in '${this.#bucket.name}': its key keeps changing between ` +
+        "a read and a write; retrying at the next heartbeat",
+    );
   }
 
   /** Releases the ID (only if this process still holds it). Never throws on a lost race. */

@@ -32,18 +32,24 @@ export class WorkerProcess {
     this.#done = this.#follow();
   }
 
-  /** Spawns `tests/fixtures/worker_main.ts` with the given arguments. */
+  /**
+   * Spawns `tests/fixtures/worker_main.ts` with the given arguments. `options.env` adds variables
+   * to the child's environment (e.g. `LD_PRELOAD` and `FAKETIME` to run it under libfaketime; the
+   * child stays the direct child, so its PID is the owner in the ownership log).
+   */
   static spawn(
     url: string,
     group: string,
     partitionCount: number,
     extra: string[] = [],
+    options: { readonly env?: Readonly<Record<string, string>> } = {},
   ): WorkerProcess {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", FIXTURE, url, group, String(partitionCount), ...extra],
       stdout: "piped",
       stderr: "inherit",
       stdin: "null",
+      ...(options.env ? { env: { ...options.env } } : {}),
     }).spawn();
     return new WorkerProcess(child);
   }

@@ -13,6 +13,8 @@ import { WatchQueue } from "../watch_queue.ts";
 import type { NatsBucket } from "./bucket.ts";
 import { type NatsContext, withDeadline } from "./connection.ts";
 import { mapError } from "./errors.ts";
+import { BucketNotFoundError } from "../../errors.ts";
+import { FailureStreak } from "../../runtime/retry.ts";
 
 /**
  * One watch: a `kv.watch` underneath, de-duplicated by revision, supervised by a watchdog that
@@ -54,6 +56,8 @@ export class NatsWatch {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #checking = false;
   #checkAgain = false;
+  /** Problems are reported once per cause and streak: an outage is not one report per check. */
+  readonly #failures = new FailureStreak();
   /** Whether `queue.markInitialized()` was called; it is never undone. */
   #initialized = false;
   /**
@@ -112,6 +116,7 @@ export class NatsWatch {
     this.#checking = true;
     try {
       await this.#checkOnce();
+      this.#failures.end();
     } catch (error) {
       this.#report(error instanceof Error ? error : new Error(String(error)));
     } finally {
@@ -284,6 +289,14 @@ export class NatsWatch {
 
   #report(error: Error): void {
     if (this.queue.stopped) return;
+    // A missing bucket is reported every time: the manager recreates it from that report.
+    if (!this.#failures.isNew(error) && !(error instanceof BucketNotFoundError)) {
+      this.#ctx.logger?.debug("Bucket watch problem persists; retrying", {
+        bucket: this.#bucket.name,
+        error: error.message,
+      });
+      return;
+    }
     this.#ctx.logger?.warn("Bucket watch problem; retrying", {
       bucket: this.#bucket.name,
       error: error.message,
