@@ -209,7 +209,15 @@ export class Controller {
     const { config } = this.#o;
     const signal = this.#abort.signal;
     while (!signal.aborted) {
-      if (!this.#o.isLeader()) return;
+      if (!this.#o.isLeader()) {
+        // The lease looks expired (e.g. after an event-loop stall), but a late renewal answer may
+        // still make it valid without the term ending: wait and look again, re-reading what is
+        // published. The term stops this loop when leadership is really lost.
+        this.#needsAdopt = true;
+        this.#windows.markDirty();
+        await this.#o.timers.waitFor(this.#wake, controllerRetryMs(config), signal);
+        continue;
+      }
       try {
         if (this.#needsAdopt) {
           this.#needsAdopt = false;
@@ -217,9 +225,9 @@ export class Controller {
         }
         await this.#step();
       } catch (error) {
-        if (signal.aborted || !this.#o.isLeader()) return;
+        if (signal.aborted) return;
         // A conflicting write or a recreated bucket: re-read what is published and carry on.
-        this.#o.onError(toError(error));
+        if (this.#o.isLeader()) this.#o.onError(toError(error));
         this.#needsAdopt = true;
         this.#windows.markDirty();
         await this.#o.timers.waitFor(this.#wake, controllerRetryMs(config), signal);

@@ -239,8 +239,7 @@ export interface HandoffPlan {
  */
 export function plan(input: PlanInput): HandoffPlan {
   const { desired, published, members, holds } = input;
-  const others = new Map<string, ReadonlySet<string> | "unknown">();
-  for (const member of members) others.set(member, mayHold(holds.get(member)));
+  const heldElsewhere = holderIndex(members, holds);
   const workers = new Set([...published.keys(), ...members, ...desired.keys()]);
   const next = new Map<string, Partition[]>();
   let pending = 0;
@@ -251,7 +250,7 @@ export function plan(input: PlanInput): HandoffPlan {
     for (const partition of desired.get(workerId) ?? []) {
       const id = partitionId(partition);
       if (current?.has(id)) out.push(partition);
-      else if (heldElsewhere(others, workerId, id)) pending++;
+      else if (heldElsewhere(workerId, id)) pending++;
       else {
         out.push(partition);
         moved++;
@@ -262,15 +261,33 @@ export function plan(input: PlanInput): HandoffPlan {
   return { next, pending, moved };
 }
 
-function heldElsewhere(
-  holds: ReadonlyMap<string, ReadonlySet<string> | "unknown">,
-  workerId: string,
-  id: string,
-): boolean {
-  for (const [other, held] of holds) {
-    if (other !== workerId && (held === "unknown" || held.has(id))) return true;
+/** Marks a partition that more than one member may hold. */
+const SEVERAL = 0;
+
+/**
+ * Who may hold each partition, indexed once (O(total holds), not O(partitions × members)):
+ * returns whether a member other than `workerId` may hold `id`. A member whose holdings are
+ * unknown may hold anything.
+ */
+function holderIndex(
+  members: ReadonlySet<string>,
+  holds: ReadonlyMap<string, HoldState>,
+): (workerId: string, id: string) => boolean {
+  const unknown = new Set<string>();
+  const holders = new Map<string, string | typeof SEVERAL>();
+  for (const member of members) {
+    const held = mayHold(holds.get(member));
+    if (held === "unknown") {
+      unknown.add(member);
+      continue;
+    }
+    for (const id of held) holders.set(id, holders.has(id) ? SEVERAL : member);
   }
-  return false;
+  return (workerId, id) => {
+    if (unknown.size > 1 || (unknown.size === 1 && !unknown.has(workerId))) return true;
+    const holder = holders.get(id);
+    return holder !== undefined && holder !== workerId;
+  };
 }
 
 /** Inputs of the `minRebalanceThreshold` rule ({@link isBalanceOnly}, {@link imbalance}). */

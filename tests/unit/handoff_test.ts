@@ -446,3 +446,56 @@ Deno.test("property: over random rounds a partition added to a worker has no oth
     assert.equal(result.pending, pending, `round ${round}: pending`);
   }
 });
+
+Deno.test("plan() indexes who may hold what once, and decides exactly as the member-by-member rule", () => {
+  // The rule, written out: a partition new to a worker waits while any other member may hold it
+  // (a member whose holdings are unknown may hold anything).
+  const reference = (input: Parameters<typeof plan>[0]) => {
+    let pending = 0;
+    let moved = 0;
+    for (const [workerId, wanted] of input.desired) {
+      const current = input.published.get(workerId)?.ids;
+      for (const p of wanted) {
+        const id = partitionId(p);
+        if (current?.has(id)) continue;
+        const elsewhere = [...input.members].some((other) => {
+          if (other === workerId) return false;
+          const held = mayHold(input.holds.get(other));
+          return held === "unknown" || held.has(id);
+        });
+        if (elsewhere) pending++;
+        else moved++;
+      }
+    }
+    return { pending, moved };
+  };
+  let seed = 7;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 300; round++) {
+    const workers = Array.from({ length: 1 + Math.floor(random() * 6) }, (_, i) => `w${i}`);
+    const ids = Array.from({ length: 1 + Math.floor(random() * 30) }, (_, i) => `p/${i}`);
+    const pick = () => workers[Math.floor(random() * workers.length)]!;
+    const desired = new Map<string, Partition[]>();
+    const published = new Map<string, { ids: Set<string> }>();
+    const holds = new Map<string, HoldState>();
+    for (const w of workers) {
+      published.set(w, { ids: new Set() });
+      const r = random();
+      holds.set(
+        w,
+        r < 0.1
+          ? { acked: "unknown", unacked: [] }
+          : { acked: new Set(ids.filter(() => random() < 0.2)), unacked: [] },
+      );
+    }
+    for (const id of ids) {
+      const to = pick();
+      desired.set(to, [...(desired.get(to) ?? []), { keys: id.split("/") }]);
+      if (random() < 0.5) published.get(pick())!.ids.add(id);
+    }
+    const members = new Set(workers.filter(() => random() < 0.9));
+    const input = { desired, published, members, holds };
+    const { pending, moved } = plan(input);
+    assert.deepEqual({ pending, moved }, reference(input), `round ${round}`);
+  }
+});
