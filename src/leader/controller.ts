@@ -169,14 +169,11 @@ export class Controller {
     if (this.#load === undefined || this.#waitingForAcks) return Number.POSITIVE_INFINITY;
     const { membership, publisher } = this.#o;
     const waitMs = this.#load.check(now, {
-      owned: () => {
-        const owned = new Map<string, Iterable<string>>();
-        for (const m of membership.members()) {
-          if (this.#drained.has(m.workerId)) continue;
-          owned.set(m.workerId, publisher.published.get(m.workerId)?.ids ?? []);
-        }
-        return owned;
-      },
+      owned: () =>
+        new Map(
+          membership.members().filter((m) => !this.#drained.has(m.workerId))
+            .map((m) => [m.workerId, publisher.published.get(m.workerId)?.ids ?? []]),
+        ),
       partitions: this.#list.current,
       capacity: (id) => membership.get(id)?.heartbeat.capacity ?? 1,
     });
@@ -327,6 +324,10 @@ export class Controller {
     );
   }
 
+  #skipped(why: string, imbalance: number): void {
+    this.#o.logger?.debug(`Rebalance skipped: ${why}`, { imbalance });
+  }
+
   async #decide(span: SpanLike): Promise<void> {
     const { membership, publisher, engine, strategy, epoch, config } = this.#o;
     const members = membership.members();
@@ -355,12 +356,7 @@ export class Controller {
       capacity: (id: string) => info.get(id)?.capacity ?? 1,
     };
     const skip = skipsBelowThreshold(balance);
-    if (skip.skip) {
-      this.#o.logger?.debug("Rebalance skipped: imbalance below minRebalanceThreshold", {
-        imbalance: skip.imbalance,
-      });
-      return;
-    }
+    if (skip.skip) return this.#skipped("imbalance below minRebalanceThreshold", skip.imbalance);
     let target: Target;
     try {
       target = computeTarget({
@@ -379,17 +375,12 @@ export class Controller {
       this.#o.onError(toError(error));
       return;
     }
-    const pointless = gainsNothing({
+    const gain = gainsNothing({
       ...balance,
       desired: target.desired,
       listChanged: this.#listChanged,
     });
-    if (pointless.skip) {
-      this.#o.logger?.debug("Rebalance skipped: the target would not improve the balance", {
-        imbalance: pointless.imbalance,
-      });
-      return;
-    }
+    if (gain.skip) return this.#skipped("the target would not improve the balance", gain.imbalance);
 
     // An absent owner may still hold what its key says until it counts as dead.
     const holds = new Map(this.#holds);
