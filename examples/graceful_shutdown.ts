@@ -112,8 +112,10 @@ function consume(worker: string, p: Partition) {
   };
 }
 
+/** Works on one item; `inFlight` counts items taken and not yet recorded in the ledger. */
 async function handle(worker: string, msg: JsMsg): Promise<void> {
   inFlight++;
+  let recorded = false;
   try {
     await new Promise((r) => setTimeout(r, workMs)); // the work itself
     try {
@@ -129,9 +131,11 @@ async function handle(worker: string, msg: JsMsg): Promise<void> {
       duplicates++; // someone had done this item already
       console.error(`${worker}: ${msg.string()} was processed before`);
     }
+    recorded = true;
+    inFlight--;
     await msg.ackAck();
   } finally {
-    inFlight--;
+    if (!recorded) inFlight--;
   }
 }
 
