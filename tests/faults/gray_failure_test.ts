@@ -28,7 +28,7 @@
  *   most {@link MAX_PUBLICATIONS} publications for the two membership changes (measured 3-5:
  *   revoke, assign and a follow-up for the join, one or two for the leave; 4 per change allowed),
  *   and at most one late move (a revoke and its assign) in the steady part: measured 0 over
- *   13-17 s in most runs, 2 in 1 of 8 runs on a loaded machine, where the last round of the
+ *   13-17 s in 9 runs, 2 in 1 of 10 runs on a loaded machine, where the last round of the
  *   leave fell into the steady part or the engine re-placed its own output differently (a known
  *   non-idempotence in a few worker sets; see issue 11's note); flapping would be many;
  * - no partition of a worker other than the joiner moves more than its share;
