@@ -291,8 +291,12 @@ Deno.test("a partition moved to a new worker resumes from the ack floor, with no
       );
       assert.ok(sorted.slice(firstOnB).every((r) => r.worker === "b"), `${partition} stayed on b`);
     }
-    const list = await durables(jsm);
-    assert.ok(list.every((ci) => ci.num_ack_pending === 0 && ci.num_pending === 0));
+    // Each ack goes out after its handler returned: wait for the server to have them all.
+    await waitFor(
+      async () =>
+        (await durables(jsm)).every((ci) => ci.num_ack_pending === 0 && ci.num_pending === 0),
+      { message: "every message acked on the server" },
+    );
     assert.deepEqual(
       [...a.errors, ...b.errors].filter((e) =>
         !(e instanceof PartitionedConsumerError && e.code === "REDELIVERED")
