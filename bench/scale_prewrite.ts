@@ -3,19 +3,16 @@
  * to rebalance and the first KV write, timed one by one on the real code (no server), for a cold
  * start (N members that own nothing, nothing published), a join (N published, one more member) and
  * a crash of 10 % of the workers. Each step is the same call the controller makes, with the inputs
- * the controller builds. A second table times the proposed `plan()` (an inverted index of the
- * holds, see bench/README.md) against the current one on the same inputs.
+ * the controller builds. (`plan()` indexes the holds once since issue 14; before, it was
+ * O(partitions × members), see bench/README.md.)
  *
  * Run: deno run -A bench/scale_prewrite.ts [--workers 1000] [--partitions 100000] [--runs 3]
  */
 import { createAssignmentEngine, weightedConsistentHash } from "../src/engine/mod.ts";
 import {
   gainsNothing,
-  type HandoffPlan,
   type HoldState,
-  mayHold,
   plan,
-  type PlanInput,
   previousOwners,
   refreshHold,
   skipsBelowThreshold,
@@ -61,50 +58,6 @@ function heartbeat(owned: readonly string[], version: number): HeartbeatRecord {
     ownedDigest: digestIds(owned),
     incarnation: "i",
   };
-}
-
-/** The proposed plan(): one pass over the holds builds holder counts, then O(1) per partition. */
-export function planIndexed(input: PlanInput): HandoffPlan {
-  const { desired, published, members, holds } = input;
-  let unknown = 0;
-  const unknownMembers = new Set<string>();
-  const holders = new Map<string, string | number>(); // id → the one holder, or a count ≥ 2
-  for (const member of members) {
-    const held = mayHold(holds.get(member));
-    if (held === "unknown") {
-      unknown++;
-      unknownMembers.add(member);
-      continue;
-    }
-    for (const id of held) {
-      const h = holders.get(id);
-      holders.set(id, h === undefined ? member : typeof h === "number" ? h + 1 : 2);
-    }
-  }
-  const heldElsewhere = (workerId: string, id: string) => {
-    if (unknown - (unknownMembers.has(workerId) ? 1 : 0) > 0) return true;
-    const h = holders.get(id);
-    return h !== undefined && h !== workerId;
-  };
-  const workers = new Set([...published.keys(), ...members, ...desired.keys()]);
-  const next = new Map<string, Partition[]>();
-  let pending = 0;
-  let moved = 0;
-  for (const workerId of workers) {
-    const current = published.get(workerId)?.ids;
-    const out: Partition[] = [];
-    for (const partition of desired.get(workerId) ?? []) {
-      const id = partitionId(partition);
-      if (current?.has(id)) out.push(partition);
-      else if (heldElsewhere(workerId, id)) pending++;
-      else {
-        out.push(partition);
-        moved++;
-      }
-    }
-    next.set(workerId, out);
-  }
-  return { next, pending, moved };
 }
 
 type Scenario = "cold" | "join +1" | "crash 10 %";
@@ -209,18 +162,6 @@ for (const scenario of ["cold", "join +1", "crash 10 %"] as Scenario[]) {
       for (const [, list] of result.next) encode({ epoch: 1, version: 2, partitions: list });
     });
     steps.set("TOTAL", [...(steps.get("TOTAL") ?? []), performance.now() - total]);
-    const indexed = time(
-      steps,
-      "proposed plan (indexed holds)",
-      () => planIndexed({ desired: target.desired, published, members: memberIds, holds }),
-    );
-    if (indexed.pending !== result.pending || indexed.moved !== result.moved) {
-      throw new Error(
-        `indexed plan differs: ${
-          JSON.stringify([indexed, result].map((r) => [r.pending, r.moved]))
-        }`,
-      );
-    }
   }
   console.log(`\n${scenario}\n| step | ms |\n| --- | ---: |`);
   for (const [name, xs] of steps) console.log(`| ${name} | ${median(xs).toFixed(1)} |`);
