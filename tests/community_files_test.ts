@@ -18,17 +18,7 @@
 import assert from "node:assert/strict";
 import { parse } from "npm:yaml@2";
 
-const ROOT = new URL("../", import.meta.url);
-const path = (relative: string) => new URL(relative, ROOT).pathname;
-const read = (relative: string) => Deno.readTextFileSync(path(relative));
-const exists = (relative: string) => {
-  try {
-    Deno.statSync(path(relative));
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { exists, path, read, ROOT } from "./helpers/repo_files.ts";
 
 type Json = Record<string, unknown>;
 const yaml = (relative: string) => parse(read(relative)) as Json;

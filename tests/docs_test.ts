@@ -26,17 +26,7 @@ import { parseAllDocuments } from "npm:yaml@2";
 import { Manager, memoryStore, presets, type TuningOptions } from "../mod.ts";
 import { findNatsServer, NatsServer, waitFor } from "../testing/mod.ts";
 
-const ROOT = new URL("../", import.meta.url);
-const path = (relative: string) => new URL(relative, ROOT).pathname;
-const read = (relative: string) => Deno.readTextFileSync(path(relative));
-const exists = (relative: string) => {
-  try {
-    Deno.statSync(path(relative));
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { exists, path, read, ROOT } from "./helpers/repo_files.ts";
 
 /** The Markdown files whose code blocks and links are tested. */
 function markdownFiles(): string[] {
