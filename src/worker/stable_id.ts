@@ -28,7 +28,12 @@ export interface StableIdOptions {
   readonly stableInstance: boolean;
   /** Receives malformed values found while scanning. */
   readonly onError: (error: Error) => void;
+  /** Random numbers in [0, 1) for spreading concurrent claims (default `Math.random`). */
+  readonly random?: () => number;
 }
+
+/** The widest choice of free IDs a claimant picks from after repeated conflicts. */
+const MAX_CLAIM_WINDOW = 1024;
 
 /** Holds one stable worker ID. */
 export class StableId {
@@ -85,7 +90,24 @@ export class StableId {
         }
       }
     }
-    for (let n = min; n <= max; n++) {
+    // One listing of the held IDs, then creates. Processes that start together all see the same
+    // lowest free ID: after each conflict a claimant picks at random among more free IDs (a window
+    // that doubles), so a burst of N claimants settles in O(N log N) creates, not O(N²), while a
+    // lone claimant still takes the lowest free ID.
+    const taken = new Set(await this.#bucket.keys());
+    const random = this.#options.random ?? Math.random;
+    let lowest = min;
+    let window = 1;
+    while (true) {
+      while (lowest <= max && taken.has(`${prefix}-${lowest}`)) lowest++;
+      if (lowest > max) break;
+      let n = lowest;
+      for (let skip = Math.floor(random() * window); skip > 0; skip--) {
+        let next = n + 1;
+        while (next <= max && taken.has(`${prefix}-${next}`)) next++;
+        if (next > max) break;
+        n = next;
+      }
       const key = `${prefix}-${n}`;
       try {
         const revision = await this.#bucket.create(key, value);
@@ -95,6 +117,8 @@ export class StableId {
       } catch (error) {
         if (!(error instanceof RevisionConflictError)) throw error;
       }
+      taken.add(key);
+      if (window < MAX_CLAIM_WINDOW) window *= 2;
     }
     const size = max - min + 1;
     throw new WorkerIdExhaustedError(

@@ -1,0 +1,81 @@
+/**
+ * Claiming a worker ID: a lone claimant takes the lowest free ID, and a burst of claimants that
+ * start together (a pool deployed at once) settles in O(N log N) creates instead of each one
+ * walking every ID its peers already won (found by `deno task bench:scale` at 1,000 workers).
+ */
+import assert from "node:assert/strict";
+import { WorkerIdExhaustedError } from "../../src/errors.ts";
+import { memoryStore } from "../../src/store/memory.ts";
+import type { Bucket } from "../../src/store/store.ts";
+import { StableId } from "../../src/worker/stable_id.ts";
+
+/** Counts the creates made on `inner`. */
+function counting(inner: Bucket): Bucket & { creates: number } {
+  const bucket: Bucket & { creates: number } = {
+    name: inner.name,
+    creates: 0,
+    create: (k, v) => {
+      bucket.creates++;
+      return inner.create(k, v);
+    },
+    update: (k, v, r) => inner.update(k, v, r),
+    put: (k, v) => inner.put(k, v),
+    get: (k) => inner.get(k),
+    delete: (k, o) => inner.delete(k, o),
+    keys: () => inner.keys(),
+    status: () => inner.status(),
+    watch: (o) => inner.watch(o),
+  };
+  return bucket;
+}
+
+/** A seeded generator, so the spread of concurrent claims is the same on every run. */
+function seeded(seed: number): () => number {
+  return () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+}
+
+function claimant(bucket: Bucket, i: number, max = 9999) {
+  return new StableId(bucket, {
+    prefix: "worker",
+    min: 0,
+    max,
+    claim: { instance: `host-${i}`, nonce: `nonce-${i}` },
+    stableInstance: false,
+    onError: () => {},
+    random: seeded(i + 1),
+  });
+}
+
+Deno.test("a lone claimant takes the lowest free worker ID, filling gaps first", async () => {
+  const bucket = await memoryStore().bucket("ids", { ttlMs: 0 });
+  const ids = [];
+  for (let i = 0; i < 4; i++) ids.push(claimant(bucket, i));
+  for (const id of ids) await id.claim();
+  assert.deepEqual(ids.map((id) => id.workerId), ["worker-0", "worker-1", "worker-2", "worker-3"]);
+  await ids[1]!.release();
+  const next = claimant(bucket, 9);
+  assert.equal(await next.claim(), "worker-1");
+  assert.equal(await claimant(bucket, 10).claim(), "worker-4");
+});
+
+Deno.test("500 claimants that start together get distinct IDs in O(N log N) creates", async () => {
+  const bucket = counting(await memoryStore().bucket("ids", { ttlMs: 0 }));
+  const n = 500;
+  const won = await Promise.all(Array.from({ length: n }, (_, i) => claimant(bucket, i).claim()));
+  assert.equal(new Set(won).size, n);
+  // Walking from the lowest ID every time costs n(n + 1)/2 = 125,250 creates; a doubling window
+  // costs about n·(log2(n) + 2) ≈ 5,500 at most.
+  assert.ok(bucket.creates <= n * (Math.log2(n) + 2), `${bucket.creates} creates`);
+  // The IDs stay compact: a spread of claims leaves gaps, never IDs far beyond the pool's size.
+  const highest = Math.max(...won.map((id) => Number(id.slice("worker-".length))));
+  assert.ok(highest < 4 * n, `highest ID worker-${highest}`);
+});
+
+Deno.test("a burst that exactly fills the range gets every ID, and one more is refused", async () => {
+  const bucket = await memoryStore().bucket("ids", { ttlMs: 0 });
+  const won = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => claimant(bucket, i, 63).claim()),
+  );
+  assert.equal(new Set(won).size, 64);
+  await assert.rejects(claimant(bucket, 64, 63).claim(), WorkerIdExhaustedError);
+});
