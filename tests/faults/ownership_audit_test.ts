@@ -32,6 +32,18 @@ async function keepEvidence(path: string, workers: readonly WorkerProcess[]): Pr
   console.log(`evidence kept: ${path} and ${path}.workers.jsonl`);
 }
 
+/**
+ * Whether the ownership log, replayed, ends with every partition owned. The workers' reports can
+ * show full coverage while a hand-off is still in flight (a new owner got the partitions of one
+ * quick old owner while a slow one is still in its hook, about to log its RELEASE): reading the
+ * log then would see partitions between two owners. Settled means both agree.
+ */
+async function logCovers(path: string, count: number): Promise<boolean> {
+  const events = await readOwnershipLog(path);
+  const { violations } = checkOwnershipLog(events, { expectCoverage: ids(count) });
+  return !violations.some((v) => v.startsWith("end:"));
+}
+
 function report(label: string, r: ReturnType<typeof checkOwnershipLog>): void {
   console.log(`${label}: ${JSON.stringify(r.counts)}; violations: ${r.violations.length}`);
   for (const v of r.violations.slice(0, 10)) console.log(`  ${v}`);
@@ -93,10 +105,12 @@ Deno.test("the auditor finds no double ownership during random churn of 8 worker
     }
     log.append({ type: "MARK", label: "churn over" });
     await Promise.all(all.filter((w) => w.stopping).map((w) => w.done));
-    await waitFor(() => covered(alive(), COUNT) && alive().filter((w) => w.isLeader).length === 1, {
-      timeoutMs: 30_000,
-      message: "pool settled after churn",
-    });
+    await waitFor(
+      async () =>
+        covered(alive(), COUNT) && alive().filter((w) => w.isLeader).length === 1 &&
+        await logCovers(path, COUNT),
+      { timeoutMs: 30_000, message: "pool settled after churn" },
+    );
     const result = checkOwnershipLog(await readOwnershipLog(path), { expectCoverage: ids(COUNT) });
     console.log(`churn actions: ${JSON.stringify(actions)}`);
     report("churn audit", result);
@@ -142,10 +156,11 @@ Deno.test("a worker cut off by a silent partition fences itself before its parti
     assert.ok(fencedMs < movedMs);
     log.append({ type: "MARK", label: "heal" });
     proxy.setMode("pass");
-    await waitFor(() => covered(workers, COUNT) && cut.partitions.length > 0, {
-      timeoutMs: 20_000,
-      message: "cut worker rejoined and got partitions back",
-    });
+    await waitFor(
+      async () =>
+        covered(workers, COUNT) && cut.partitions.length > 0 && await logCovers(path, COUNT),
+      { timeoutMs: 20_000, message: "cut worker rejoined and got partitions back" },
+    );
     const result = checkOwnershipLog(await readOwnershipLog(path), { expectCoverage: ids(COUNT) });
     report("silent partition audit", result);
     assert.deepEqual(result.violations, []);
@@ -192,7 +207,9 @@ Deno.test("a SIGSTOPped leader resumed after its lease releases first and publis
     // last report before the pause still lists its old partitions: only a report from the new
     // epoch counts (else the log may be read mid hand-off, with partitions between two owners).
     await waitFor(
-      () => covered(workers, COUNT) && leader.epoch >= newEpoch && leader.partitions.length > 0,
+      async () =>
+        covered(workers, COUNT) && leader.epoch >= newEpoch && leader.partitions.length > 0 &&
+        await logCovers(path, COUNT),
       {
         timeoutMs: 15_000,
         message: "settled again with the resumed worker back in",
