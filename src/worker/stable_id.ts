@@ -32,6 +32,8 @@ export interface StableIdOptions {
   readonly random?: () => number;
 }
 
+/** Conflicts after which a claimant stops taking the lowest free ID and spreads its tries. */
+const SEQUENTIAL_CONFLICTS = 16;
 /** The widest choice of free IDs a claimant picks from after repeated conflicts. */
 const MAX_CLAIM_WINDOW = 1024;
 
@@ -90,13 +92,15 @@ export class StableId {
         }
       }
     }
-    // One listing of the held IDs, then creates. Processes that start together all see the same
-    // lowest free ID: after each conflict a claimant picks at random among more free IDs (a window
-    // that doubles), so a burst of N claimants settles in O(N log N) creates, not O(N²), while a
-    // lone claimant still takes the lowest free ID.
+    // One listing of the held IDs, then creates of the lowest free one. Processes that start
+    // together all see the same lowest free ID: after SEQUENTIAL_CONFLICTS conflicts a claimant
+    // picks at random among more free IDs (a window that doubles), so a burst of N claimants
+    // settles in O(N log N) creates, not O(N²), while a lone claimant, and every claimant of a
+    // small burst, still takes the lowest free ID (IDs stay compact).
     const taken = new Set(await this.#bucket.keys());
     const random = this.#options.random ?? Math.random;
     let lowest = min;
+    let conflicts = 0;
     let window = 1;
     while (true) {
       while (lowest <= max && taken.has(`${prefix}-${lowest}`)) lowest++;
@@ -118,7 +122,7 @@ export class StableId {
         if (!(error instanceof RevisionConflictError)) throw error;
       }
       taken.add(key);
-      if (window < MAX_CLAIM_WINDOW) window *= 2;
+      if (++conflicts >= SEQUENTIAL_CONFLICTS && window < MAX_CLAIM_WINDOW) window *= 2;
     }
     const size = max - min + 1;
     throw new WorkerIdExhaustedError(
