@@ -24,7 +24,7 @@
  * JetStream API requests that delays heartbeats past their 1 s TTL) with a cold-start window that
  * fits (`--cold-start-ms`, default the ramp + 1 s). Worker
  * IDs come from disjoint one-ID ranges (`--ids shared` measures the library's own claim of the
- * lowest free ID, O(log N) creates per worker at a concurrent start).
+ * lowest free ID at a concurrent start).
  *
  * Run: deno run -A bench/scale.ts [--workers 10,100] [--partitions 10k,100k] [--full]
  *        [--conn own|shared] [--ids disjoint|shared] [--processes 10] [--steady-s 5]

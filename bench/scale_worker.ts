@@ -45,7 +45,7 @@ export interface WorkerConfig {
   /**
    * `disjoint`: each manager claims from its own one-ID range (`p<index>m<j>-0`), so ID claims
    * never contend; `shared`: every manager claims the lowest free `worker-<n>` (the library's
-   * default, O(log N) creates per worker at a concurrent start).
+   * default).
    */
   readonly ids: "disjoint" | "shared";
   /** Options merged over `presets.fastTest`. */
