@@ -200,9 +200,15 @@ try {
   let left: string | undefined;
   let leftWithQueued = 0;
   if (workerCount > 1) {
-    await waitFor(() => fetched >= pageCount / 2, { timeoutMs: 30_000, message: "half crawled" });
     const backlog = (w: Worker) =>
       [...w.crawls.keys()].reduce((n, h) => n + frontier.get(h)!.size, 0);
+    // Half crawled, at a moment when some worker has URLs waiting (between a fetch and the links
+    // it finds, every queue can be empty for a moment).
+    await waitFor(() => fetched >= pageCount / 2 && workers.some((w) => backlog(w) > 0), {
+      timeoutMs: 30_000,
+      intervalMs: 5,
+      message: "half crawled",
+    });
     const victim = workers.reduce((a, b) => (backlog(b) > backlog(a) ? b : a));
     left = victim.manager.workerId;
     leftWithQueued = backlog(victim);

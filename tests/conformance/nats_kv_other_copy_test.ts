@@ -116,7 +116,10 @@ async function recoveryMs(
 }
 
 // The one timing bound here is what the issue asks of the different-copy case: recovery within
-// twice the same-copy time (plus slack for a loaded machine), measured in the same test.
+// twice the same-copy time, measured in the same test, plus one watchdog interval (2 s by default)
+// and slack for a loaded machine. A deleted bucket is seen at a watch's next status check, and
+// each run meets that check at a phase of its own: runs of one copy measured 0.7, 1.7 and 2.7 s.
+const WATCHDOG_MS = 2_000;
 Deno.test("a pool on another nats.js copy recovers from a deleted bucket about as fast, with no misclassified errors", async () => {
   await using server = await NatsServer.start();
   const same = await recoveryMs(
@@ -131,5 +134,5 @@ Deno.test("a pool on another nats.js copy recovers from a deleted bucket about a
       `(${other.misclassified} misclassified)`,
   );
   assert.equal(other.misclassified, 0);
-  assert.ok(other.ms <= 2 * same.ms + 1_000, `${other.ms} ms vs ${same.ms} ms`);
+  assert.ok(other.ms <= 2 * same.ms + WATCHDOG_MS + 1_000, `${other.ms} ms vs ${same.ms} ms`);
 });
