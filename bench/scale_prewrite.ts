@@ -34,7 +34,7 @@ const runs = flag("runs", 3);
 
 const engine = await createAssignmentEngine();
 const strategy = weightedConsistentHash();
-const partitions: Partition[] = Array.from({ length: P }, (_, i) => ({
+const template: Partition[] = Array.from({ length: P }, (_, i) => ({
   keys: ["p", String(i)],
   weight: 1 + (i % 5),
 }));
@@ -62,14 +62,21 @@ function heartbeat(owned: readonly string[], version: number): HeartbeatRecord {
 
 type Scenario = "cold" | "join +1" | "crash 10 %";
 
+// Fresh objects on every run, as a new leader has: its partition list, and the published keys it
+// decoded, are objects no earlier round has seen (so nothing cached per object, such as the
+// partition IDs `partitionId` keeps, carries over from the previous run).
+const fresh = () => template.map((p) => ({ keys: [...p.keys], weight: p.weight! }));
+
 function inputs(scenario: Scenario) {
+  const partitions = fresh();
   const ids = Array.from({ length: N }, (_, i) => `worker-${i}`);
   const published = new Map<string, Published>();
   let memberIds = ids;
   if (scenario !== "cold") {
     const { owners } = engine.assign({ workers: ids.slice().sort(), partitions, strategy });
     const per = new Map<string, Partition[]>(ids.map((id) => [id, []]));
-    owners.forEach((o, i) => per.get(o)!.push(partitions[i]!));
+    const decoded = fresh();
+    owners.forEach((o, i) => per.get(o)!.push(decoded[i]!));
     for (const [id, list] of per) {
       published.set(id, {
         epoch: 1,
@@ -92,7 +99,7 @@ function inputs(scenario: Scenario) {
   for (const m of members) {
     holds.set(m.workerId, refreshHold(undefined, m.heartbeat, published.get(m.workerId)));
   }
-  return { members, published, holds };
+  return { partitions, members, published, holds };
 }
 
 const time = <T>(into: Map<string, number[]>, name: string, f: () => T): T => {
@@ -107,7 +114,7 @@ console.log(`${N} workers × ${P} partitions, engine ${engine.backend}, ${runs} 
 for (const scenario of ["cold", "join +1", "crash 10 %"] as Scenario[]) {
   const steps = new Map<string, number[]>();
   for (let run = 0; run < runs; run++) {
-    const { members, published, holds } = inputs(scenario);
+    const { partitions, members, published, holds } = inputs(scenario);
     const total = performance.now();
     const live = time(steps, "live list", () => members.map((m) => m.workerId).sort());
     const memberIds = new Set(live);
