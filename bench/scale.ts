@@ -28,7 +28,8 @@
  *
  * Run: deno run -A bench/scale.ts [--workers 10,100] [--partitions 10k,100k] [--full]
  *        [--conn own|shared] [--ids disjoint|shared] [--processes 10] [--steady-s 5]
- *        [--cold-start-ms 1000] [--heartbeat-ms 200] [--cpu-prof dir] [--no-recovery]
+ *        [--cold-start-ms 1000] [--heartbeat-ms 200] [--lease-ms 1000] [--cpu-prof dir]
+ *        [--no-recovery]
  *        [--start-rate 200] [--timeout-s 90]
  */
 import {
@@ -63,6 +64,7 @@ const ids = (f.get("ids") ?? "disjoint") as "disjoint" | "shared";
 const processes = f.num("processes", 10);
 const steadyS = f.num("steady-s", 5);
 const heartbeatMs = f.get("heartbeat-ms");
+const leaseMs = f.get("lease-ms");
 const cpuProf = f.get("cpu-prof");
 const recovery = !f.has("no-recovery");
 /** Managers started per second over the whole pool (0 = all at once). */
@@ -163,6 +165,7 @@ async function runCase(n: number, p: number): Promise<Row> {
     coldStartWindowMs,
     startupTimeoutMs: 120_000,
     ...(ids === "shared" ? { workerIdMax: n + 10 } : {}),
+    ...(leaseMs !== undefined ? { electionLeaseMs: Number(leaseMs) } : {}),
     ...(heartbeatMs !== undefined
       ? {
         heartbeatIntervalMs: Number(heartbeatMs),
