@@ -9,8 +9,8 @@
  * @module
  */
 import { memoryStore } from "../src/store/memory.ts";
-import type { Bucket } from "../src/store/store.ts";
 import { StableId } from "../src/worker/stable_id.ts";
+import { forwarding } from "../tests/helpers/forwarding_bucket.ts";
 
 function arg(name: string, fallback: string): string {
   const at = Deno.args.indexOf(`--${name}`);
@@ -26,20 +26,12 @@ for (const n of sizes) {
   for (let run = 1; run <= runs; run++) {
     const inner = await memoryStore().bucket("ids", { ttlMs: 0 });
     let creates = 0;
-    const bucket: Bucket = {
-      name: inner.name,
+    const bucket = forwarding(inner, {
       create: (k, v) => {
         creates++;
         return inner.create(k, v);
       },
-      update: (k, v, r) => inner.update(k, v, r),
-      put: (k, v) => inner.put(k, v),
-      get: (k) => inner.get(k),
-      delete: (k, o) => inner.delete(k, o),
-      keys: () => inner.keys(),
-      status: () => inner.status(),
-      watch: (o) => inner.watch(o),
-    };
+    });
     const won = await Promise.all(Array.from({ length: n }, (_, i) =>
       new StableId(bucket, {
         prefix: "worker",

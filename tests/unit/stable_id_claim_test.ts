@@ -8,24 +8,19 @@ import { WorkerIdExhaustedError } from "../../src/errors.ts";
 import { memoryStore } from "../../src/store/memory.ts";
 import type { Bucket } from "../../src/store/store.ts";
 import { StableId } from "../../src/worker/stable_id.ts";
+import { forwarding } from "../helpers/forwarding_bucket.ts";
 
 /** Counts the creates made on `inner`. */
 function counting(inner: Bucket): Bucket & { creates: number } {
-  const bucket: Bucket & { creates: number } = {
-    name: inner.name,
-    creates: 0,
-    create: (k, v) => {
-      bucket.creates++;
-      return inner.create(k, v);
-    },
-    update: (k, v, r) => inner.update(k, v, r),
-    put: (k, v) => inner.put(k, v),
-    get: (k) => inner.get(k),
-    delete: (k, o) => inner.delete(k, o),
-    keys: () => inner.keys(),
-    status: () => inner.status(),
-    watch: (o) => inner.watch(o),
-  };
+  const bucket: Bucket & { creates: number } = Object.assign(
+    forwarding(inner, {
+      create: (k, v) => {
+        bucket.creates++;
+        return inner.create(k, v);
+      },
+    }),
+    { creates: 0 },
+  );
   return bucket;
 }
 

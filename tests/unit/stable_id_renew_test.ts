@@ -16,27 +16,22 @@ import { encode } from "../../src/protocol/records.ts";
 import { memoryStore } from "../../src/store/memory.ts";
 import type { Bucket } from "../../src/store/store.ts";
 import { StableId } from "../../src/worker/stable_id.ts";
+import { forwarding } from "../helpers/forwarding_bucket.ts";
 
 /** `get` answers "absent" for the next `stale` calls (a lagging replica). */
 function lagging(inner: Bucket): Bucket & { stale: number } {
-  const bucket: Bucket & { stale: number } = {
-    name: inner.name,
-    stale: 0,
-    create: (k, v) => inner.create(k, v),
-    update: (k, v, r) => inner.update(k, v, r),
-    put: (k, v) => inner.put(k, v),
-    async get(key) {
-      if (bucket.stale > 0) {
-        bucket.stale--;
-        return null;
-      }
-      return await inner.get(key);
-    },
-    delete: (k, o) => inner.delete(k, o),
-    keys: () => inner.keys(),
-    status: () => inner.status(),
-    watch: (o) => inner.watch(o),
-  };
+  const bucket: Bucket & { stale: number } = Object.assign(
+    forwarding(inner, {
+      async get(key) {
+        if (bucket.stale > 0) {
+          bucket.stale--;
+          return null;
+        }
+        return await inner.get(key);
+      },
+    }),
+    { stale: 0 },
+  );
   return bucket;
 }
 
@@ -81,8 +76,7 @@ function racyCreates(inner: Bucket): Bucket {
     held = undefined;
     for (const r of queue) r();
   };
-  return {
-    name: inner.name,
+  return forwarding(inner, {
     async create(key, value) {
       if (key !== "worker-0" || held === undefined) return await inner.create(key, value);
       const absent = (await inner.get(key)) === null; // the pre-check, before either is applied
@@ -93,14 +87,7 @@ function racyCreates(inner: Bucket): Bucket {
       if (!absent) return await inner.create(key, value);
       return await inner.put(key, value); // applied without a second check
     },
-    update: (k, v, r) => inner.update(k, v, r),
-    put: (k, v) => inner.put(k, v),
-    get: (k) => inner.get(k),
-    delete: (k, o) => inner.delete(k, o),
-    keys: () => inner.keys(),
-    status: () => inner.status(),
-    watch: (o) => inner.watch(o),
-  };
+  });
 }
 
 Deno.test("two claims of the same free ID accepted together by a racy store end with two different IDs", async () => {
