@@ -71,6 +71,25 @@ export function partitionId(partition: Partition): string {
 }
 
 /**
+ * Whether two partitions have equal keys (hence the same ID), compared without building the ID
+ * string: the hand-off and the publisher use it to skip the ID look-ups for the part of a worker's
+ * list that did not change, which at 100k partitions is most of a rebalance's cost before its
+ * first write.
+ *
+ * @param a One partition.
+ * @param b The other.
+ * @returns `true` when their keys are equal.
+ */
+export function sameKeys(a: Partition, b: Partition): boolean {
+  if (a === b) return true;
+  const ka = a.keys;
+  const kb = b.keys;
+  if (ka.length !== kb.length) return false;
+  for (let k = 0; k < ka.length; k++) if (ka[k] !== kb[k]) return false;
+  return true;
+}
+
+/**
  * Returns the effective weight of a partition (1 when not set).
  *
  * @param partition The partition.

@@ -10,7 +10,6 @@
  */
 import { LeadershipLostError, toError, UnplacedPartitionsError } from "../errors.ts";
 import { type SpanLike, traced } from "../observability/tracing.ts";
-import { partitionId } from "../partition.ts";
 import { controllerIdleMs, controllerRetryMs } from "../runtime/cadence.ts";
 import { Signal } from "../runtime/signal.ts";
 import { AbsentOwners } from "./absent_owners.ts";
@@ -423,11 +422,11 @@ export class Controller {
     this.#reportUnplaced(target.unplaced);
     // Held-back moves: another round `minRebalanceIntervalMs` after this one.
     this.#throttle.published(phase, target.movesPending, writtenAt);
-    for (const [workerId, partitions] of next) {
+    for (const workerId of next.keys()) {
       const hold = this.#holds.get(workerId);
-      if (!hold || publisher.published.get(workerId)?.version !== version) continue;
-      const ids = new Set(partitions.map(partitionId));
-      this.#holds.set(workerId, recordPublication(hold, version, ids));
+      const key = publisher.published.get(workerId);
+      if (!hold || key?.version !== version) continue;
+      this.#holds.set(workerId, recordPublication(hold, version, key.ids));
     }
     this.#o.onPublished({
       version,

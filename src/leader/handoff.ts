@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Partition, partitionId } from "../partition.ts";
+import { type Partition, partitionId, sameKeys } from "../partition.ts";
 import { digestIds } from "../protocol/records.ts";
 
 /** A worker's published key, as the hand-off rules see it. */
@@ -192,8 +192,14 @@ export function absentOwners(
 export interface PlanInput {
   /** The target partitions per worker (the engine's result); a worker not in it wants nothing. */
   readonly desired: ReadonlyMap<string, readonly Partition[]>;
-  /** Published partition IDs per worker. */
-  readonly published: ReadonlyMap<string, { readonly ids: ReadonlySet<string> }>;
+  /**
+   * Published partition IDs per worker, with the published list `ids` was built from when known
+   * (its leading entries that `desired` repeats in order are kept without an ID look-up).
+   */
+  readonly published: ReadonlyMap<
+    string,
+    { readonly ids: ReadonlySet<string>; readonly partitions?: readonly Partition[] }
+  >;
   /** The live workers, in publication order; only they may still hold anything. */
   readonly members: ReadonlySet<string>;
   /** What each member may still hold; a member without a hold may hold anything. */
@@ -245,12 +251,35 @@ export function plan(input: PlanInput): HandoffPlan {
   let pending = 0;
   let moved = 0;
   for (const workerId of workers) {
-    const current = published.get(workerId)?.ids;
+    const key = published.get(workerId);
+    const current = key?.ids;
+    const wanted = desired.get(workerId) ?? [];
     const out: Partition[] = [];
-    for (const partition of desired.get(workerId) ?? []) {
+    if ((current === undefined || current.size === 0) && heldElsewhere.none) {
+      // Nothing published to it and nobody may hold anything (a cold start): all of it is new.
+      for (const partition of wanted) out.push(partition);
+      moved += wanted.length;
+      next.set(workerId, out);
+      continue;
+    }
+    // The published list, walked alongside: a partition that is its next entry is kept without
+    // building its ID (most of a list in most rounds, both being in partition-list order).
+    const was = key?.partitions ?? [];
+    let j = 0;
+    for (const partition of wanted) {
+      if (j < was.length && sameKeys(was[j]!, partition)) {
+        out.push(partition);
+        j++;
+        continue;
+      }
       const id = partitionId(partition);
-      if (current?.has(id)) out.push(partition);
-      else if (heldElsewhere(workerId, id)) pending++;
+      if (current?.has(id)) {
+        out.push(partition);
+        // Entries before it were dropped; if it is not ahead (another order), stop walking.
+        let k = j;
+        while (k < was.length && !sameKeys(was[k]!, partition)) k++;
+        j = k < was.length ? k + 1 : was.length;
+      } else if (heldElsewhere(workerId, id)) pending++;
       else {
         out.push(partition);
         moved++;
@@ -272,22 +301,31 @@ const SEVERAL = 0;
 function holderIndex(
   members: ReadonlySet<string>,
   holds: ReadonlyMap<string, HoldState>,
-): (workerId: string, id: string) => boolean {
+): ((workerId: string, id: string) => boolean) & { readonly none: boolean } {
   const unknown = new Set<string>();
   const holders = new Map<string, string | typeof SEVERAL>();
+  const note = (id: string, member: string) => {
+    const holder = holders.get(id);
+    if (holder === undefined) holders.set(id, member);
+    else if (holder !== member) holders.set(id, SEVERAL);
+  };
   for (const member of members) {
-    const held = mayHold(holds.get(member));
-    if (held === "unknown") {
+    // What `mayHold` returns, read in place rather than copied into one set per member.
+    const hold = holds.get(member);
+    if (!hold || hold.acked === "unknown") {
       unknown.add(member);
       continue;
     }
-    for (const id of held) holders.set(id, holders.has(id) ? SEVERAL : member);
+    for (const id of hold.acked) note(id, member);
+    for (const u of hold.unacked) for (const id of u.ids) note(id, member);
   }
-  return (workerId, id) => {
+  const heldElsewhere = (workerId: string, id: string) => {
     if (unknown.size > 1 || (unknown.size === 1 && !unknown.has(workerId))) return true;
     const holder = holders.get(id);
     return holder !== undefined && holder !== workerId;
   };
+  // `none`: no member may hold anything, so nothing is held elsewhere whatever the ID.
+  return Object.assign(heldElsewhere, { none: unknown.size === 0 && holders.size === 0 });
 }
 
 /** Inputs of the `minRebalanceThreshold` rule ({@link isBalanceOnly}, {@link imbalance}). */

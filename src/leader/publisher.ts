@@ -23,7 +23,7 @@ import {
   RevisionConflictError,
   toError,
 } from "../errors.ts";
-import { type Partition, partitionId } from "../partition.ts";
+import { type Partition, partitionId, sameKeys } from "../partition.ts";
 import {
   readWorkerAssignment,
   writeMeta,
@@ -183,24 +183,8 @@ export class Publisher {
     force: ReadonlySet<string> = new Set(),
     incarnations: ReadonlyMap<string, string> = new Map(),
   ): Promise<number | undefined> {
-    const changes: {
-      workerId: string;
-      partitions: readonly Partition[];
-      shrinks: boolean;
-      incarnation: string;
-    }[] = [];
-    for (const [workerId, partitions] of next) {
-      const current = this.#published.get(workerId);
-      const incarnation = incarnations.get(workerId) ?? current?.incarnation ?? "";
-      const ids = partitions.map(partitionId);
-      const same = current !== undefined && current.ids.size === ids.length &&
-        current.incarnation === incarnation && sameWeights(current.partitions, partitions);
-      if (same && !force.has(workerId)) continue;
-      const shrinks = current !== undefined && ids.every((id) => current.ids.has(id));
-      changes.push({ workerId, partitions, shrinks, incarnation });
-    }
+    const changes = keyChanges(this.#published, next, force, incarnations);
     if (changes.length === 0) return undefined;
-    changes.sort((a, b) => Number(b.shrinks) - Number(a.shrinks));
     const version = this.#version + 1;
     if (version > MAX_COUNTER) {
       // Only reachable from a forged version just below the ceiling: re-adopting skips it.
@@ -329,9 +313,61 @@ export class Publisher {
     }
   }
 }
+/** A key a publication writes, from {@link keyChanges}. */
+export interface KeyChange {
+  /** The worker whose key it is. */
+  readonly workerId: string;
+  /** Its partitions in the new version. */
+  readonly partitions: readonly Partition[];
+  /** It only loses partitions (written in the first group). */
+  readonly shrinks: boolean;
+  /** The incarnation it is addressed to. */
+  readonly incarnation: string;
+}
+
+/**
+ * The keys a publication of `next` must write, the shrinking ones first: every worker whose
+ * partitions, weights or incarnation differ from what is published, and every worker in `force`.
+ *
+ * @param published What is published per worker.
+ * @param next The partitions per worker.
+ * @param force Workers whose key is rewritten even if unchanged.
+ * @param incarnations The incarnation each live worker reports now.
+ * @returns The changes, shrinking keys first.
+ */
+export function keyChanges(
+  published: ReadonlyMap<string, PublishedWorker>,
+  next: ReadonlyMap<string, readonly Partition[]>,
+  force: ReadonlySet<string>,
+  incarnations: ReadonlyMap<string, string>,
+): KeyChange[] {
+  const changes: KeyChange[] = [];
+  for (const [workerId, partitions] of next) {
+    const current = published.get(workerId);
+    const incarnation = incarnations.get(workerId) ?? current?.incarnation ?? "";
+    const same = current !== undefined && current.ids.size === partitions.length &&
+      current.incarnation === incarnation && sameWeights(current.partitions, partitions);
+    if (same && !force.has(workerId)) continue;
+    const shrinks = current !== undefined &&
+      partitions.every((p) => current.ids.has(partitionId(p)));
+    changes.push({ workerId, partitions, shrinks, incarnation });
+  }
+  return changes.sort((a, b) => Number(b.shrinks) - Number(a.shrinks));
+}
+
 /** Whether two lists hold the same partitions with the same weights (in any order). */
 function sameWeights(a: readonly Partition[], b: readonly Partition[]): boolean {
   if (a.length !== b.length) return false;
-  const weights = new Map(a.map((p) => [partitionId(p), p.weight ?? 1]));
-  return b.every((p) => weights.get(partitionId(p)) === (p.weight ?? 1));
+  // Usually in the same order: compared pairwise without IDs, by ID only from the first change.
+  let from = 0;
+  while (from < a.length && sameKeys(a[from]!, b[from]!) && a[from]!.weight === b[from]!.weight) {
+    from++;
+  }
+  if (from === a.length) return true;
+  const weights = new Map<string, number>();
+  for (let i = from; i < a.length; i++) weights.set(partitionId(a[i]!), a[i]!.weight ?? 1);
+  for (let i = from; i < b.length; i++) {
+    if (weights.get(partitionId(b[i]!)) !== (b[i]!.weight ?? 1)) return false;
+  }
+  return true;
 }

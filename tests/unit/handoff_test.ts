@@ -499,3 +499,94 @@ Deno.test("plan() indexes who may hold what once, and decides exactly as the mem
     assert.deepEqual({ pending, moved }, reference(input), `round ${round}`);
   }
 });
+
+Deno.test("plan() walks the published lists without IDs where it can, and decides exactly as the rule for any order of them", () => {
+  // The rule, written out per partition (the next lists included): what a worker is published
+  // with and wants it keeps; a partition new to it waits while another member may hold it.
+  const reference = (input: PlanInput) => {
+    const next = new Map<string, string[]>();
+    let pending = 0;
+    let moved = 0;
+    const workers = new Set([...input.published.keys(), ...input.members, ...input.desired.keys()]);
+    for (const workerId of workers) {
+      const current = input.published.get(workerId)?.ids;
+      const out: string[] = [];
+      for (const p of input.desired.get(workerId) ?? []) {
+        const id = partitionId(p);
+        const elsewhere = [...input.members].some((other) => {
+          if (other === workerId) return false;
+          const held = mayHold(input.holds.get(other));
+          return held === "unknown" || held.has(id);
+        });
+        if (current?.has(id)) out.push(id);
+        else if (elsewhere) pending++;
+        else {
+          out.push(id);
+          moved++;
+        }
+      }
+      next.set(workerId, out);
+    }
+    return { next, pending, moved };
+  };
+  const random = mulberry32(20_261_203);
+  const shuffle = <T>(xs: T[]) => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+    }
+    return xs;
+  };
+  for (let round = 0; round < 400; round++) {
+    const workers = Array.from({ length: 1 + Math.floor(random() * 6) }, (_, i) => `w${i}`);
+    const list = Array.from({ length: 1 + Math.floor(random() * 40) }, (_, i) => p(i));
+    const pick = () => workers[Math.floor(random() * workers.length)]!;
+    const cold = random() < 0.2;
+    const desired = new Map<string, Partition[]>();
+    const publishedLists = new Map<string, Partition[]>(workers.map((w) => [w, []]));
+    for (const partition of list) {
+      const to = pick();
+      desired.set(to, [...(desired.get(to) ?? []), partition]);
+      // Published with it: mostly its wanted owner (kept), sometimes another worker (moved).
+      if (!cold && random() < 0.7) {
+        const owner = random() < 0.7 ? to : pick();
+        // Sometimes the same object, sometimes a decoded copy (equal keys, other strings).
+        const copy = random() < 0.5
+          ? partition
+          : { keys: partition.keys.map((k) => k.split("").join("")) };
+        publishedLists.get(owner)!.push(copy);
+      }
+    }
+    const published = new Map<string, { ids: Set<string>; partitions: Partition[] }>();
+    for (const [w, l] of publishedLists) {
+      // Some lists in partition-list order, some in another order, some with foreign entries.
+      const order = random();
+      const partitions = order < 0.6 ? l : order < 0.85 ? shuffle([...l]) : [...l, p(1000 + round)];
+      published.set(w, { ids: new Set(partitions.map(partitionId)), partitions });
+    }
+    const holds = new Map<string, HoldState>();
+    for (const w of workers) {
+      const r = random();
+      const acked = cold ? new Set<string>() : published.get(w)!.ids;
+      holds.set(
+        w,
+        r < 0.1 && !cold
+          ? { acked: "unknown", unacked: [] }
+          : { acked: new Set([...acked].filter(() => random() < 0.8)), unacked: [] },
+      );
+    }
+    const members = new Set(workers.filter(() => random() < 0.9));
+    const input = { desired, published, members, holds };
+    const got = plan(input);
+    const want = reference(input);
+    assert.deepEqual(
+      {
+        next: new Map([...got.next].map(([w, l]) => [w, l.map(partitionId)])),
+        pending: got.pending,
+        moved: got.moved,
+      },
+      want,
+      `round ${round}`,
+    );
+  }
+});
