@@ -57,6 +57,8 @@ export class Session {
   #left = false;
   #recreating: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
+  /** The last acknowledged IDs digested, and their digest. */
+  #digested: { readonly ids: readonly string[]; readonly digest: string } | undefined;
   /** Measured load per owned partition (load-aware rebalancing on), else null. */
   readonly #load: LoadReport | null;
 
@@ -251,10 +253,16 @@ export class Session {
       state: this.#ctx.state.current,
       appliedVersion: ack.version,
       owned: ack.ids.length,
-      ownedDigest: digestIds(ack.ids),
+      ownedDigest: this.#digest(ack.ids),
       incarnation: this.#applier.incarnation,
       ...this.#placementFields(ack.ids),
     };
+  }
+
+  /** The digest of the acknowledged IDs, computed once per acknowledgement, not per heartbeat. */
+  #digest(ids: readonly string[]): string {
+    if (this.#digested?.ids !== ids) this.#digested = { ids, digest: digestIds(ids) };
+    return this.#digested.digest;
   }
 
   /** Capacity and labels when set, and the load digest when there are reports. */

@@ -44,6 +44,9 @@ export interface HoldReport {
   readonly owned: number;
 }
 
+/** What a worker reporting no partitions holds (shared, never changed). */
+const NOTHING: ReadonlySet<string> = new Set();
+
 /**
  * Re-derives what a member may hold from its latest heartbeat: publications it has applied stop
  * being unacknowledged, and the newest of them becomes what it confirmed holding. A worker that
@@ -82,11 +85,12 @@ export function refreshHold(
     unacked.sort((x, y) => x.version - y.version);
   }
   let acked: ReadonlySet<string> | "unknown" = previous?.acked ?? "unknown";
-  if (report.owned === 0) acked = new Set();
-  else if (published && applied >= published.version) acked = new Set(published.ids);
+  // The sets are shared, not copied (every heartbeat refreshes a hold): they are never changed.
+  if (report.owned === 0) acked = NOTHING;
+  else if (published && applied >= published.version) acked = published.ids;
   else if (previous) {
     const confirmed = previous.unacked.filter((u) => u.version <= applied).at(-1);
-    if (confirmed) acked = new Set(confirmed.ids);
+    if (confirmed) acked = confirmed.ids;
   }
   return { acked, unacked };
 }
@@ -146,7 +150,17 @@ export function lostItsAssignment(
     report.incarnation !== published.incarnation
   ) return true;
   return report.appliedVersion >= published.version &&
-    report.ownedDigest !== digestIds(published.ids);
+    report.ownedDigest !== publishedDigest(published.ids);
+}
+
+/** Digests of published ID sets, which never change: each is sorted and hashed once. */
+const digests = new WeakMap<ReadonlySet<string>, string>();
+
+/** `digestIds` of a published key's IDs, computed once per key (every heartbeat compares it). */
+function publishedDigest(ids: ReadonlySet<string>): string {
+  let digest = digests.get(ids);
+  if (digest === undefined) digests.set(ids, digest = digestIds(ids));
+  return digest;
 }
 
 /**
