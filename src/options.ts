@@ -241,7 +241,11 @@ export interface ManagerOptions extends TuningOptions {
   readonly store?: CoordinationStore;
   /** Group name: namespaces the buckets; letters, digits, `_` and `-`. */
   readonly group: string;
-  /** The partitions: a static list or a source the leader reads. */
+  /**
+   * The partitions: a static list or a source the leader reads. A static list is validated once,
+   * when the manager is constructed, and must not be changed afterwards; for a list that changes,
+   * pass a {@link PartitionSource} such as `StaticSource` and call `refreshPartitions()`.
+   */
   readonly source: readonly Partition[] | PartitionSource;
   /**
    * How partitions are assigned.

@@ -27,9 +27,12 @@ export async function readPartitions(
   timers: Timers,
   signal: AbortSignal,
   onError: (error: Error) => void,
-): Promise<Partition[] | undefined> {
+): Promise<readonly Partition[] | undefined> {
   let list: readonly unknown[];
-  if (Array.isArray(config.source)) list = config.source;
+  // A static list was validated when the manager was constructed (`resolveConfig`) and is not
+  // changed afterwards: read as it is, the same array every term (no 100k-entry pass per read,
+  // and the engine's per-list cache of partition IDs stays valid).
+  if (Array.isArray(config.source)) return config.source;
   else {
     const ms = config.operationTimeoutMs;
     try {
@@ -54,6 +57,7 @@ export async function readPartitions(
 
 /** Whether two partition lists are the same, in order, weight and placement metadata. */
 export function samePartitions(a: readonly Partition[], b: readonly Partition[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
@@ -72,7 +76,7 @@ export class PartitionList {
   readonly #signal: AbortSignal;
   readonly #onError: (error: Error) => void;
   readonly #refreshed = new Signal();
-  #partitions: Partition[] = [];
+  #partitions: readonly Partition[] = [];
   #requested = true;
   #nextAt = Number.POSITIVE_INFINITY;
 
