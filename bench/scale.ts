@@ -28,7 +28,7 @@
  *
  * Run: deno run -A bench/scale.ts [--workers 10,100] [--partitions 10k,100k] [--full]
  *        [--conn own|shared] [--ids disjoint|shared] [--processes 10] [--steady-s 5]
- *        [--cold-start-ms 1000] [--heartbeat-ms 200] [--lease-ms 1000] [--cpu-prof dir]
+ *        [--cold-start-ms 1000] [--heartbeat-ms 200] [--lease-ms 1000] [--cpu-prof dir [--cpu-prof-worker]]
  *        [--no-recovery]
  *        [--start-rate 200] [--timeout-s 90]
  */
@@ -66,6 +66,8 @@ const steadyS = f.num("steady-s", 5);
 const heartbeatMs = f.get("heartbeat-ms");
 const leaseMs = f.get("lease-ms");
 const cpuProf = f.get("cpu-prof");
+// Profiles the first worker process too (its Managers' CPU, not the leader's).
+const cpuProfWorker = f.has("cpu-prof-worker");
 const recovery = !f.has("no-recovery");
 /** Managers started per second over the whole pool (0 = all at once). */
 const startRate = f.num("start-rate", 200);
@@ -196,7 +198,8 @@ async function runCase(n: number, p: number): Promise<Row> {
   procs.push(leaderProc);
   for (let i = 0; i < procCount; i++) {
     const managers = Math.floor(rest / procCount) + (i < rest % procCount ? 1 : 0);
-    procs.push(new WorkerProc({ ...base, managers, index: i + 1 }));
+    const profile = cpuProf && cpuProfWorker && i === 0 ? { cpuProfDir: cpuProf } : {};
+    procs.push(new WorkerProc({ ...base, managers, index: i + 1 }, profile));
   }
   await Promise.all(procs.map((x) => x.ready));
   if (procs.some((x) => x.exited)) throw new Error("a worker process exited before it was ready");
@@ -271,6 +274,7 @@ async function runCase(n: number, p: number): Promise<Row> {
   const errors = new Map<string, number>();
   for (const x of procs) for (const [k, v] of x.errors) errors.set(k, (errors.get(k) ?? 0) + v);
   if (cpuProf) await leaderProc.stop();
+  if (cpuProf && cpuProfWorker && procs[1]?.alive) await procs[1].stop();
   await Promise.all(procs.map((x) => x.kill()));
   await deleteGroup(group);
   return {

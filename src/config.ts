@@ -123,6 +123,13 @@ export const defaults: ResolvedTuning = Object.freeze({
 });
 
 /**
+ * Static partition lists already validated, with their length then: several managers in one
+ * process given the same (unchanged) list check its 100k entries once, not once each, which
+ * would block the process's other managers for that long every time.
+ */
+const validLists = new WeakMap<readonly unknown[], number>();
+
+/**
  * Applies defaults and validates every option; runs in the `Manager` constructor before any I/O.
  *
  * Internal: not exported from `mod.ts` (the `Manager` constructor is the public way in).
@@ -273,10 +280,13 @@ export function resolveConfig(options: ManagerOptions): ResolvedConfig {
   const kv = resolveKv(o.kv, defaults.kv);
 
   if (Array.isArray(o.source)) {
-    const { errors } = sanitizePartitions(o.source);
-    const first = errors[0];
-    if (first !== undefined) {
-      throw new InvalidConfigError(`source[${first.index}]`, first.message);
+    if (validLists.get(o.source) !== o.source.length) {
+      const { errors } = sanitizePartitions(o.source);
+      const first = errors[0];
+      if (first !== undefined) {
+        throw new InvalidConfigError(`source[${first.index}]`, first.message);
+      }
+      validLists.set(o.source, o.source.length);
     }
   } else if (!isSource(o.source)) {
     throw new InvalidConfigError(

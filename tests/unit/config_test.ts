@@ -246,3 +246,26 @@ Deno.test("placement options: labels, capacity, maxMovesPerRebalance and loadAwa
   assert.equal(c.placement.loadAware?.halfLifeMs, 60_000);
   assert.equal(resolveConfig(base).placement.loadAware, undefined);
 });
+
+Deno.test("a static list given to several managers is checked once; a list that grew is checked again", () => {
+  let reads = 0;
+  const counted = (key: string) => ({
+    get keys() {
+      reads++;
+      return [key];
+    },
+  });
+  const list: { keys: string[] }[] = [counted("a"), counted("b")];
+  resolveConfig({ ...base, source: list });
+  const once = reads;
+  assert.ok(once > 0);
+  resolveConfig({ ...base, source: list });
+  resolveConfig({ ...base, source: list });
+  assert.equal(reads, once, "the same unchanged list is not read again");
+  // A longer list is a changed one: checked again, and a bad entry is still rejected.
+  list.push({ keys: [""] });
+  assert.throws(() => resolveConfig({ ...base, source: list }), /source\[2\]/);
+  // An equal list in another array is another list: checked on its own.
+  resolveConfig({ ...base, source: [counted("a")] });
+  assert.ok(reads > once);
+});
