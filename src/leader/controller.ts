@@ -12,6 +12,7 @@ import { LeadershipLostError, toError, UnplacedPartitionsError } from "../errors
 import { type SpanLike, traced } from "../observability/tracing.ts";
 import { controllerIdleMs, controllerRetryMs } from "../runtime/cadence.ts";
 import { Signal } from "../runtime/signal.ts";
+import { TimeSlice } from "../runtime/slices.ts";
 import { AbsentOwners } from "./absent_owners.ts";
 import type { ControllerOptions, ControllerState } from "./controller_types.ts";
 import {
@@ -329,6 +330,11 @@ export class Controller {
 
   async #decide(span: SpanLike): Promise<void> {
     const { membership, publisher, engine, strategy, epoch, config } = this.#o;
+    // Between its steps the round gives the loop back once it ran for a slice: at 100k partitions
+    // a step takes long enough to delay the lease renewal past its deadline (see `TimeSlice`).
+    // What it decides is unchanged; the term ending in a pause ends the round.
+    const slice = new TimeSlice(this.#list.current.length);
+    const paused = async () => (await slice.pause()) && this.#abort.signal.aborted;
     const members = membership.members();
     const now = this.#o.timers.now();
     const live = members
@@ -354,8 +360,10 @@ export class Controller {
       handingOff: this.#waitingForAcks || this.#throttle.pending > 0,
       capacity: (id: string) => info.get(id)?.capacity ?? 1,
     };
+    if (await paused()) return;
     const skip = skipsBelowThreshold(balance);
     if (skip.skip) return this.#skipped("imbalance below minRebalanceThreshold", skip.imbalance);
+    if (await paused()) return;
     let target: Target;
     try {
       target = computeTarget({
@@ -374,12 +382,14 @@ export class Controller {
       this.#o.onError(toError(error));
       return;
     }
+    if (await paused()) return;
     const gain = gainsNothing({
       ...balance,
       desired: target.desired,
       listChanged: this.#listChanged,
     });
     if (gain.skip) return this.#skipped("the target would not improve the balance", gain.imbalance);
+    if (await paused()) return;
 
     // An absent owner may still hold what its key says until it counts as dead.
     const holds = new Map(this.#holds);
@@ -397,6 +407,7 @@ export class Controller {
       const key = publisher.published.get(id);
       if (key) next.set(id, [...key.partitions]);
     }
+    if (await paused()) return;
     const phase = pending > 0 ? "revoke" : "assign";
     span.setAttributes({
       partitions: this.#list.current.length,

@@ -358,6 +358,33 @@ export interface BalanceView {
   readonly capacity?: (workerId: string) => number;
 }
 
+/** What the threshold rules read of a partition list, computed once per list (see below). */
+interface ListFacts {
+  readonly length: number;
+  readonly ids: readonly string[];
+  readonly idSet: ReadonlySet<string>;
+  readonly weights: ReadonlyMap<string, number>;
+}
+
+const facts = new WeakMap<readonly Partition[], ListFacts>();
+
+/**
+ * The IDs (in order and as a set) and weights of a partition list, computed on the first use and
+ * kept for as long as the list lives: the leader's list is never changed in place (a new read is
+ * a new array), and its rounds ask for these up to five times each, 100k entries every time at
+ * that size. A list whose length changed is read again.
+ */
+function listFacts(partitions: readonly Partition[]): ListFacts {
+  const known = facts.get(partitions);
+  if (known !== undefined && known.length === partitions.length) return known;
+  const ids = partitions.map(partitionId);
+  const weights = new Map<string, number>();
+  for (let i = 0; i < ids.length; i++) weights.set(ids[i]!, partitions[i]!.weight ?? 1);
+  const made = { length: partitions.length, ids, idSet: new Set(ids), weights };
+  facts.set(partitions, made);
+  return made;
+}
+
 /**
  * Whether a round could only improve balance: every partition has a live owner, every live
  * worker has a key, and no key holds a partition that is gone or belongs to a worker that is not
@@ -371,11 +398,12 @@ export function isBalanceOnly(view: BalanceView): boolean {
   const liveSet = new Set(live);
   // A worker that has never been published for waits for its first (possibly empty) assignment.
   for (const workerId of live) if (!published.has(workerId)) return false;
-  for (const p of partitions) {
-    const owner = previous.get(partitionId(p));
+  const list = listFacts(partitions);
+  for (const id of list.ids) {
+    const owner = previous.get(id);
     if (owner === undefined || !liveSet.has(owner)) return false;
   }
-  const current = new Set(partitions.map(partitionId));
+  const current = list.idSet;
   for (const [workerId, key] of published) {
     if (!liveSet.has(workerId) && key.ids.size > 0) return false;
     for (const id of key.ids) if (!current.has(id)) return false;
@@ -393,7 +421,7 @@ export function isBalanceOnly(view: BalanceView): boolean {
 export function imbalance(view: Omit<BalanceView, "previous">): number {
   const { live, partitions, published } = view;
   if (live.length === 0) return 0;
-  const weights = view.weights ?? new Map(partitions.map((p) => [partitionId(p), p.weight ?? 1]));
+  const weights = view.weights ?? listFacts(partitions).weights;
   const capacities = live.map((w) => view.capacity?.(w) ?? 1);
   const meanCapacity = capacities.reduce((a, b) => a + b, 0) / live.length;
   const loads = live.map((w, i) => {

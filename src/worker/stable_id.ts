@@ -99,7 +99,9 @@ export class StableId {
     // than N²/2, while a lone claimant, and every claimant of a small burst, still takes the
     // lowest free ID. A large burst may leave gaps (100 claimants at once: IDs up to about 170;
     // 1,000: about 1,100), which later claims fill first.
-    const taken = new Set(await this.#bucket.keys());
+    // A small range (e.g. one ID per process) is tried in order without a listing of the whole
+    // bucket: with N workers starting, N listings of N keys each cost the server N² messages.
+    const taken = new Set(max - min < SEQUENTIAL_CONFLICTS ? [] : await this.#bucket.keys());
     const random = this.#options.random ?? Math.random;
     let lowest = min;
     let conflicts = 0;

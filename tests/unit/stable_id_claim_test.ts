@@ -83,3 +83,31 @@ Deno.test("a burst that exactly fills the range gets every ID, and one more is r
   assert.equal(new Set(won).size, 64);
   await assert.rejects(claimant(bucket, 64, 63).claim(), WorkerIdExhaustedError);
 });
+
+Deno.test("a claim from a small range lists no keys: it tries the range's IDs in order", async () => {
+  let listings = 0;
+  const inner = await memoryStore().bucket("ids", { ttlMs: 0 });
+  const bucket = forwarding(inner, {
+    keys: () => {
+      listings++;
+      return inner.keys();
+    },
+  });
+  const one = new StableId(bucket, {
+    prefix: "p3m7",
+    min: 0,
+    max: 0,
+    claim: { instance: "host", nonce: "n" },
+    stableInstance: false,
+    onError: () => {},
+  });
+  assert.equal(await one.claim(), "p3m7-0");
+  // A range of four with two IDs held: the lowest free one, still without a listing.
+  await inner.create("worker-0", new Uint8Array([1]));
+  await inner.create("worker-1", new Uint8Array([1]));
+  assert.equal(await claimant(bucket, 1, 3).claim(), "worker-2");
+  assert.equal(listings, 0);
+  // A large range lists once.
+  await claimant(bucket, 2).claim();
+  assert.equal(listings, 1);
+});
