@@ -196,6 +196,46 @@ Deno.test("NATS KV store: a watch recovers within a few seconds after its consum
   }
 });
 
+Deno.test("NATS KV store: a watchdog whose bucket moved only by other keys looks that up once, and still recovers a deleted consumer", async () => {
+  await using fixture = await natsFixture("tcp");
+  const { store, nc, server } = fixture;
+  const name = uniqueBucket();
+  // The JetStream API requests about this bucket, seen from a second connection.
+  const spy = await connect({ servers: server.url });
+  const requests = { info: 0, get: 0 };
+  spy.subscribe(`$JS.API.STREAM.INFO.KV_${name}`, { callback: () => void requests.info++ });
+  spy.subscribe(`$JS.API.STREAM.MSG.GET.KV_${name}`, { callback: () => void requests.get++ });
+  const bucket = await store.bucket(name, { ttlMs: 0 });
+  await bucket.put("k", bytes("0"));
+  const watch = bucket.watch({ key: "k" });
+  const got = collect(watch);
+  try {
+    await seen(got, (e) => text(e) === "0", "initial value");
+    // Other keys move the bucket past what the watch delivered: one look-up finds nothing.
+    for (let i = 0; i < 5; i++) await bucket.put(`other.${i}`, bytes("x"));
+    const checks = () => requests.info;
+    const afterWrites = checks();
+    await waitFor(() => checks() >= afterWrites + 2, { message: "two watchdog checks" });
+    // From here on nothing changes: the checks read the status only.
+    const gets = requests.get;
+    const from = checks();
+    await waitFor(() => checks() >= from + 4, { message: "four more watchdog checks" });
+    assert.equal(requests.get, gets, "no message look-up while the bucket did not move");
+    // The consumer deleted behind the watch's back: the next put of its key is still delivered.
+    const jsm = await jetstreamManager(nc);
+    for (const consumer of await jsm.consumers.list(`KV_${name}`).next()) {
+      await jsm.consumers.delete(`KV_${name}`, consumer.name);
+    }
+    await bucket.put("k", bytes("1"));
+    await seen(got, (e) => text(e) === "1", "the put after the consumer was deleted", 5000);
+    assert.deepEqual(got.entries.map(text), ["0", "1"]);
+  } finally {
+    watch.stop();
+    await got.done;
+    await spy.close();
+  }
+});
+
 Deno.test("NATS KV store: operations while the server is down fail fast as unavailable, not as a missing bucket", async () => {
   await using fixture = await natsFixture("tcp");
   const { store, server } = fixture;

@@ -53,6 +53,13 @@ export class NatsWatch {
   #deliveredSinceCheck = false;
   /** A matching revision the watch has not delivered yet, and when the watchdog first saw it. */
   #missing: { revision: number; since: number } | undefined;
+  /**
+   * A bucket revision up to which the watchdog found nothing undelivered for this filter (0:
+   * none yet). While the bucket's last revision stays there, there is nothing to look up: at
+   * steady state most of a bucket's revisions are other workers' keys, and looking up the next
+   * matching one on every check cost every worker a message get per interval.
+   */
+  #cleanUpTo = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #checking = false;
   #checkAgain = false;
@@ -140,6 +147,7 @@ export class NatsWatch {
         });
         this.#lastRevision = 0;
         this.#seenRevision = 0;
+        this.#cleanUpTo = 0;
         // Not initialized yet: the values still owed are the new bucket's, not the old one's.
         this.#initialBound = undefined;
         this.#restartReason = "bucket recreated";
@@ -159,12 +167,14 @@ export class NatsWatch {
     if (!this.#initialized) await this.#settleInitialized();
     const delivered = this.#deliveredSinceCheck;
     this.#deliveredSinceCheck = false;
-    if (status.lastRevision <= this.#lastRevision) {
+    if (status.lastRevision <= this.#lastRevision || status.lastRevision === this.#cleanUpTo) {
       this.#missing = undefined;
       return;
     }
     const next = await this.#bucket.nextMatchingRevision(this.#filter, this.#lastRevision + 1);
     if (next === 0 || next <= this.#lastRevision) {
+      // Read after the status: nothing matching up to at least its last revision.
+      if (next === 0) this.#cleanUpTo = status.lastRevision;
       this.#missing = undefined;
       return;
     }
