@@ -117,8 +117,9 @@ function checkVirtualNodes(value: number | undefined): number {
  * Partitions are placed heaviest first (ties by partition hash). A partition stays with its
  * previous owner while that owner is alive and holds at most `loadFactor × mean` (its lightest
  * partitions are kept first, so the fewest partitions move); any other partition walks the ring
- * from its hash to the first worker that stays within `loadFactor × mean` with it, else to the first
- * worker still below that bound, else to the least-loaded worker. No worker ends above
+ * from its hash to the first worker that stays within `loadFactor × mean` with it, else to its
+ * previous owner if that is still below the bound (which moves nothing), else to the first worker
+ * still below that bound, else to the least-loaded worker. No worker ends above
  * `loadFactor × mean` by more than one partition's weight.
  *
  * @param options Ring size and load bound.

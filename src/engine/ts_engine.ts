@@ -684,7 +684,10 @@ class TsKernel implements Kernel {
           if (found === UNASSIGNED) fail1 = w;
         }
         if (found === UNASSIGNED && !fail2) {
-          found = this.#walkBelowShare(first, share, ringLen, workers);
+          // Below the bound the previous owner comes first: it moves nothing.
+          const p = hasPrev ? prev[i]! : -1;
+          if (p >= 0 && loads[p]! < share) found = p;
+          else found = this.#walkBelowShare(first, share, ringLen, workers);
           if (found === UNASSIGNED) fail2 = true;
         }
         if (found === UNASSIGNED) found = this.#leastLoaded(workers);

@@ -67,6 +67,7 @@ class Placement {
   readonly #budgetMax: number;
   #lightest = 0;
   #skip2Ready = false;
+  #hasPrev = false;
   #listTop = 0;
 
   constructor(a: PlacementArrays, workers: number, slotCount: number, uniform: boolean) {
@@ -295,6 +296,7 @@ class Placement {
   }
 
   assign(n: number, groups: number, hasPrev: boolean): void {
+    this.#hasPrev = hasPrev;
     const { load, owner, weights, prev, cls, pref, pin, start, worder, skip, order, cap } = this.#a;
     load.fill(0, 0, this.#stride);
     owner.fill(UNASSIGNED, 0, n);
@@ -336,7 +338,11 @@ class Placement {
       const c = cls[i]!;
       const f = pref[i]!;
       let s = UNASSIGNED;
-      if (f !== 0) s = this.#walkClass(first, w, f, 1);
+      if (f !== 0) {
+        s = this.#walkClass(first, w, f, 1);
+        // In its zone a little over the bound rather than out of it with room.
+        if (s === UNASSIGNED) s = this.#belowBoundPrev(i, c, f);
+      }
       if (s === UNASSIGNED && hasPrev) {
         const p = prev[i]!;
         if (p >= 0 && (c === 0 || this.#eligible(c, p)) && load[p]! + w <= cap[p]!) s = p;
@@ -353,12 +359,14 @@ class Placement {
             if (s === UNASSIGNED) fail1 = w;
           }
           if (s === UNASSIGNED && !fail2) {
-            s = this.#walkBelowBound(first);
+            s = this.#belowBoundPrev(i, 0, 0);
+            if (s === UNASSIGNED) s = this.#walkBelowBound(first);
             if (s === UNASSIGNED) fail2 = true;
           }
           if (s === UNASSIGNED) s = this.#leastLoaded();
         } else {
           s = this.#walkClass(first, w, c, 1);
+          if (s === UNASSIGNED) s = this.#belowBoundPrev(i, c, 0);
           if (s === UNASSIGNED) s = this.#walkClass(first, w, c, 2);
           if (s === UNASSIGNED) s = this.#classLeastLoaded(c);
         }
@@ -367,6 +375,19 @@ class Placement {
       load[s] = load[s]! + w;
       owner[i] = s;
     }
+  }
+
+  /**
+   * Partition `i`'s previous owner when it is live, of classes `c` and `f` (0 = any) and below its
+   * bound: the tier-2 choice that moves nothing (see belowBoundPrev in wasm/assembly/placement.ts).
+   */
+  #belowBoundPrev(i: number, c: number, f: number): number {
+    if (!this.#hasPrev) return UNASSIGNED;
+    const p = this.#a.prev[i]!;
+    if (p < 0 || (c !== 0 && !this.#eligible(c, p)) || (f !== 0 && !this.#eligible(f, p))) {
+      return UNASSIGNED;
+    }
+    return this.#a.load[p]! < this.#a.cap[p]! ? p : UNASSIGNED;
   }
 
   #minimalMoves(n: number, maxWeight: number): number {

@@ -291,7 +291,11 @@ function referenceWeighted(
       }
       return undefined;
     };
-    const owner = walk((load) => load + w <= share) ?? walk((load) => load < share) ??
+    // Below the bound the previous owner comes first (it moves nothing), then the ring.
+    const p = previous?.get(partitions[i]!.keys.join("/"));
+    const prevBelow = p !== undefined && loads.has(p) && loads.get(p)! < share ? p : undefined;
+    const owner = walk((load) => load + w <= share) ?? prevBelow ??
+      walk((load) => load < share) ??
       sorted.reduce((best, x) => (loads.get(x)! < loads.get(best)! ? x : best));
     loads.set(owner, loads.get(owner)! + w);
     owners[i] = owner;

@@ -594,7 +594,8 @@ function walkBelowShare(first: u32, share: f64, ringLen: u32, workers: u32): u32
 // Places one partition of weight `w` whose ring walk starts at `first`; returns the slot.
 // Tier 1: the next worker on the ring that stays within `share` with it; tier 2: the next worker
 // still below `share`; else the least-loaded worker.
-@inline function place(first: u32, w: f64, share: f64, ringLen: u32, workers: u32): u32 {
+// `p`: the partition's previous owner's slot, or a negative value for none (or not live).
+@inline function place(first: u32, w: f64, share: f64, ringLen: u32, workers: u32, p: i32): u32 {
   const loads = reg(S_LOAD);
   // Most partitions fit on the worker of their first point: take it without a walk (a skipped
   // point cannot pass this test, so the answer is the same).
@@ -611,7 +612,9 @@ function walkBelowShare(first: u32, share: f64, ringLen: u32, workers: u32): u32
     if (found == UNASSIGNED) fail1 = w;
   }
   if (found == UNASSIGNED && !fail2) {
-    found = walkBelowShare(first, share, ringLen, workers);
+    // Below the bound the previous owner comes first: it moves nothing.
+    if (p >= 0 && load<f64>(loads + (<usize>p << 3)) < share) found = <u32>p;
+    else found = walkBelowShare(first, share, ringLen, workers);
     if (found == UNASSIGNED) fail2 = true;
   }
   if (found == UNASSIGNED) found = leastLoaded(workers);
@@ -669,7 +672,8 @@ export function assign(
         while (j < ringLen && load<u64>(rh + (<usize>j << 3)) < h) j++;
         const i = load<u32>(horder + (<usize>k << 2));
         if (load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
-        store<u32>(owner + (<usize>i << 2), place(j == ringLen ? 0 : j, w, share, ringLen, workers));
+        const p = hasPrev ? load<i32>(prev + (<usize>i << 2)) : -1;
+        store<u32>(owner + (<usize>i << 2), place(j == ringLen ? 0 : j, w, share, ringLen, workers, p));
       }
     } else {
       computeStarts(n, ringLen);
@@ -681,7 +685,8 @@ export function assign(
         if (hasPrev && load<u32>(owner + (<usize>i << 2)) != UNASSIGNED) continue;
         const w = load<f64>(wsorted + (<usize>k << 3));
         const first = load<u32>(start + (<usize>load<u32>(wrank + (<usize>k << 2)) << 2));
-        store<u32>(owner + (<usize>i << 2), place(first, w, share, ringLen, workers));
+        const p = hasPrev ? load<i32>(prev + (<usize>i << 2)) : -1;
+        store<u32>(owner + (<usize>i << 2), place(first, w, share, ringLen, workers, p));
       }
     }
   } else {

@@ -10,7 +10,9 @@
 // a spilled partition then stays with its previous owner while that has room; otherwise it walks
 // the ring: unconstrained partitions with the skip lists of index.ts, constrained ones over the
 // workers of their class (first with room, then below bound, then the least loaded relative to its
-// bound). A constrained partition with no live worker of its class stays UNASSIGNED.
+// bound), where "below bound" first asks the previous owner; a partition with a preferred class
+// that finds no room there stays with its previous owner in that class while that is below its
+// bound. A constrained partition with no live worker of its class stays UNASSIGNED.
 //
 // Class walks share the two skip lists: a skipped point's worker can take no partition in that tier
 // for the rest of the call, whatever its class (loads only grow, every weight is at least the
@@ -340,6 +342,21 @@ function walkClass(first: u32, w: f64, cls: u32, tier: u32, ringLen: u32, worker
   return UNASSIGNED;
 }
 
+// Partition i's previous owner when it is live, of classes `c` and `f` (0 = any) and below its
+// bound: the tier-2 choice that moves nothing, tried before a tier-2 walk from the partition's own
+// point, and for a partition with a preferred class before it leaves that class for room
+// elsewhere. (A partition placed away from its own point, e.g. in its zone, would otherwise land
+// on whichever worker below its bound comes first there: when every bound tightens a little, as
+// when a worker joins, most workers are below theirs and such partitions moved between old
+// workers, or out of their zone.)
+@inline function belowBoundPrev(prev: usize, i: u32, c: u32, f: u32): u32 {
+  const p = load<i32>(prev + (<usize>i << 2));
+  if (p < 0 || (c != 0 && !eligible(c, <u32>p)) || (f != 0 && !eligible(f, <u32>p))) {
+    return UNASSIGNED;
+  }
+  return loadOf(<u32>p) < capOf(<u32>p) ? <u32>p : UNASSIGNED;
+}
+
 // Whether some partition has a required or preferred class (set by orderByGroup).
 let anyConstrained = false;
 
@@ -609,7 +626,11 @@ export function assignPlaced(
       f = load<u32>(pref + (<usize>i << 2));
     }
     let s = UNASSIGNED;
-    if (f != 0) s = walkClass(first, w, f, 1, ringLen, workers);
+    if (f != 0) {
+      s = walkClass(first, w, f, 1, ringLen, workers);
+      // In its zone a little over the bound rather than out of it with room.
+      if (s == UNASSIGNED && hasPrev) s = belowBoundPrev(prev, i, c, f);
+    }
     if (s == UNASSIGNED && hasPrev) {
       const p = load<i32>(prev + (<usize>i << 2));
       if (p >= 0 && (c == 0 || eligible(c, <u32>p)) && loadOf(<u32>p) + w <= capOf(<u32>p)) {
@@ -628,12 +649,14 @@ export function assignPlaced(
           if (s == UNASSIGNED) fail1 = w;
         }
         if (s == UNASSIGNED && !fail2) {
-          s = walkBelowBound(first, ringLen, workers);
+          if (hasPrev) s = belowBoundPrev(prev, i, 0, 0);
+          if (s == UNASSIGNED) s = walkBelowBound(first, ringLen, workers);
           if (s == UNASSIGNED) fail2 = true;
         }
         if (s == UNASSIGNED) s = leastLoaded(0, workers);
       } else {
         s = walkClass(first, w, c, 1, ringLen, workers);
+        if (s == UNASSIGNED && hasPrev) s = belowBoundPrev(prev, i, c, 0);
         if (s == UNASSIGNED) s = walkClass(first, w, c, 2, ringLen, workers);
         if (s == UNASSIGNED) s = classLeastLoaded(c, workers);
       }
