@@ -61,22 +61,31 @@ function heartbeat(owned: readonly string[], version: number): HeartbeatRecord {
   };
 }
 
-type Scenario = "cold" | "join +1" | "crash 10 %";
+type Scenario =
+  | "cold"
+  | "join +1"
+  | "crash 10 %"
+  | "join +1, same leader"
+  | "crash 10 %, same leader";
 
 // Fresh objects on every run, as a new leader has: its partition list, and the published keys it
-// decoded, are objects no earlier round has seen (so nothing cached per object, such as the
-// partition IDs `partitionId` keeps, carries over from the previous run).
+// decoded, are objects no earlier round has seen (so nothing cached per object or per list, such
+// as the engine's partition IDs, carries over from the previous run). The "same leader" scenarios
+// are a later round of a leader that published the list itself: its keys hold the list's own
+// objects, and the engine has seen the list before.
 const fresh = () => template.map((p) => ({ keys: [...p.keys], weight: p.weight! }));
+let kept: Partition[] | undefined;
 
 function inputs(scenario: Scenario) {
-  const partitions = fresh();
+  const same = scenario.endsWith("same leader");
+  const partitions = same ? (kept ??= fresh()) : fresh();
   const ids = Array.from({ length: N }, (_, i) => `worker-${i}`);
   const published = new Map<string, Published>();
   let memberIds = ids;
   if (scenario !== "cold") {
     const { owners } = engine.assign({ workers: ids.slice().sort(), partitions, strategy });
     const per = new Map<string, Partition[]>(ids.map((id) => [id, []]));
-    const decoded = fresh();
+    const decoded = same ? partitions : fresh();
     owners.forEach((o, i) => per.get(o)!.push(decoded[i]!));
     for (const [id, list] of per) {
       published.set(id, {
@@ -88,7 +97,7 @@ function inputs(scenario: Scenario) {
         incarnation: "i",
       });
     }
-    if (scenario === "join +1") memberIds = [...ids, `worker-${N}`];
+    if (scenario.startsWith("join +1")) memberIds = [...ids, `worker-${N}`];
     else memberIds = ids.filter((_, i) => i % 10 !== 0);
   }
   const members: MemberView[] = memberIds.map((id) => {
@@ -112,7 +121,14 @@ const time = <T>(into: Map<string, number[]>, name: string, f: () => T): T => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 console.log(`${N} workers × ${P} partitions, engine ${engine.backend}, ${runs} runs (median ms)`);
-for (const scenario of ["cold", "join +1", "crash 10 %"] as Scenario[]) {
+const scenarios: Scenario[] = [
+  "cold",
+  "join +1",
+  "crash 10 %",
+  "join +1, same leader",
+  "crash 10 %, same leader",
+];
+for (const scenario of scenarios) {
   const steps = new Map<string, number[]>();
   for (let run = 0; run < runs; run++) {
     const { partitions, members, published, holds } = inputs(scenario);
