@@ -334,3 +334,23 @@ Deno.test("the bounded-load placement of both backends matches its definition on
     }
   }
 });
+
+Deno.test("placing its own output again moves nothing: 200 random pools, weights 1–10, both backends", () => {
+  // Before a partition went back to its previous owner below the bound ahead of a walk, 25 of these
+  // 200 pools moved something when given their own assignment as `previous`.
+  const strategy = weightedConsistentHash();
+  const rand = rng(20_261_203);
+  for (let round = 0; round < 200; round++) {
+    const workers = workersOf(2 + Math.floor(rand() * 30), `i${round}-${Math.floor(rand() * 1e6)}`);
+    const partitions = Array.from({ length: 20 + Math.floor(rand() * 500) }, (_, i) => ({
+      keys: ["q", `${round}-${i}`],
+      weight: 1 + Math.floor(rand() * 10),
+    }));
+    for (const engine of [wasm, ts]) {
+      const first = engine.assign({ workers, partitions, strategy });
+      const again = engine.assign({ workers, partitions, strategy, previous: first.assignment });
+      strictEqual(again.stats.moved, 0, `${engine.backend} round ${round}`);
+      deepStrictEqual(again.owners, first.owners);
+    }
+  }
+});
