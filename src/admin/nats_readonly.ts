@@ -15,6 +15,7 @@ import { bucketNames } from "../protocol/keys.ts";
 import { NatsBucket } from "../store/nats_kv/bucket.ts";
 import { NatsContext, streamName, withDeadline } from "../store/nats_kv/connection.ts";
 import { apiErrorCode, mapError, STREAM_NOT_FOUND } from "../store/nats_kv/errors.ts";
+import { keepConsumerStateInMemory } from "../store/nats_kv/memory_consumers.ts";
 import type { Bucket } from "../store/store.ts";
 import type { NatsConnection } from "../types.ts";
 import { GroupNotFoundError } from "./errors.ts";
@@ -65,6 +66,7 @@ export async function openExistingNatsGroup(
       const kv = await ctx.kvm.open(name, {
         allow_direct: infos[index]!.config.allow_direct ?? false,
       });
+      keepConsumerStateInMemory(kv);
       return new NatsBucket(ctx, name, kv);
     } catch (error) {
       throw await mapError(ctx, error, name, "open bucket");

@@ -236,6 +236,29 @@ Deno.test("NATS KV store: a watchdog whose bucket moved only by other keys looks
   }
 });
 
+Deno.test("NATS KV store: a watch's consumer keeps its state in memory, also on a file bucket", async () => {
+  await using fixture = await natsFixture("tcp");
+  const { store, nc } = fixture;
+  const name = uniqueBucket();
+  const bucket = await store.bucket(name, { ttlMs: 0, storage: "file" });
+  await bucket.put("k", bytes("0"));
+  const watch = bucket.watch({ key: "k" });
+  const got = collect(watch);
+  try {
+    await seen(got, (e) => text(e) === "0", "initial value");
+    const jsm = await jetstreamManager(nc);
+    assert.equal((await jsm.streams.info(`KV_${name}`)).config.storage, "file");
+    const consumers = await jsm.consumers.list(`KV_${name}`).next();
+    assert.ok(consumers.length > 0, "the watch has a consumer");
+    for (const consumer of consumers) {
+      assert.equal(consumer.config.mem_storage, true, `consumer ${consumer.name}`);
+    }
+  } finally {
+    watch.stop();
+    await got.done;
+  }
+});
+
 Deno.test("NATS KV store: operations while the server is down fail fast as unavailable, not as a missing bucket", async () => {
   await using fixture = await natsFixture("tcp");
   const { store, server } = fixture;

@@ -37,6 +37,7 @@ import type { Logger, NatsConnection as AnyNatsConnection } from "../../types.ts
 import type { Bucket, BucketOptions, CoordinationStore } from "../store.ts";
 import { checkBucketName, describeMismatch, resolveBucketOptions } from "../validation.ts";
 import { NatsBucket } from "./bucket.ts";
+import { keepConsumerStateInMemory } from "./memory_consumers.ts";
 import { nanosToMs, NatsContext, streamName } from "./connection.ts";
 import { apiErrorCode, mapError, STREAM_NOT_FOUND } from "./errors.ts";
 
@@ -131,6 +132,7 @@ class NatsKvStore implements CoordinationStore {
         storage: info.config.storage,
       });
       if (mismatch !== null) throw new BucketConfigMismatchError(name, mismatch);
+      keepConsumerStateInMemory(kv);
       return new NatsBucket(ctx, name, kv);
     } catch (error) {
       throw await mapError(ctx, error, name, "open bucket");
