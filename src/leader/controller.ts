@@ -332,9 +332,12 @@ export class Controller {
     const { membership, publisher, engine, strategy, epoch, config } = this.#o;
     // Between its steps the round gives the loop back once it ran for a slice: at 100k partitions
     // a step takes long enough to delay the lease renewal past its deadline (see `TimeSlice`).
-    // What it decides is unchanged; the term ending in a pause ends the round.
+    // What it decides is unchanged; a term that ended (in a pause or an earlier await) ends it.
     const slice = new TimeSlice(this.#list.current.length);
-    const paused = async () => (await slice.pause()) && this.#abort.signal.aborted;
+    const paused = async () => {
+      await slice.pause();
+      return this.#abort.signal.aborted;
+    };
     const members = membership.members();
     const now = this.#o.timers.now();
     const live = members

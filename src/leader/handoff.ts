@@ -208,7 +208,7 @@ export interface PlanInput {
   readonly desired: ReadonlyMap<string, readonly Partition[]>;
   /**
    * Published partition IDs per worker, with the published list `ids` was built from when known
-   * (its leading entries that `desired` repeats in order are kept without an ID look-up).
+   * (its entries that `desired` repeats in the same order are kept without an ID look-up).
    */
   readonly published: ReadonlyMap<
     string,
