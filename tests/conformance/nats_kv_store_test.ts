@@ -196,7 +196,7 @@ Deno.test("NATS KV store: a watch recovers within a few seconds after its consum
   }
 });
 
-Deno.test("NATS KV store: a watchdog whose bucket moved only by other keys looks that up once, and still recovers a deleted consumer", async () => {
+Deno.test("NATS KV store: a watchdog whose bucket moved only by other keys stops looking up the next match, and still recovers a deleted consumer", async () => {
   await using fixture = await natsFixture("tcp");
   const { store, nc, server } = fixture;
   const name = uniqueBucket();

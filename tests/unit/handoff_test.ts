@@ -500,7 +500,7 @@ Deno.test("plan() indexes who may hold what once, and decides exactly as the mem
   }
 });
 
-Deno.test("plan() walks the published lists without IDs where it can, and decides exactly as the rule for any order of them", () => {
+Deno.test("plan() decides exactly as the per-partition rule for published lists in any order, as the same objects or decoded copies", () => {
   // The rule, written out per partition (the next lists included): what a worker is published
   // with and wants it keeps; a partition new to it waits while another member may hold it.
   const reference = (input: PlanInput) => {

@@ -84,7 +84,7 @@ for (const backend of ["wasm", "ts"] as const) {
     assert.ok(betweenOld <= 0.1 * moved, `${betweenOld} of ${moved} moves between old workers`);
   });
 
-  Deno.test(`placement (${backend}): a worker doubling its capacity in a zoned fleet moves about the minimum`, async () => {
+  Deno.test(`placement (${backend}): a worker doubling its capacity in a zoned fleet moves at most twice the minimum, none out of its zone`, async () => {
     const engine = await createAssignmentEngine({ backend });
     const strategy = weightedConsistentHash();
     const { ids, info } = fleet(300);
