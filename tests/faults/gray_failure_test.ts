@@ -52,7 +52,8 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { FaultProxy, NatsServer, waitFor } from "../../testing/mod.ts";
 import { sleep } from "../../testing/wait.ts";
-import { AuditedPool, mulberry32, perWorker, total } from "../helpers/audited_pool.ts";
+import { AuditedPool, perWorker, total } from "../helpers/audited_pool.ts";
+import { mulberry32 } from "../helpers/random.ts";
 import type { WorkerProcess } from "../helpers/worker_process.ts";
 
 const COUNT = 60;

@@ -20,18 +20,6 @@ import {
 } from "../../testing/mod.ts";
 import { covered, WorkerProcess } from "./worker_process.ts";
 
-/** Deterministic PRNG (mulberry32): a run's random choices replay from its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** What was published last: the `_meta` summary of the assignment bucket. */
 export interface Published {
   readonly epoch: number;

@@ -14,18 +14,7 @@ import {
   type WorkerInfo,
 } from "../../src/engine/mod.ts";
 import type { Partition } from "../../src/partition.ts";
-
-/** mulberry32: the same inputs on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from "../helpers/random.ts";
 
 const ZONES = ["eu-west", "eu-north", "ap-east"];
 
