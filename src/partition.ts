@@ -48,12 +48,6 @@ export interface Partition {
   readonly pin?: string;
 }
 
-/** Whether a partition carries placement metadata (selector, locality, priority or pin). */
-export function hasPlacementMetadata(p: Partition): boolean {
-  return p.selector !== undefined || p.locality !== undefined || p.priority !== undefined ||
-    p.pin !== undefined;
-}
-
 /**
  * Returns the ID of a partition: its keys joined with `/`.
  *

@@ -626,13 +626,15 @@ export class Engine implements AssignmentEngine {
       if (weight !== weights[0]) equal = false;
       total += weight;
       if (weight > maxWeight) maxWeight = weight;
-      if (scan !== undefined) scan.add(i, p);
-      else if (
-        p.selector !== undefined || p.locality !== undefined || p.priority !== undefined ||
-        p.pin !== undefined
+      const selector = p.selector;
+      const locality = p.locality;
+      const priority = p.priority;
+      const pin = p.pin;
+      if (
+        selector !== undefined || locality !== undefined || priority !== undefined ||
+        pin !== undefined
       ) {
-        scan = new MetaScan(n, i);
-        scan.add(i, p);
+        (scan ??= new MetaScan(n, i)).addFields(i, selector, locality, priority, pin);
       }
       if (chunk.length >= CHUNK_CHARS || i === n - 1) {
         // A UTF-16 unit takes at most 3 UTF-8 bytes.

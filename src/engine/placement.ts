@@ -7,7 +7,7 @@
  * @module
  */
 import { canonicalLabels, describeLabelsProblem, type Labels, labelsMatch } from "../labels.ts";
-import { hasPlacementMetadata, type Partition } from "../partition.ts";
+import type { Partition } from "../partition.ts";
 import type { PlacementViews } from "./kernel.ts";
 
 /** What the engine knows about a worker beyond its ID. */
@@ -79,17 +79,27 @@ const NO_META: PartitionMeta = {
   classes: [NO_CLASS],
 };
 
-/** Reads the metadata of a validated partition list. */
+/**
+ * Reads the metadata of a validated partition list, the way the engine's pass over the partitions
+ * feeds its {@link MetaScan}.
+ */
 export function scanPartitionMeta(partitions: readonly Partition[]): PartitionMeta {
   const n = partitions.length;
+  let scan: MetaScan | undefined;
   for (let i = 0; i < n; i++) {
-    if (hasPlacementMetadata(partitions[i]!)) {
-      const scan = new MetaScan(n, i);
-      for (let j = i; j < n; j++) scan.add(j, partitions[j]!);
-      return scan.finish(partitions);
+    const p = partitions[i]!;
+    const selector = p.selector;
+    const locality = p.locality;
+    const priority = p.priority;
+    const pin = p.pin;
+    if (
+      selector !== undefined || locality !== undefined || priority !== undefined ||
+      pin !== undefined
+    ) {
+      (scan ??= new MetaScan(n, i)).addFields(i, selector, locality, priority, pin);
     }
   }
-  return NO_META;
+  return scan === undefined ? NO_META : scan.finish(partitions);
 }
 
 /** The metadata of a partition list without any. */
@@ -98,8 +108,8 @@ export function noPartitionMeta(): PartitionMeta {
 }
 
 /**
- * The metadata scan of one partition list, fed one partition at a time from the first one with
- * metadata on (the engine does it in its pass over the partitions, see `Engine.#loadPartitions`).
+ * The metadata scan of one partition list, fed in order the partitions that have metadata (by the
+ * engine in its pass over the partitions, see `Engine.#loadPartitions`).
  * An error of the scan is kept and thrown by {@link MetaScan.finish}, so that it surfaces where the
  * scan of the whole list used to run, after every partition was validated.
  */
@@ -116,6 +126,8 @@ export class MetaScan {
   // Adding the value added last is a no-op, so runs of equal priorities are added once.
   #lastPriority: number | undefined;
   #anyPriority = false;
+  // Index after the last partition added: a gap means partitions without metadata (priority 0).
+  #next: number;
   #error: { error: unknown } | undefined;
   #result: PartitionMeta | undefined;
 
@@ -123,36 +135,51 @@ export class MetaScan {
   constructor(n: number, first: number) {
     this.#n = n;
     this.#first = first;
-    // The partitions before the first one with metadata have no priority: they rank as 0.
-    if (first > 0) {
-      this.#priorities.add(0);
-      this.#lastPriority = 0;
-    }
+    // Partitions before the first one with metadata rank as priority 0: the first add sees them
+    // as a gap.
+    this.#next = 0;
   }
 
-  /** Reads partition `i` (in order, from `first` on). */
-  add(i: number, p: Partition): void {
+  /**
+   * Reads the metadata fields of partition `i`: in order, from `first` on; partitions without
+   * metadata may be left out (they have priority 0 and no class).
+   */
+  addFields(
+    i: number,
+    selector: Labels | undefined,
+    locality: string | undefined,
+    priority: number | undefined,
+    pin: string | undefined,
+  ): void {
     if (this.#error !== undefined) return;
     try {
-      this.#add(i, p);
+      this.#add(i, selector, locality, priority, pin);
     } catch (error) {
       this.#error = { error };
     }
   }
 
-  #add(i: number, p: Partition): void {
-    const n = this.#n;
-    const priority = p.priority;
-    if (priority !== undefined) this.#anyPriority = true;
-    const v = priority ?? 0;
+  #addPriority(v: number): void {
     if (v !== this.#lastPriority) {
       this.#priorities.add(v);
       this.#lastPriority = v;
     }
-    const pin = p.pin;
+  }
+
+  #add(
+    i: number,
+    s: Labels | undefined,
+    locality: string | undefined,
+    priority: number | undefined,
+    pin: string | undefined,
+  ): void {
+    const n = this.#n;
+    if (i !== this.#next) this.#addPriority(0);
+    this.#next = i + 1;
+    if (priority !== undefined) this.#anyPriority = true;
+    this.#addPriority(priority ?? 0);
     if (pin !== undefined) this.#pins.push([i, pin]);
     let c = 0;
-    const s = p.selector;
     if (s !== undefined) {
       c = this.#classes.required(s);
       if (c !== 0) {
@@ -160,7 +187,6 @@ export class MetaScan {
         (this.#group ??= new Uint32Array(n).fill(1))[i] = 0;
       }
     }
-    const locality = p.locality;
     if (locality !== undefined) {
       (this.#pref ??= new Uint32Array(n))[i] = this.#classes.preferred(
         c,
@@ -171,11 +197,12 @@ export class MetaScan {
     }
   }
 
-  /** The metadata of `partitions` (the list fed to {@link MetaScan.add}). */
+  /** The metadata of `partitions` (the list fed to {@link MetaScan.addFields}). */
   finish(partitions: readonly Partition[]): PartitionMeta {
     if (this.#error !== undefined) throw this.#error.error;
     if (this.#result !== undefined) return this.#result;
     const n = this.#n;
+    if (this.#next < n) this.#addPriority(0);
     const priorities = this.#priorities;
     let group = this.#group;
     let prio: Uint32Array | undefined;
