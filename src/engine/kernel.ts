@@ -18,6 +18,14 @@ export const STRATEGY_GIVEN = 3;
 /** Most leading keys a partition may share with the previous one (see `keyCounts`). */
 export const MAX_SHARED = 15;
 
+/**
+ * A partition its previous owner could not keep within its bound goes back to that owner while
+ * the owner stays within this factor of its bound (and no worker below its floor can take it):
+ * a bound that tightened a little, as when a worker joins a large pool, moves nothing. The same
+ * double as `SHED_SLACK` in `wasm/assembly/regions.ts`.
+ */
+export const SHED_SLACK = 1.01;
+
 /** Views into the partition input buffers (valid until the next kernel call that may grow). */
 export interface PartitionBuffers {
   /** UTF-8 bytes of every key of every partition, back to back. */

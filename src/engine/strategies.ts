@@ -116,11 +116,16 @@ function checkVirtualNodes(value: number | undefined): number {
  *
  * Partitions are placed heaviest first (ties by partition hash). A partition stays with its
  * previous owner while that owner is alive and holds at most `loadFactor × mean` (its lightest
- * partitions are kept first, so the fewest partitions move); any other partition walks the ring
- * from its hash to the first worker that stays within `loadFactor × mean` with it, else to its
- * previous owner if that is still below the bound (which moves nothing), else to the first worker
- * still below that bound, else to the least-loaded worker. No worker ends above
- * `loadFactor × mean` by more than one partition's weight.
+ * partitions are kept first, so the fewest partitions move). One its live previous owner could not
+ * keep goes to the first worker on the ring from its hash that is below its floor (with
+ * `loadFactor` 1: the mean less the heaviest partition's weight, so a worker that must gain load,
+ * such as one that just joined) and has room for it; else back to its previous owner while that
+ * owner is below the bound and stays within 1 % of it (a bound that tightened a little, as when a
+ * worker joins a large pool, moves nothing). Any other partition walks the ring from its hash to
+ * the first worker that stays within `loadFactor × mean` with it, else to its previous owner if
+ * that is still below the bound (which moves nothing), else to the first worker still below that
+ * bound, else to the least-loaded worker. No worker ends above `loadFactor × mean` by more than one
+ * partition's weight.
  *
  * @param options Ring size and load bound.
  * @returns The strategy descriptor.

@@ -12,6 +12,7 @@ import {
   type PartitionBuffers,
   type PlacedStats,
   type PlacementViews,
+  SHED_SLACK,
   type SlotViews,
   STRATEGY_GIVEN,
   STRATEGY_RING,
@@ -97,6 +98,8 @@ class TsKernel implements Kernel {
   #skip = u32(0);
   #skip2 = u32(0);
   #skip2Ready = false;
+  #skip0 = u32(0);
+  #skip0Ready = false;
   #wMin = 0;
   // metadata placement
   #cap = f64a(0);
@@ -546,6 +549,47 @@ class TsKernel implements Kernel {
     }
   }
 
+  /**
+   * Tier 0: the first ring point at or after `first` whose worker is below `floor` and stays
+   * within `share` with weight `w`; a point whose worker reached the floor is skipped for the rest
+   * of the call (loads only grow).
+   */
+  #walkBelowFloor(
+    first: number,
+    w: number,
+    share: number,
+    floor: number,
+    ringLen: number,
+    workers: number,
+  ): number {
+    const skip = this.#skip0, rSlot = this.#rSlot, loads = this.#load;
+    if (!this.#skip0Ready) {
+      for (let j = 0; j <= ringLen; j++) skip[j] = j;
+      this.#skip0Ready = true;
+    }
+    let j = first;
+    let wrapped = false;
+    let budget = walkBudget(workers);
+    for (;;) {
+      j = this.#find(skip, j);
+      if (j === ringLen) {
+        if (wrapped) return UNASSIGNED;
+        wrapped = true;
+        j = this.#find(skip, 0);
+      }
+      if (wrapped && j >= first) return UNASSIGNED;
+      const s = rSlot[j]!;
+      const l = loads[s]!;
+      if (l < floor) {
+        if (l + w <= share) return s;
+        if (--budget === 0 && !(this.#minLoad(workers) + w <= share)) return UNASSIGNED;
+      } else {
+        skip[j] = j + 1;
+      }
+      j++;
+    }
+  }
+
   /** Tier 2: the first ring point at or after `first` whose worker is below `share`. */
   #walkBelowShare(first: number, share: number, ringLen: number, workers: number): number {
     const skip = this.#skip2, rSlot = this.#rSlot, loads = this.#load;
@@ -596,6 +640,7 @@ class TsKernel implements Kernel {
   #placementArrays(): PlacementArrays {
     this.#skip = grow(this.#skip, this.#ringLen + 1, u32);
     this.#skip2 = grow(this.#skip2, this.#ringLen + 1, u32);
+    this.#skip0 = grow(this.#skip0, this.#ringLen + 1, u32);
     return {
       weights: this.#weights,
       worder: this.#worder,
@@ -609,6 +654,7 @@ class TsKernel implements Kernel {
       rankToSlot: this.#rankToSlot,
       skip: this.#skip,
       skip2: this.#skip2,
+      skip0: this.#skip0,
       cap: this.#cap,
       floor: this.#floor,
       cls: this.#cls,
@@ -668,9 +714,12 @@ class TsKernel implements Kernel {
       this.#wMin = weights[worder[n - 1]!]!;
       this.#skip = grow(this.#skip, ringLen + 1, u32);
       this.#skip2 = grow(this.#skip2, ringLen + 1, u32);
+      this.#skip0 = grow(this.#skip0, ringLen + 1, u32);
       const skip = this.#skip;
       for (let j = 0; j <= ringLen; j++) skip[j] = j;
       this.#skip2Ready = false;
+      this.#skip0Ready = false;
+      let fail0 = Infinity;
       let fail1 = Infinity;
       let fail2 = false;
       for (let k = 0; k < n; k++) {
@@ -679,7 +728,19 @@ class TsKernel implements Kernel {
         const w = weights[i]!;
         const first = start[i]!;
         let found = UNASSIGNED;
-        if (w < fail1) {
+        const owned = hasPrev ? prev[i]! : -1;
+        if (owned >= 0) {
+          // Its live previous owner could not keep it: to a worker below the floor with room,
+          // else back to that owner within SHED_SLACK of its bound (see place in
+          // wasm/assembly/index.ts).
+          if (floor > 0 && w < fail0) {
+            found = this.#walkBelowFloor(first, w, share, floor, ringLen, workers);
+            if (found === UNASSIGNED) fail0 = w;
+          }
+          const lp = loads[owned]!;
+          if (found === UNASSIGNED && lp < share && lp + w <= share * SHED_SLACK) found = owned;
+        }
+        if (found === UNASSIGNED && w < fail1) {
           found = this.#walkWithRoom(first, w, share, ringLen, workers);
           if (found === UNASSIGNED) fail1 = w;
         }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { PlacedStats } from "./kernel.ts";
+import { type PlacedStats, SHED_SLACK } from "./kernel.ts";
 
 const UNASSIGNED = 0xffffffff;
 
@@ -29,6 +29,7 @@ export interface PlacementArrays {
   readonly rankToSlot: Uint32Array;
   readonly skip: Uint32Array;
   readonly skip2: Uint32Array;
+  readonly skip0: Uint32Array;
   readonly cap: Float64Array;
   readonly floor: Float64Array;
   readonly cls: Uint32Array;
@@ -67,6 +68,9 @@ class Placement {
   readonly #budgetMax: number;
   #lightest = 0;
   #skip2Ready = false;
+  #skip0Ready = false;
+  #anyFloor = false;
+  #fail0 = Infinity;
   #hasPrev = false;
   #listTop = 0;
 
@@ -130,6 +134,75 @@ class Placement {
       if (--budget === 0 && !this.#anyFits(w, 1)) return UNASSIGNED;
       j++;
     }
+  }
+
+  /**
+   * Tier 0: the first ring point at or after `first` whose worker is below its floor, has room
+   * for `w` and is of classes `c` and `f` (see walkBelowFloor in wasm/assembly/placement.ts).
+   */
+  #walkBelowFloor(first: number, w: number, c: number, f: number): number {
+    const { skip0: skip, rSlot, load, cap, floor, ringLen } = this.#a;
+    if (!this.#skip0Ready) {
+      for (let j = 0; j <= ringLen; j++) skip[j] = j;
+      this.#skip0Ready = true;
+    }
+    let j = first;
+    let wrapped = false;
+    let budget = this.#budgetMax;
+    for (;;) {
+      j = find(skip, j);
+      if (j === ringLen) {
+        if (wrapped) return UNASSIGNED;
+        wrapped = true;
+        j = find(skip, 0);
+      }
+      if (wrapped && j >= first) return UNASSIGNED;
+      const s = rSlot[j]!;
+      const l = load[s]!;
+      if (l < floor[s]!) {
+        if (
+          l + w <= cap[s]! && (c === 0 || this.#eligible(c, s)) && (f === 0 || this.#eligible(f, s))
+        ) {
+          return s;
+        }
+        if (--budget === 0 && !this.#belowFloorFits(w, c, f)) return UNASSIGNED;
+      } else {
+        skip[j] = j + 1;
+      }
+      j++;
+    }
+  }
+
+  /** Whether some live worker below its floor has room for `w` and is of classes `c` and `f`. */
+  #belowFloorFits(w: number, c: number, f: number): boolean {
+    const { rankToSlot, load, cap, floor } = this.#a;
+    for (let r = 0; r < this.#workers; r++) {
+      const s = rankToSlot[r]!;
+      const l = load[s]!;
+      if (l < floor[s]! && l + w <= cap[s]!) {
+        if ((c === 0 || this.#eligible(c, s)) && (f === 0 || this.#eligible(f, s))) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Partition `i`, which its live previous owner `p` could not keep: to a worker below its floor
+   * with room, else back to `p` within SHED_SLACK of its bound (see shedPlace in
+   * wasm/assembly/placement.ts).
+   */
+  #shedPlace(first: number, w: number, p: number, c: number, f: number): number {
+    if (this.#anyFloor && !(c === 0 && f === 0 && w >= this.#fail0)) {
+      const s = this.#walkBelowFloor(first, w, c, f);
+      if (s !== UNASSIGNED) return s;
+      if (c === 0 && f === 0) this.#fail0 = w;
+    }
+    if ((c !== 0 && !this.#eligible(c, p)) || (f !== 0 && !this.#eligible(f, p))) {
+      return UNASSIGNED;
+    }
+    const l = this.#a.load[p]!;
+    const bound = this.#a.cap[p]!;
+    return l < bound && l + w <= bound * SHED_SLACK ? p : UNASSIGNED;
   }
 
   #walkBelowBound(first: number): number {
@@ -327,6 +400,12 @@ class Placement {
     this.#resetClasses(n);
     for (let j = 0; j <= this.#a.ringLen; j++) skip[j] = j;
     this.#skip2Ready = false;
+    this.#skip0Ready = false;
+    this.#fail0 = Infinity;
+    this.#anyFloor = false;
+    for (let r = 0; r < this.#workers; r++) {
+      if (this.#a.floor[this.#a.rankToSlot[r]!]! > 0) this.#anyFloor = true;
+    }
     this.#lightest = n > 0 ? weights[worder[n - 1]!]! : 0;
     let fail1 = Infinity;
     let fail2 = false;
@@ -338,7 +417,8 @@ class Placement {
       const c = cls[i]!;
       const f = pref[i]!;
       let s = UNASSIGNED;
-      if (f !== 0) {
+      if (hasPrev && prev[i]! >= 0) s = this.#shedPlace(first, w, prev[i]!, c, f);
+      if (s === UNASSIGNED && f !== 0) {
         s = this.#walkClass(first, w, f, 1);
         // In its zone a little over the bound rather than out of it with room.
         if (s === UNASSIGNED) s = this.#belowBoundPrev(i, c, f);

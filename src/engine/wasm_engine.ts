@@ -98,7 +98,8 @@ const M_ELIG = 38;
 const M_ORDER = 39;
 const M_HRANK = 40;
 const M_COUNT = 41;
-const REGION_COUNT = 42;
+const R_SKIP0 = 42;
+const REGION_COUNT = 43;
 
 const PAGE = 65536;
 const encoder = new TextEncoder();
@@ -380,6 +381,7 @@ class WasmKernel implements Kernel {
       this.#set(R_SLOT, this.#alloc(cap * 4));
       this.#set(R_SKIP, this.#alloc((cap + 1) * 4));
       this.#set(R_SKIP2, this.#alloc((cap + 1) * 4));
+      this.#set(R_SKIP0, this.#alloc((cap + 1) * 4));
       if (keepHash !== undefined) this.#u32(R_HASH, len * 2).set(keepHash);
       if (keepSlot !== undefined) this.#u32(R_SLOT, len).set(keepSlot);
       this.#ringCap = cap;

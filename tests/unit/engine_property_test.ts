@@ -265,6 +265,10 @@ function referenceWeighted(
   let total = 0;
   for (let i = 0; i < partitions.length; i++) total += weight(i);
   const share = loadFactor * (total / sorted.length);
+  let maxWeight = 0;
+  for (let i = 0; i < partitions.length; i++) maxWeight = Math.max(maxWeight, weight(i));
+  // A worker below this must gain load (with loadFactor 1 only).
+  const floor = loadFactor === 1 ? total / sorted.length - maxWeight : 0;
   const order = partitions.map((_, i) => i).sort((a, b) =>
     weight(b) - weight(a) || (hashes[a]! < hashes[b]! ? -1 : hashes[a]! > hashes[b]! ? 1 : a - b)
   );
@@ -291,10 +295,17 @@ function referenceWeighted(
       }
       return undefined;
     };
-    // Below the bound the previous owner comes first (it moves nothing), then the ring.
     const p = previous?.get(partitions[i]!.keys.join("/"));
-    const prevBelow = p !== undefined && loads.has(p) && loads.get(p)! < share ? p : undefined;
-    const owner = walk((load) => load + w <= share) ?? prevBelow ??
+    const live = p !== undefined && loads.has(p);
+    // Its live previous owner could not keep it: first a worker below the floor with room, then
+    // back to that owner while it stays within 1 % of the bound.
+    const shed = !live
+      ? undefined
+      : (floor > 0 ? walk((load) => load < floor && load + w <= share) : undefined) ??
+        (loads.get(p)! < share && loads.get(p)! + w <= share * 1.01 ? p : undefined);
+    // Below the bound the previous owner comes first (it moves nothing), then the ring.
+    const prevBelow = live && loads.get(p)! < share ? p : undefined;
+    const owner = shed ?? walk((load) => load + w <= share) ?? prevBelow ??
       walk((load) => load < share) ??
       sorted.reduce((best, x) => (loads.get(x)! < loads.get(best)! ? x : best));
     loads.set(owner, loads.get(owner)! + w);

@@ -1,11 +1,13 @@
 /**
  * Movement of placement with metadata when every bound tightens a little (a worker joins, or one
- * doubles its capacity): partitions the old workers shed go back to them below their bound before
- * any walk, so what moves is about the minimum, on both kernels alike. Before, partitions placed
- * away from their own ring point (in their zone, or displaced by constrained ones) landed on the
- * first worker below its bound from there, and moved between old workers: 127 moves against a
- * minimum of 40 at 300 workers × 30k partitions, 82 of them out of their zone (495 against 40 at
- * 1000 × 100k); now 44 and none.
+ * doubles its capacity): what moves is the minimum, to the worker that must gain load, on both
+ * kernels alike. Two rules get it there. Partitions the old workers shed go first to a worker below
+ * its floor, then back to their owner within 1 % of its bound, so the old workers do not trade
+ * partitions among themselves; before that, at 300 workers × 30k partitions, a join moved 44
+ * against a minimum of 41 and a capacity doubling 31 against 20 (65 and 108 against 40 at 1000 ×
+ * 100k without and with selectors and zones, bench/README.md); now 42 and 20. And an earlier rule:
+ * below the bound a partition goes back to its previous owner before any walk; before that one, 127
+ * moves against 41, 82 of them out of their zone.
  */
 import assert from "node:assert/strict";
 import {
@@ -46,7 +48,7 @@ function partitions(count: number): Partition[] {
 }
 
 for (const backend of ["wasm", "ts"] as const) {
-  Deno.test(`placement (${backend}): a worker joining a zoned fleet moves about the minimum, not partitions between old workers`, async () => {
+  Deno.test(`placement (${backend}): a worker joining a zoned fleet moves about the minimum, all to itself`, async () => {
     const engine = await createAssignmentEngine({ backend });
     const strategy = weightedConsistentHash();
     const { ids, info } = fleet(300);
@@ -64,16 +66,16 @@ for (const backend of ["wasm", "ts"] as const) {
     const { moved, minimalMoves, localityViolations, unplaced } = after.stats;
     assert.equal(unplaced, 0);
     assert.equal(localityViolations, before.stats.localityViolations);
-    assert.ok(moved <= 1.25 * minimalMoves, `${moved} moved, minimum ${minimalMoves}`);
-    // Nearly every move goes to the new worker.
+    assert.ok(moved <= 1.1 * minimalMoves, `${moved} moved, minimum ${minimalMoves}`);
+    // Every move goes to the new worker.
     let betweenOld = 0;
     after.owners.forEach((o, i) => {
       if (o !== before.owners[i] && o !== joined) betweenOld++;
     });
-    assert.ok(betweenOld <= 0.1 * moved, `${betweenOld} of ${moved} moves between old workers`);
+    assert.equal(betweenOld, 0, `${betweenOld} of ${moved} moves between old workers`);
   });
 
-  Deno.test(`placement (${backend}): a worker doubling its capacity in a zoned fleet moves at most twice the minimum, none out of its zone`, async () => {
+  Deno.test(`placement (${backend}): a worker doubling its capacity in a zoned fleet moves about the minimum, none out of its zone`, async () => {
     const engine = await createAssignmentEngine({ backend });
     const strategy = weightedConsistentHash();
     const { ids, info } = fleet(300);
@@ -90,9 +92,29 @@ for (const backend of ["wasm", "ts"] as const) {
       previous: before.assignment,
     });
     const { moved, minimalMoves, localityViolations } = after.stats;
-    // 31 against a minimum of 20 (157 before), as the capacities-only path does (65 against 40 at
-    // 1000 × 100k in bench/README.md).
-    assert.ok(moved <= 2 * minimalMoves, `${moved} moved, minimum ${minimalMoves}`);
+    // 20 against a minimum of 20 (31 before the shed rule, 157 before the earlier one).
+    assert.ok(moved <= 1.1 * minimalMoves, `${moved} moved, minimum ${minimalMoves}`);
     assert.equal(localityViolations, before.stats.localityViolations);
+  });
+
+  Deno.test(`placement (${backend}): a worker joining a pool without metadata moves about the minimum, all to itself`, async () => {
+    const engine = await createAssignmentEngine({ backend });
+    const ids = Array.from({ length: 300 }, (_, i) => `worker-${i}`);
+    const r = rng(5);
+    const list = Array.from({ length: 30_000 }, (_, i) => ({
+      keys: ["tenant", String(i)],
+      weight: 1 + Math.floor(r() * 100),
+    }));
+    const before = engine.assign({ workers: ids, partitions: list });
+    const after = engine.assign({
+      workers: [...ids, "worker-300"],
+      partitions: list,
+      previous: before.assignment,
+    });
+    const { moved, minimalMoves, maxRelativeLoad } = after.stats;
+    assert.ok(moved <= 1.1 * minimalMoves, `${moved} moved, minimum ${minimalMoves}`);
+    assert.ok(after.owners.every((o, i) => o === before.owners[i] || o === "worker-300"));
+    // Within the 1 % over its bound that an old worker may keep.
+    assert.ok(maxRelativeLoad <= 1.01 + 1e-9, `max/mean ${maxRelativeLoad}`);
   });
 }

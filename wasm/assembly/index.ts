@@ -33,6 +33,7 @@ import {
   S_LOAD2,
   P_HSORTED,
   R_SKIP,
+  R_SKIP0,
   R_SKIP2,
   P_WRANK,
   P_WSORTED,
@@ -52,6 +53,7 @@ import {
   reg,
   find,
   computeStarts,
+  SHED_SLACK,
 } from "./regions";
 
 export { xxh3 };
@@ -519,7 +521,10 @@ let walkBudget: i32 = 32;
 // Lightest weight placed in this assign() call (partitions are placed heaviest first).
 let wMin: f64 = 0;
 let skip2Ready = false;
-
+// Below-floor tier (see place): the floor of this call (0 = none) and its skip list.
+let floorLevel: f64 = 0;
+let skip0Ready = false;
+let fail0: f64 = Infinity;
 
 function minLoad(workers: u32): f64 {
   const r2s = reg(S_RANK2SLOT);
@@ -591,12 +596,68 @@ function walkBelowShare(first: u32, share: f64, ringLen: u32, workers: u32): u32
   return UNASSIGNED;
 }
 
+// Tier 0 (see place): the first ring point at or after `first` whose worker is below the floor
+// and stays within `share` with weight `w`, or UNASSIGNED. A point whose worker reached the floor
+// is skipped for the rest of the call (loads only grow).
+function walkBelowFloor(first: u32, w: f64, share: f64, ringLen: u32, workers: u32): u32 {
+  const skip = reg(R_SKIP0);
+  const rs = reg(R_SLOT);
+  const loads = reg(S_LOAD);
+  if (!skip0Ready) {
+    for (let j: u32 = 0; j <= ringLen; j++) store<u32>(skip + (<usize>j << 2), j);
+    skip0Ready = true;
+  }
+  let j = first;
+  let wrapped = false;
+  let budget = walkBudget;
+  while (true) {
+    j = find(skip, j);
+    if (j == ringLen) {
+      if (wrapped) return UNASSIGNED;
+      wrapped = true;
+      j = find(skip, 0);
+    }
+    if (wrapped && j >= first) return UNASSIGNED;
+    const s = load<u32>(rs + (<usize>j << 2));
+    const l = load<f64>(loads + (<usize>s << 3));
+    if (l < floorLevel) {
+      if (l + w <= share) return s;
+      if (--budget == 0 && !(minLoad(workers) + w <= share)) return UNASSIGNED;
+    } else {
+      store<u32>(skip + (<usize>j << 2), j + 1);
+    }
+    j++;
+  }
+  return UNASSIGNED;
+}
+
 // Places one partition of weight `w` whose ring walk starts at `first`; returns the slot.
 // Tier 1: the next worker on the ring that stays within `share` with it; tier 2: the next worker
 // still below `share`; else the least-loaded worker.
 // `p`: the partition's previous owner's slot, or a negative value for none (or not live).
 @inline function place(first: u32, w: f64, share: f64, ringLen: u32, workers: u32, p: i32): u32 {
   const loads = reg(S_LOAD);
+  if (p >= 0) {
+    // Its live previous owner could not keep it: to a worker below the floor (one that must gain
+    // load, such as one that just joined) with room for it, else back to that owner while it is
+    // below `share` and stays within SHED_SLACK of it (a bound that tightened a little moves
+    // nothing), else as any other partition.
+    if (floorLevel > 0 && w < fail0) {
+      const s = walkBelowFloor(first, w, share, ringLen, workers);
+      if (s != UNASSIGNED) {
+        const a = loads + (<usize>s << 3);
+        store<f64>(a, load<f64>(a) + w);
+        return s;
+      }
+      fail0 = w;
+    }
+    const ap = loads + (<usize>p << 3);
+    const lp = load<f64>(ap);
+    if (lp < share && lp + w <= share * SHED_SLACK) {
+      store<f64>(ap, lp + w);
+      return <u32>p;
+    }
+  }
   // Most partitions fit on the worker of their first point: take it without a walk (a skipped
   // point cannot pass this test, so the answer is the same).
   const s0 = load<u32>(reg(R_SLOT) + (<usize>first << 2));
@@ -656,6 +717,9 @@ export function assign(
     fail1 = Infinity;
     fail2 = false;
     skip2Ready = false;
+    skip0Ready = false;
+    fail0 = Infinity;
+    floorLevel = floor;
     walkBudget = 32 + <i32>(workers >> 2);
     const skip = reg(R_SKIP);
     for (let j: u32 = 0; j <= ringLen; j++) store<u32>(skip + (<usize>j << 2), j);

@@ -6,7 +6,9 @@
 // Order of work: pinned partitions take their slot; each live previous owner keeps its lightest
 // partitions while it stays within its bound (only partitions it may hold, in their preferred
 // class when they have one); the rest are placed by group (constrained first, then by priority),
-// heaviest first within a group. A partition with a preferred class first looks for room there;
+// heaviest first within a group. A partition its live previous owner could not keep first goes
+// to a worker below its floor with room for it (of its classes), else back to that owner within
+// SHED_SLACK of its bound (shedPlace). A partition with a preferred class first looks for room there;
 // a spilled partition then stays with its previous owner while that has room; otherwise it walks
 // the ring: unconstrained partitions with the skip lists of index.ts, constrained ones over the
 // workers of their class (first with room, then below bound, then the least loaded relative to its
@@ -50,12 +52,14 @@ import {
   P_WRANK,
   P_WSORTED,
   R_SKIP,
+  R_SKIP0,
   R_SKIP2,
   R_SLOT,
   reg,
   S_LOAD,
   S_LOAD2,
   S_RANK2SLOT,
+  SHED_SLACK,
   STATS,
   T_KEYS,
   UNASSIGNED,
@@ -342,6 +346,78 @@ function walkClass(first: u32, w: f64, cls: u32, tier: u32, ringLen: u32, worker
   return UNASSIGNED;
 }
 
+// Whether some live worker has a floor (loadFactor 1), set at the start of each call.
+let anyFloor = false;
+let skip0Ready = false;
+// Smallest weight a tier-0 walk of an unconstrained partition failed for in this call (the
+// below-floor workers with room only get fewer).
+let fail0: f64 = Infinity;
+
+// Tier 0: the first ring point at or after `first` whose worker is below its floor, has room for
+// `w` and is of classes `c` and `f` (0 = any). A point whose worker reached its floor is skipped
+// for the rest of the call (loads only grow).
+function walkBelowFloor(first: u32, w: f64, c: u32, f: u32, ringLen: u32, workers: u32): u32 {
+  const skip = reg(R_SKIP0);
+  if (!skip0Ready) {
+    for (let j: u32 = 0; j <= ringLen; j++) store<u32>(skip + (<usize>j << 2), j);
+    skip0Ready = true;
+  }
+  const rs = reg(R_SLOT);
+  const floors = reg(M_FLOOR);
+  let j = first;
+  let wrapped = false;
+  let budget = budgetMax;
+  while (true) {
+    j = find(skip, j);
+    if (j == ringLen) {
+      if (wrapped) return UNASSIGNED;
+      wrapped = true;
+      j = find(skip, 0);
+    }
+    if (wrapped && j >= first) return UNASSIGNED;
+    const s = load<u32>(rs + (<usize>j << 2));
+    const l = loadOf(s);
+    if (l < load<f64>(floors + (<usize>s << 3))) {
+      if (l + w <= capOf(s) && (c == 0 || eligible(c, s)) && (f == 0 || eligible(f, s))) return s;
+      if (--budget == 0 && !belowFloorFits(w, c, f, workers)) return UNASSIGNED;
+    } else {
+      store<u32>(skip + (<usize>j << 2), j + 1);
+    }
+    j++;
+  }
+  return UNASSIGNED;
+}
+
+// Whether some live worker below its floor has room for `w` and is of classes `c` and `f`.
+function belowFloorFits(w: f64, c: u32, f: u32, workers: u32): bool {
+  const r2s = reg(S_RANK2SLOT);
+  const floors = reg(M_FLOOR);
+  for (let r: u32 = 0; r < workers; r++) {
+    const s = load<u32>(r2s + (<usize>r << 2));
+    const l = loadOf(s);
+    if (l < load<f64>(floors + (<usize>s << 3)) && l + w <= capOf(s)) {
+      if ((c == 0 || eligible(c, s)) && (f == 0 || eligible(f, s))) return true;
+    }
+  }
+  return false;
+}
+
+// Partition i, which its live previous owner `p` could not keep within its bound: to a worker
+// below its floor (one that must gain load, such as one that just joined) with room for it,
+// else back to `p` when `p` may hold it, is below its bound and stays within SHED_SLACK of it
+// (a bound that tightened a little moves nothing), else UNASSIGNED (placed as any other).
+function shedPlace(first: u32, w: f64, p: u32, c: u32, f: u32, ringLen: u32, workers: u32): u32 {
+  if (anyFloor && !(c == 0 && f == 0 && w >= fail0)) {
+    const s = walkBelowFloor(first, w, c, f, ringLen, workers);
+    if (s != UNASSIGNED) return s;
+    if (c == 0 && f == 0) fail0 = w;
+  }
+  if ((c != 0 && !eligible(c, p)) || (f != 0 && !eligible(f, p))) return UNASSIGNED;
+  const l = loadOf(p);
+  const bound = capOf(p);
+  return l < bound && l + w <= bound * SHED_SLACK ? p : UNASSIGNED;
+}
+
 // Partition i's previous owner when it is live, of classes `c` and `f` (0 = any) and below its
 // bound: the tier-2 choice that moves nothing, tried before a tier-2 walk from the partition's own
 // point, and for a partition with a preferred class before it leaves that class for room
@@ -597,6 +673,14 @@ export function assignPlaced(
   const skip = reg(R_SKIP);
   for (let j: u32 = 0; j <= ringLen; j++) store<u32>(skip + (<usize>j << 2), j);
   skip2Ready = false;
+  skip0Ready = false;
+  fail0 = Infinity;
+  anyFloor = false;
+  const floors = reg(M_FLOOR);
+  const r2s = reg(S_RANK2SLOT);
+  for (let r: u32 = 0; r < workers; r++) {
+    if (load<f64>(floors + (<usize>load<u32>(r2s + (<usize>r << 2)) << 3)) > 0) anyFloor = true;
+  }
   lightest = n > 0 ? load<f64>(weights + (<usize>load<u32>(worder + (<usize>(n - 1) << 2)) << 3)) : 0;
   let fail1: f64 = Infinity;
   let fail2 = false;
@@ -626,7 +710,11 @@ export function assignPlaced(
       f = load<u32>(pref + (<usize>i << 2));
     }
     let s = UNASSIGNED;
-    if (f != 0) {
+    if (hasPrev) {
+      const p = load<i32>(prev + (<usize>i << 2));
+      if (p >= 0) s = shedPlace(first, w, <u32>p, c, f, ringLen, workers);
+    }
+    if (s == UNASSIGNED && f != 0) {
       s = walkClass(first, w, f, 1, ringLen, workers);
       // In its zone a little over the bound rather than out of it with room.
       if (s == UNASSIGNED && hasPrev) s = belowBoundPrev(prev, i, c, f);

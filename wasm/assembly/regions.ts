@@ -45,11 +45,16 @@ export const M_ELIG: i32 = 38; // u8[C*S] 1 when slot s may hold class c
 export const M_ORDER: i32 = 39; // u32[P] placement order (scratch)
 export const M_HRANK: i32 = 40; // u32[P] hash rank of each partition (scratch)
 export const M_COUNT: i32 = 41; // u32[G+1] group histogram (scratch)
-export const REGION_COUNT: i32 = 42;
+export const R_SKIP0: i32 = 42; // u32[R+1] skip list over ring points (workers below their floor)
+export const REGION_COUNT: i32 = 43;
 
 export const REGIONS: usize = memory.data(REGION_COUNT * 8, 8);
 
 export const UNASSIGNED: u32 = 0xffffffff;
+
+// A partition its previous owner could not keep goes back to it while that owner stays within
+// this factor of its bound (see shedPlace in placement.ts and place in index.ts).
+export const SHED_SLACK: f64 = 1.01;
 
 /** Address of a region. */
 @inline export function reg(id: i32): usize {
