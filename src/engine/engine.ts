@@ -16,6 +16,7 @@ import {
   placementClasses,
   throttleMoves,
   workerCapacity,
+  type WorkerInfo,
 } from "./placement.ts";
 import {
   type Kernel,
@@ -239,6 +240,10 @@ export class Engine implements AssignmentEngine {
   #markGen = 0;
   #sorted: readonly string[] = [];
   #ringVnodes = 0; // 0 = ring not valid
+  // Points each slot has on the ring (valid for live slots while the ring is), and whether any
+  // live slot has fewer than #ringVnodes (a ring weighted by capacity).
+  #ringPoints = new Uint32Array(0);
+  #ringWeighted = false;
   // Membership changes not yet applied to the ring.
   #pendingAdded: number[] = [];
   #pendingRemoved = 0;
@@ -299,19 +304,18 @@ export class Engine implements AssignmentEngine {
     try {
       let code: number;
       let loadFactor = 1;
+      let vnodes = 0;
       if (typeof strategy === "function") {
         code = STRATEGY_GIVEN;
       } else {
         code = strategyCode(strategy);
         if (code !== STRATEGY_ROUND_ROBIN) {
-          const vnodes = (strategy as { virtualNodes: number }).virtualNodes;
+          vnodes = (strategy as { virtualNodes: number }).virtualNodes;
           if (!Number.isInteger(vnodes) || vnodes < 1 || vnodes > MAX_VIRTUAL_NODES) {
             throw new RangeError(
               `Invalid virtualNodes ${String(vnodes)}; build the strategy with its factory`,
             );
           }
-          this.#syncRing(vnodes, sorted.length);
-          ringSynced = true;
         }
         if (code === STRATEGY_WEIGHTED) {
           loadFactor = (strategy as { loadFactor: number }).loadFactor;
@@ -321,6 +325,12 @@ export class Engine implements AssignmentEngine {
             );
           }
         }
+      }
+      const uniform = this.#loadCapacities(sorted, input.workerInfo);
+      if (vnodes > 0) {
+        // The weighted strategy gives workers of different capacities different numbers of points.
+        this.#syncRing(vnodes, code === STRATEGY_WEIGHTED && !uniform);
+        ringSynced = true;
       }
       const hasPrev = previous !== undefined && this.#fillPrevious(previous, partitions);
       if (typeof strategy === "function") {
@@ -336,6 +346,7 @@ export class Engine implements AssignmentEngine {
         loadFactor,
         mean,
         partitions,
+        uniform,
       );
       // The result's own copy of the owner slots (4 bytes per partition); owner IDs and the map
       // are built from it only when read.
@@ -396,6 +407,7 @@ export class Engine implements AssignmentEngine {
     loadFactor: number,
     mean: number,
     partitions: readonly Partition[],
+    uniform: boolean,
   ): KernelStats & Omit<PlacedStats, "owners"> & { movesPending: number } {
     const kernel = this.#kernel;
     const n = this.#n;
@@ -411,17 +423,7 @@ export class Engine implements AssignmentEngine {
       this.#metaGeneration = this.#generation;
     }
     const meta = this.#meta!;
-    if (this.#capacities.length < workers) this.#capacities = new Float64Array(workers * 2);
     const capacities = this.#capacities;
-    let uniform = true;
-    if (info === undefined || info.size === 0) capacities.fill(1, 0, workers);
-    else {
-      for (let r = 0; r < workers; r++) {
-        const id = sorted[r]!;
-        capacities[r] = workerCapacity(id, info.get(id));
-        if (capacities[r] !== capacities[0]) uniform = false;
-      }
-    }
     const placed = code === STRATEGY_WEIGHTED && (meta.any || !uniform);
     if (placed && info !== undefined) {
       for (const id of sorted) checkWorkerLabels(id, info.get(id));
@@ -745,20 +747,96 @@ export class Engine implements AssignmentEngine {
     return removed;
   }
 
-  /** Brings the ring up to date with the current workers (incrementally when possible). */
-  #syncRing(vnodes: number, workers: number): void {
+  /**
+   * Validates the capacities of the workers (in rank order) into #capacities; returns whether
+   * they are all equal.
+   */
+  #loadCapacities(
+    sorted: readonly string[],
+    info: ReadonlyMap<string, WorkerInfo> | undefined,
+  ): boolean {
+    const workers = sorted.length;
+    if (this.#capacities.length < workers) this.#capacities = new Float64Array(workers * 2);
+    const capacities = this.#capacities;
+    if (info === undefined || info.size === 0) {
+      capacities.fill(1, 0, workers);
+      return true;
+    }
+    let uniform = true;
+    for (let r = 0; r < workers; r++) {
+      const id = sorted[r]!;
+      capacities[r] = workerCapacity(id, info.get(id));
+      if (capacities[r] !== capacities[0]) uniform = false;
+    }
+    return uniform;
+  }
+
+  /**
+   * Brings the ring up to date with the current workers (incrementally when possible). Each worker
+   * has `vnodes` points, or with `weighted` `max(1, round(vnodes × capacity / largest capacity))`
+   * (its first points: a worker keeps its place on the ring as its share changes). A worker whose
+   * number of points changes rebuilds the ring.
+   */
+  #syncRing(vnodes: number, weighted: boolean): void {
     const kernel = this.#kernel;
-    if (vnodes !== this.#ringVnodes) {
+    const sorted = this.#sorted;
+    const slotOf = this.#slotOf;
+    const workers = sorted.length;
+    if (this.#ringPoints.length < this.#slotIds.length) {
+      const next = new Uint32Array(Math.max(this.#slotIds.length, 2 * this.#ringPoints.length));
+      next.set(this.#ringPoints);
+      this.#ringPoints = next;
+    }
+    const have = this.#ringPoints;
+    const added = this.#pendingAdded;
+    for (const slot of added) have[slot] = 0;
+    let want: number[] | undefined;
+    if (weighted) {
+      const capacities = this.#capacities;
+      let largest = 0;
+      for (let r = 0; r < workers; r++) largest = Math.max(largest, capacities[r]!);
+      want = new Array<number>(workers);
+      for (let r = 0; r < workers; r++) {
+        want[r] = Math.max(1, Math.round(vnodes * capacities[r]! / largest));
+      }
+    }
+    let rebuild = vnodes !== this.#ringVnodes;
+    if (!rebuild && (weighted || this.#ringWeighted)) {
+      for (let r = 0; r < workers; r++) {
+        const had = have[slotOf.get(sorted[r]!)!]!;
+        if (had !== 0 && had !== (want === undefined ? vnodes : want[r]!)) {
+          rebuild = true;
+          break;
+        }
+      }
+    }
+    if (rebuild) {
       kernel.ensureSlots(this.#slotIds.length, workers * vnodes);
       kernel.clearRing();
       const all: number[] = [];
-      for (const id of this.#sorted) all.push(this.#slotOf.get(id)!);
-      kernel.updateRing(all, vnodes);
+      for (let r = 0; r < workers; r++) {
+        const slot = slotOf.get(sorted[r]!)!;
+        all.push(slot);
+        have[slot] = want === undefined ? vnodes : want[r]!;
+      }
+      kernel.updateRing(all, vnodes, want);
       this.#ringVnodes = vnodes;
-    } else if (this.#pendingAdded.length > 0 || this.#pendingRemoved > 0) {
+    } else if (added.length > 0 || this.#pendingRemoved > 0) {
       // Added slots are in rank order, so equal ring positions tie-break by worker ID.
-      kernel.updateRing(this.#pendingAdded, vnodes);
+      let counts: number[] | undefined;
+      if (want !== undefined) {
+        counts = [];
+        for (let r = 0; r < workers && counts.length < added.length; r++) {
+          const slot = slotOf.get(sorted[r]!)!;
+          if (have[slot] === 0) counts.push(want[r]!);
+        }
+      }
+      kernel.updateRing(added, vnodes, counts);
+      for (let k = 0; k < added.length; k++) {
+        have[added[k]!] = counts === undefined ? vnodes : counts[k]!;
+      }
     }
+    this.#ringWeighted = weighted;
     this.#pendingAdded = [];
     this.#pendingRemoved = 0;
   }

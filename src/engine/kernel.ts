@@ -127,8 +127,11 @@ export interface Kernel {
   slotViews(): SlotViews;
   /** Hashes the IDs of joining workers into their slots. */
   hashWorkers(slots: readonly number[], ids: readonly string[]): void;
-  /** Drops points of dead slots and merges `vnodes` points for each added slot (in rank order). */
-  updateRing(added: readonly number[], vnodes: number): void;
+  /**
+   * Drops points of dead slots and merges points for each added slot (in rank order): `vnodes`
+   * each, or `counts[k]` for `added[k]` when `counts` is given (points 0 … count - 1 of the slot).
+   */
+  updateRing(added: readonly number[], vnodes: number, counts?: readonly number[]): void;
   /** Empties the ring. */
   clearRing(): void;
   /** View of the previous-owner slot of each partition (-1 absent, -2 owner gone). */

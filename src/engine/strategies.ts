@@ -18,7 +18,10 @@ export const MAX_VIRTUAL_NODES = 4096;
 /** Options of {@link weightedConsistentHash}. */
 export interface WeightedConsistentHashOptions {
   /**
-   * Points per worker on the hash ring. More points spread the ring walk more evenly.
+   * Points per worker on the hash ring. More points spread the ring walk more evenly. When the
+   * workers' capacities differ (`AssignInput.workerInfo`), a worker of capacity `c` has
+   * `max(1, round(virtualNodes × c / largest capacity))` points, the first ones of its full set,
+   * so partitions land on workers in proportion to their shares.
    * @default {150}
    */
   readonly virtualNodes?: number;
@@ -51,7 +54,7 @@ export interface ConsistentHashOptions {
 export interface WeightedConsistentHashStrategy {
   /** Strategy discriminator. */
   readonly kind: "weightedConsistentHash";
-  /** Points per worker on the ring. */
+  /** Points per worker on the ring (of a worker of the largest capacity, when they differ). */
   readonly virtualNodes: number;
   /** Load bound as a multiple of the mean load. */
   readonly loadFactor: number;
@@ -126,6 +129,10 @@ function checkVirtualNodes(value: number | undefined): number {
  * that is still below the bound (which moves nothing), else to the first worker still below that
  * bound, else to the least-loaded worker. No worker ends above `loadFactor × mean` by more than one
  * partition's weight.
+ *
+ * With worker capacities (`AssignInput.workerInfo`) the mean is each worker's capacity share of
+ * the total weight, and a worker's points on the ring are in proportion to its capacity (see
+ * `virtualNodes`), so most partitions fit on the worker of their own point.
  *
  * @param options Ring size and load bound.
  * @returns The strategy descriptor.

@@ -329,7 +329,7 @@ class TsKernel implements Kernel {
     this.#ringLen = 0;
   }
 
-  updateRing(added: readonly number[], vnodes: number): void {
+  updateRing(added: readonly number[], vnodes: number, counts?: readonly number[]): void {
     const rHi = this.#rHi, rLo = this.#rLo, rSlot = this.#rSlot;
     const alive = this.#alive, rank = this.#rank;
     let len = 0;
@@ -347,9 +347,11 @@ class TsKernel implements Kernel {
     const kHi = this.#kHi, kLo = this.#kLo, idx = this.#idx;
     const vb = this.#vnodeBytes;
     let m = 0;
-    for (const slot of added) {
+    for (let k = 0; k < added.length; k++) {
+      const slot = added[k]!;
       const sh = this.#wHi[slot]!, sl = this.#wLo[slot]!;
-      for (let v = 0; v < vnodes; v++) {
+      const points = counts === undefined ? vnodes : counts[k]!;
+      for (let v = 0; v < points; v++) {
         vb[0] = v;
         vb[1] = v >>> 8;
         vb[2] = v >>> 16;

@@ -24,7 +24,7 @@ interface KernelExports {
   hashBytes(ptr: number, len: number, seed: bigint): bigint;
   hashPartitions(n: number, equalWeights: number, utf16Lengths: number, byteLength: number): number;
   hashWorkers(count: number): void;
-  updateRing(ringLen: number, addedCount: number, vnodes: number): number;
+  updateRingPoints(ringLen: number, addedCount: number, vnodes: number): number;
   assign(
     strategy: number,
     n: number,
@@ -145,7 +145,7 @@ const KERNEL_EXPORTS = [
   "hashBytes",
   "hashPartitions",
   "hashWorkers",
-  "updateRing",
+  "updateRingPoints",
   "assign",
   "assignPlaced",
   "placedStats",
@@ -424,9 +424,14 @@ class WasmKernel implements Kernel {
     this.#ringLen = 0;
   }
 
-  updateRing(added: readonly number[], vnodes: number): void {
+  updateRing(added: readonly number[], vnodes: number, counts?: readonly number[]): void {
     if (added.length > 0) this.#u32(ADDED, added.length).set(added);
-    this.#ringLen = this.#ex.updateRing(this.#ringLen, added.length, vnodes);
+    if (counts !== undefined && added.length > 0) this.#u32(W_LENS, added.length).set(counts);
+    this.#ringLen = this.#ex.updateRingPoints(
+      this.#ringLen,
+      added.length,
+      counts === undefined ? vnodes : 0,
+    );
   }
 
   prevView(n: number): Int32Array {

@@ -341,10 +341,12 @@ export function hashWorkers(count: u32): void {
 }
 
 /**
- * Updates the ring: drops the points of slots no longer alive, then merges in `vnodes` points for
- * each of the `addedCount` slots in ADDED. Returns the new ring length.
+ * Updates the ring: drops the points of slots no longer alive, then merges in points for each of
+ * the `addedCount` slots in ADDED: `vnodes` each, or with `vnodes` 0 the count in W_LENS at the
+ * same index (points 0 … count - 1 of the slot, so a slot's points are a prefix of its full set).
+ * Returns the new ring length.
  */
-export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
+export function updateRingPoints(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
   const rh = reg(R_HASH);
   const rs = reg(R_SLOT);
   const alive = reg(S_ALIVE);
@@ -366,10 +368,12 @@ export function updateRing(ringLen: u32, addedCount: u32, vnodes: u32): u32 {
   const tk = reg(T_KEYS);
   const ti = reg(T_IDX);
   let m: u32 = 0;
+  const counts = reg(W_LENS);
   for (let k: u32 = 0; k < addedCount; k++) {
     const slot = load<u32>(added + (<usize>k << 2));
     const flip = vnodeFlip(load<u64>(whash + (<usize>slot << 3)));
-    for (let v: u32 = 0; v < vnodes; v++) {
+    const points = vnodes != 0 ? vnodes : load<u32>(counts + (<usize>k << 2));
+    for (let v: u32 = 0; v < points; v++) {
       store<u64>(tk + (<usize>m << 3), vnodeHash(v, flip));
       store<u32>(ti + (<usize>m << 2), slot);
       m++;
