@@ -240,8 +240,8 @@ export class Engine implements AssignmentEngine {
   #markGen = 0;
   #sorted: readonly string[] = [];
   #ringVnodes = 0; // 0 = ring not valid
-  // Points each slot has on the ring (valid for live slots while the ring is), and whether any
-  // live slot has fewer than #ringVnodes (a ring weighted by capacity).
+  // Points each slot has on the ring (valid for live slots while the ring is), and whether the
+  // last sync weighted them by capacity (then the next sync compares every live slot's points).
   #ringPoints = new Uint32Array(0);
   #ringWeighted = false;
   // Membership changes not yet applied to the ring.
