@@ -398,14 +398,19 @@ export function isBalanceOnly(view: BalanceView): boolean {
   const liveSet = new Set(live);
   // A worker that has never been published for waits for its first (possibly empty) assignment.
   for (const workerId of live) if (!published.has(workerId)) return false;
+  // A key that is not a live worker's is found per worker, without reading the list: a round
+  // after a crash (a new leader's first one included) needs no partition IDs to know it is not
+  // balance-only.
+  for (const [workerId, key] of published) {
+    if (!liveSet.has(workerId) && key.ids.size > 0) return false;
+  }
   const list = listFacts(partitions);
   for (const id of list.ids) {
     const owner = previous.get(id);
     if (owner === undefined || !liveSet.has(owner)) return false;
   }
   const current = list.idSet;
-  for (const [workerId, key] of published) {
-    if (!liveSet.has(workerId) && key.ids.size > 0) return false;
+  for (const key of published.values()) {
     for (const id of key.ids) if (!current.has(id)) return false;
   }
   return true;
