@@ -6,9 +6,9 @@
  * virtual hosts live under a path prefix (`/<host>/<page>`), each page links to two more pages
  * of its host and to one of the next host, and the server itself counts requests and concurrent
  * requests per host. The workers run in this process and share the URL frontier (one queue per
- * host, as a shared store would hold it); halfway through, the worker with the most queued work
- * stops, as in a scale-in, and its hosts move. Result: every URL fetched once, and the web never
- * saw two requests to one host at a time.
+ * host, as a shared store would hold it); halfway through, the crawl pauses before its next fetch,
+ * the worker with the most queued work stops, as in a scale-in, and its hosts move. Result: every
+ * URL fetched once, and the web never saw two requests to one host at a time.
  *
  * Run: `deno run -A examples/http_pool.ts [--nats nats://127.0.0.1:4222] [--hosts 6]
  * [--pages 120] [--workers 3] [--latency-ms 20]`. Without `--nats` it starts a local
@@ -87,10 +87,31 @@ function startWeb() {
   return { server, stats, hits, duplicates, origin: `http://127.0.0.1:${server.addr.port}` };
 }
 
+/** Resolves on the next `wakeAll()` or when `signal` aborts. */
+class Waiters {
+  readonly #waiters = new Set<() => void>();
+
+  wait(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        signal.removeEventListener("abort", wake);
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      this.#waiters.add(wake);
+      signal.addEventListener("abort", wake);
+    });
+  }
+
+  wakeAll(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+}
+
 /** The URLs still to fetch for one host; only the host's owner takes from it. */
 class HostQueue {
   readonly #urls: string[] = [];
-  #notify: (() => void) | undefined;
+  readonly #waiters = new Waiters();
 
   get size(): number {
     return this.#urls.length;
@@ -98,7 +119,7 @@ class HostQueue {
 
   push(url: string): void {
     this.#urls.push(url);
-    this.#notify?.();
+    this.#waiters.wakeAll();
   }
 
   /** The next URL, waiting for one; `undefined` once `signal` aborts. */
@@ -106,19 +127,17 @@ class HostQueue {
     while (!signal.aborted) {
       const url = this.#urls.shift();
       if (url !== undefined) return url;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          signal.removeEventListener("abort", wake);
-          this.#notify = undefined;
-          resolve();
-        };
-        this.#notify = wake;
-        signal.addEventListener("abort", wake);
-      });
+      await this.#waiters.wait(signal);
     }
     return undefined;
   }
 }
+
+/**
+ * Holds the crawl halfway, before its next fetch, so that the scale-in below happens while URLs
+ * are queued (left running, a fast crawl can finish before anyone looks).
+ */
+const pause = { half: 0, closed: true, opened: new Waiters() };
 
 const web = startWeb();
 const frontier = new Map(hosts.map((h) => [h, new HostQueue()]));
@@ -136,7 +155,12 @@ function enqueue(path: string): void {
 /** Crawls one host until `signal` aborts; resolves after the request in flight has finished. */
 async function crawlHost(worker: string, host: string, signal: AbortSignal): Promise<void> {
   const queue = frontier.get(host)!;
-  for (let path = await queue.take(signal); path; path = await queue.take(signal)) {
+  while (!signal.aborted) {
+    while (pause.closed && fetched >= pause.half && !signal.aborted) {
+      await pause.opened.wait(signal);
+    }
+    const path = await queue.take(signal);
+    if (path === undefined) break;
     fetching++;
     try {
       const res = await fetch(web.origin + path, { headers: { "x-crawler": worker } });
@@ -194,6 +218,7 @@ try {
       `workers, NATS at ${url}`,
   );
   for (const h of hosts) enqueue(`/${h}/0`);
+  pause.half = workerCount > 1 ? Math.ceil(pageCount / 2) : Infinity;
   for (let i = 0; i < workerCount; i++) workers.push(await startWorker(url));
   await Promise.all(workers.map((w) => w.manager.start()));
 
@@ -202,9 +227,8 @@ try {
   if (workerCount > 1) {
     const backlog = (w: Worker) =>
       [...w.crawls.keys()].reduce((n, h) => n + frontier.get(h)!.size, 0);
-    // Half crawled, at a moment when some worker has URLs waiting (between a fetch and the links
-    // it finds, every queue can be empty for a moment).
-    await waitFor(() => fetched >= pageCount / 2 && workers.some((w) => backlog(w) > 0), {
+    // Half crawled and every fetch in flight finished: the crawl waits at the pause.
+    await waitFor(() => fetched >= pause.half && fetching === 0, {
       timeoutMs: 30_000,
       intervalMs: 5,
       message: "half crawled",
@@ -215,6 +239,8 @@ try {
     console.log(`${left} stops with ${leftWithQueued} URLs queued for its hosts`);
     await victim.manager.stop();
   }
+  pause.closed = false;
+  pause.opened.wakeAll();
   await waitFor(() => fetching === 0 && [...frontier.values()].every((q) => q.size === 0), {
     timeoutMs: 30_000,
     intervalMs: 10,
