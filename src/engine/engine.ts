@@ -14,6 +14,7 @@ import {
   noPartitionMeta,
   type PartitionMeta,
   placementClasses,
+  scanPartition,
   throttleMoves,
   workerCapacity,
   type WorkerInfo,
@@ -628,16 +629,7 @@ export class Engine implements AssignmentEngine {
       if (weight !== weights[0]) equal = false;
       total += weight;
       if (weight > maxWeight) maxWeight = weight;
-      const selector = p.selector;
-      const locality = p.locality;
-      const priority = p.priority;
-      const pin = p.pin;
-      if (
-        selector !== undefined || locality !== undefined || priority !== undefined ||
-        pin !== undefined
-      ) {
-        (scan ??= new MetaScan(n, i)).addFields(i, selector, locality, priority, pin);
-      }
+      scan = scanPartition(scan, n, i, p);
       if (chunk.length >= CHUNK_CHARS || i === n - 1) {
         // A UTF-16 unit takes at most 3 UTF-8 bytes.
         if (at + 3 * chunk.length > bytes.length) {

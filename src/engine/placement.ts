@@ -86,20 +86,34 @@ const NO_META: PartitionMeta = {
 export function scanPartitionMeta(partitions: readonly Partition[]): PartitionMeta {
   const n = partitions.length;
   let scan: MetaScan | undefined;
-  for (let i = 0; i < n; i++) {
-    const p = partitions[i]!;
-    const selector = p.selector;
-    const locality = p.locality;
-    const priority = p.priority;
-    const pin = p.pin;
-    if (
-      selector !== undefined || locality !== undefined || priority !== undefined ||
-      pin !== undefined
-    ) {
-      (scan ??= new MetaScan(n, i)).addFields(i, selector, locality, priority, pin);
-    }
-  }
+  for (let i = 0; i < n; i++) scan = scanPartition(scan, n, i, partitions[i]!);
   return scan === undefined ? NO_META : scan.finish(partitions);
+}
+
+/**
+ * Feeds partition `i` of a list of `n` to `scan` when it has metadata, starting the scan at the
+ * first such partition; returns the scan (undefined while no partition had metadata). Each
+ * metadata field is read once.
+ */
+export function scanPartition(
+  scan: MetaScan | undefined,
+  n: number,
+  i: number,
+  p: Partition,
+): MetaScan | undefined {
+  const selector = p.selector;
+  const locality = p.locality;
+  const priority = p.priority;
+  const pin = p.pin;
+  if (
+    selector === undefined && locality === undefined && priority === undefined &&
+    pin === undefined
+  ) {
+    return scan;
+  }
+  scan ??= new MetaScan(n, i);
+  scan.addFields(i, selector, locality, priority, pin);
+  return scan;
 }
 
 /** The metadata of a partition list without any. */
