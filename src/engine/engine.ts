@@ -10,7 +10,7 @@ import { type Partition, partitionId, validatePartitions } from "../partition.ts
 import {
   checkWorkerLabels,
   fillPlacement,
-  MetaScan,
+  type MetaScan,
   noPartitionMeta,
   type PartitionMeta,
   placementClasses,
