@@ -14,7 +14,9 @@
  * - publication bytes per worker key (chunks included), their total and the chunk-key count;
  * - steady state over `--steady-s` seconds: KV writes/s (sum of the KV streams' sequence deltas,
  *   /jsz), JetStream API requests/s, server messages in/out per second (/varz);
- * - RSS and heap per Manager (each worker process's RSS over the Managers in it);
+ * - RSS and heap per Manager: each worker process's RSS (heap) over the Managers in it, and what
+ *   the Managers add: the same less the process's own before its first connection and Manager
+ *   (Deno, the modules and the partition list, ≈ 45 MB of RSS, paid once per process);
  * - recovery: one worker process (~10 % of the workers) is SIGKILLed; time until coverage is
  *   exactly-once again over the survivors.
  *
@@ -98,6 +100,8 @@ interface Row {
   outMsgs: number;
   rss: number;
   heap: number;
+  rssAdded: number;
+  heapAdded: number;
   leaderRss: number;
   recoveryMs: number | undefined;
   killed: number;
@@ -144,7 +148,7 @@ for (const r of rows) {
 }
 for (const x of failures) console.log(`\nNOT STABLE: ${x}`);
 console.log(
-  "\n| workers × partitions | KV writes/s (per worker) | JS API req/s (per worker) | server msgs in/s / out/s | RSS per Manager | heap per Manager | leader process RSS | recovery after killing (workers) | errors |",
+  "\n| workers × partitions | KV writes/s (per worker) | JS API req/s (per worker) | server msgs in/s / out/s | RSS per Manager (added) | heap per Manager (added) | leader process RSS | recovery after killing (workers) | errors |",
 );
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
 for (const r of rows) {
@@ -153,7 +157,9 @@ for (const r of rows) {
       r.api.toFixed(0)
     } (${(r.api / r.n).toFixed(1)}) | ${r.inMsgs.toFixed(0)} / ${r.outMsgs.toFixed(0)} | ${
       fmtBytes(r.rss)
-    } | ${fmtBytes(r.heap)} | ${fmtBytes(r.leaderRss)} | ${
+    } (${fmtBytes(r.rssAdded)}) | ${fmtBytes(r.heap)} (${fmtBytes(r.heapAdded)}) | ${
+      fmtBytes(r.leaderRss)
+    } | ${
       r.recoveryMs === undefined ? "–" : r.recoveryMs.toFixed(0)
     } (${r.killed}) | ${r.errors || "none"} |`,
   );
@@ -256,6 +262,10 @@ async function runCase(n: number, p: number): Promise<Row> {
   const workerProcs = procs.slice(1).filter((x) => x.mem);
   const rss = stats(workerProcs.map((x) => x.mem!.rss / x.mem!.managers)).p50;
   const heap = stats(workerProcs.map((x) => x.mem!.heap / x.mem!.managers)).p50;
+  const added = (x: WorkerProc, now: number, before: number | undefined) =>
+    (now - (before ?? 0)) / x.mem!.managers;
+  const rssAdded = stats(workerProcs.map((x) => added(x, x.mem!.rss, x.base?.rss))).p50;
+  const heapAdded = stats(workerProcs.map((x) => added(x, x.mem!.heap, x.base?.heap))).p50;
   const leaderRss = leaderProc.mem?.rss ?? 0;
 
   let recoveryMs: number | undefined;
@@ -297,6 +307,8 @@ async function runCase(n: number, p: number): Promise<Row> {
     outMsgs: rate.outMsgs,
     rss,
     heap,
+    rssAdded,
+    heapAdded,
     leaderRss,
     recoveryMs,
     killed,

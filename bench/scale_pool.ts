@@ -64,6 +64,8 @@ export class WorkerProc {
   /** Leadership changes of its managers. */
   readonly leadership: { t: number; w: string; leader: boolean; epoch: number }[] = [];
   mem: { rss: number; heap: number; managers: number; t: number } | undefined;
+  /** RSS and heap of the process before its first connection and Manager (from `ready`). */
+  base: { rss: number; heap: number } | undefined;
   readonly memSamples: { rss: number; heap: number; t: number }[] = [];
   exited = false;
   killed = false;
@@ -129,6 +131,9 @@ export class WorkerProc {
     const id = ev.w as string | undefined;
     switch (ev.e) {
       case "ready":
+        if (typeof ev.baseRss === "number") {
+          this.base = { rss: ev.baseRss, heap: ev.baseHeap as number };
+        }
         this.#onReady();
         break;
       case "a": {

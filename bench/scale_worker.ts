@@ -7,7 +7,8 @@
  *
  * With `startSpacingMs` the managers start one after another at that spacing.
  *
- * Reports (`t` is `Date.now()`): `ready` (connected, waiting for `go`); `a` per assignment change
+ * Reports (`t` is `Date.now()`): `ready` (connected, waiting for `go`; with the process's RSS and
+ * heap before its first connection and Manager); `a` per assignment change
  * (worker, version, count, digest of the owned IDs, reason); `s` per state change; `l` per
  * leadership change; `pub` per publication written by a leader of this process (decision start,
  * publish start, first and last assignment-bucket write, moved/pending/workers, `durationMs` from
@@ -67,6 +68,11 @@ const partitions: Partition[] = Array.from({ length: config.partitions }, (_, i)
   keys: ["p", String(i)],
   weight: 1 + (i % 5),
 }));
+
+// The process's own memory before any connection or Manager exists: Deno, the loaded modules and
+// the partition list (shared by the process's Managers). `ready` reports it, so the parent can
+// tell what each Manager adds from what the process costs anyway.
+const base = Deno.memoryUsage();
 
 const errors = new Map<string, number>();
 const seenCodes = new Set<string>();
@@ -292,7 +298,13 @@ async function stopAll(): Promise<never> {
 }
 Deno.addSignalListener("SIGTERM", () => void stopAll());
 
-out({ e: "ready", managers: managers.length, pid: Deno.pid });
+out({
+  e: "ready",
+  managers: managers.length,
+  pid: Deno.pid,
+  baseRss: base.rss,
+  baseHeap: base.heapUsed,
+});
 const decoder = new TextDecoder();
 let buffer = "";
 for await (const chunk of Deno.stdin.readable) {
