@@ -159,9 +159,9 @@ for (const r of rows) {
       fmtBytes(r.rss)
     } (${fmtBytes(r.rssAdded)}) | ${fmtBytes(r.heap)} (${fmtBytes(r.heapAdded)}) | ${
       fmtBytes(r.leaderRss)
-    } | ${
-      r.recoveryMs === undefined ? "–" : r.recoveryMs.toFixed(0)
-    } (${r.killed}) | ${r.errors || "none"} |`,
+    } | ${r.recoveryMs === undefined ? "–" : r.recoveryMs.toFixed(0)} (${r.killed}) | ${
+      r.errors || "none"
+    } |`,
   );
 }
 
