@@ -16,7 +16,7 @@
  *   /jsz), JetStream API requests/s, server messages in/out per second (/varz);
  * - RSS and heap per Manager: each worker process's RSS (heap) over the Managers in it, and what
  *   the Managers add: the same less the process's own before its first connection and Manager
- *   (Deno, the modules and the partition list, ≈ 45 MB of RSS, paid once per process);
+ *   (Deno, the modules and the partition list: paid once per process);
  * - recovery: one worker process (~10 % of the workers) is SIGKILLed; time until coverage is
  *   exactly-once again over the survivors.
  *
@@ -263,7 +263,7 @@ async function runCase(n: number, p: number): Promise<Row> {
   const rss = stats(workerProcs.map((x) => x.mem!.rss / x.mem!.managers)).p50;
   const heap = stats(workerProcs.map((x) => x.mem!.heap / x.mem!.managers)).p50;
   const added = (x: WorkerProc, now: number, before: number | undefined) =>
-    (now - (before ?? 0)) / x.mem!.managers;
+    before === undefined ? NaN : (now - before) / x.mem!.managers;
   const rssAdded = stats(workerProcs.map((x) => added(x, x.mem!.rss, x.base?.rss))).p50;
   const heapAdded = stats(workerProcs.map((x) => added(x, x.mem!.heap, x.base?.heap))).p50;
   const leaderRss = leaderProc.mem?.rss ?? 0;
